@@ -1,0 +1,481 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Errors returned by the store. Match them with errors.Is.
+var (
+	// ErrStoreFailed means a commit failed; the store refuses every further
+	// append until it is reopened.
+	ErrStoreFailed = errors.New("eventstore: store failed, reopen required")
+	// ErrClosed means the store is closed or closing.
+	ErrClosed = errors.New("eventstore: store closed")
+	// ErrReadOnly means the store was opened read-only.
+	ErrReadOnly = errors.New("eventstore: store is read-only")
+	// ErrNotFound means no durable record has the requested seq.
+	ErrNotFound = errors.New("eventstore: record not found")
+	// ErrHeadMismatch means a chain's stored head does not match its last
+	// record. The error text names both.
+	ErrHeadMismatch = errors.New("eventstore: chain head does not match last record")
+	// ErrEmptyAppend means Enqueue or Append was called without drafts.
+	ErrEmptyAppend = errors.New("eventstore: nothing to append")
+)
+
+// Options configure a Store. Only Dir is required.
+type Options struct {
+	// Dir is the data folder holding the Pebble database. Required.
+	Dir string
+	// FS replaces the operating system's filesystem, e.g. vfs.NewMem() in
+	// tests. Default: vfs.Default.
+	FS vfs.FS
+	// ReadOnly opens an existing store for reading only (offline verify,
+	// export). Appends return ErrReadOnly; the head check at open is skipped so
+	// that verify can report a broken head instead of failing to open.
+	ReadOnly bool
+	// CreateIfMissing allows Open to create a new store in an empty folder.
+	// Default false: opening a folder without a store is an error.
+	CreateIfMissing bool
+	// MaxBatchRecords caps the records in one group commit. Default 8192.
+	MaxBatchRecords int
+	// MaxPending caps how many Pendings may wait per chain before Enqueue
+	// blocks (backpressure). Default 65536.
+	MaxPending int
+	// Publisher, if set, receives every durable record after its commit, as a
+	// watermill message whose payload is the stored record (see ParseStored)
+	// and whose metadata holds "chain", "seq" and "type". The store closes
+	// nothing it did not create: the caller closes Publisher after the Store.
+	Publisher message.Publisher
+	// Topic is the watermill topic records are published on. Default
+	// "custos.records".
+	Topic string
+	// Clock is the time source for drafts without a time. Default time.Now.
+	Clock func() time.Time
+	// Entropy feeds record ULIDs. Default crypto/rand.
+	Entropy io.Reader
+	// Logger receives warnings (publish failures). Default slog.Default().
+	Logger *slog.Logger
+	// CommitObserver, if set, is called after every successful group commit
+	// with the number of records and the time the synced commit took.
+	CommitObserver func(records int, took time.Duration)
+}
+
+func (o Options) withDefaults() Options {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.MaxBatchRecords <= 0 {
+		o.MaxBatchRecords = 8192
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 65536
+	}
+	if o.Topic == "" {
+		o.Topic = "custos.records"
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Entropy == nil {
+		o.Entropy = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Validate reports every problem with o at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Dir == "" {
+		errs = append(errs, errors.New("eventstore: Options.Dir is required"))
+	}
+	if o.ReadOnly && o.CreateIfMissing {
+		errs = append(errs, errors.New("eventstore: Options.ReadOnly and CreateIfMissing exclude each other"))
+	}
+	if o.MaxBatchRecords < 0 || o.MaxPending < 0 {
+		errs = append(errs, errors.New("eventstore: Options.MaxBatchRecords and MaxPending must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is a set of hash-chained logs in one Pebble database. It is safe for
+// concurrent use. See the package documentation for its guarantees.
+type Store struct {
+	opts Options
+	db   *pebble.DB
+
+	mu      sync.Mutex
+	writers map[string]*chainWriter
+	closed  bool
+
+	failed atomic.Pointer[error]
+
+	pub       *publisher
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the store in opts.Dir. A writable store checks every chain's
+// stored head against its last record and fails with ErrHeadMismatch when
+// they differ. The caller must Close the store.
+func Open(opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	popts := &pebble.Options{
+		FS:               opts.FS,
+		ReadOnly:         opts.ReadOnly,
+		ErrorIfNotExists: !opts.CreateIfMissing,
+		Logger:           pebbleLogger{opts.Logger},
+	}
+	db, err := pebble.Open(opts.Dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, err)
+	}
+	s := &Store{opts: opts, db: db, writers: map[string]*chainWriter{}}
+	if !opts.ReadOnly {
+		if err := s.checkHeads(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if opts.Publisher != nil {
+		s.pub = newPublisher(s)
+	}
+	return s, nil
+}
+
+// checkHeads compares every stored head with the last record of its chain.
+func (s *Store) checkHeads() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindHead}, UpperBound: []byte{kindHead + 1}})
+	if err != nil {
+		return fmt.Errorf("eventstore: scan heads: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		chain := string(it.Key()[1:])
+		head, err := decodeHead(it.Value())
+		if err != nil {
+			return fmt.Errorf("eventstore: chain %s: %w", chain, err)
+		}
+		last, ok, err := s.lastStored(chain)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok && head.Seq != 0:
+			return fmt.Errorf("%w: chain %s head says seq %d hash %x, but the chain has no records", ErrHeadMismatch, chain, head.Seq, head.Hash)
+		case ok && (last.Seq != head.Seq || last.Hash != head.Hash):
+			return fmt.Errorf("%w: chain %s head says seq %d hash %x, last record is seq %d hash %x", ErrHeadMismatch, chain, head.Seq, head.Hash, last.Seq, last.Hash)
+		}
+	}
+	return it.Error()
+}
+
+// lastStored returns the last record physically present in chain.
+func (s *Store) lastStored(chain string) (Record, bool, error) {
+	lo, hi := RecordKey(chain, 0), RecordKey(chain, math.MaxUint64)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: append(hi, 0)})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("eventstore: chain %s: %w", chain, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return Record{}, false, it.Error()
+	}
+	v, err := ParseStored(it.Value())
+	if err != nil {
+		return Record{}, false, fmt.Errorf("eventstore: chain %s last record: %w", chain, err)
+	}
+	return v.Record(), true, nil
+}
+
+// Close stops accepting appends, commits everything already queued, stops
+// publishing and closes Pebble. Waiting callers get their results before
+// Close returns. Safe to call more than once; later calls return the first
+// result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		writers := make([]*chainWriter, 0, len(s.writers))
+		for _, w := range s.writers {
+			writers = append(writers, w)
+		}
+		s.mu.Unlock()
+		for _, w := range writers {
+			w.stop()
+		}
+		if s.pub != nil {
+			s.pub.stop()
+		}
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }
+
+// Failed returns the error that made the store fail-stop, or nil.
+func (s *Store) Failed() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Enqueue sequences drafts as the next records of chain and queues them for
+// the next group commit. Records of one call are contiguous, and calls
+// serialized by the caller get increasing seqs in call order. It blocks only
+// when MaxPending Pendings are already queued (until ctx is done). The records
+// are not durable until Pending.Wait returns without error.
+func (s *Store) Enqueue(ctx context.Context, chain string, drafts ...Draft) (*Pending, error) {
+	if len(drafts) == 0 {
+		return nil, ErrEmptyAppend
+	}
+	w, err := s.writer(chain)
+	if err != nil {
+		return nil, err
+	}
+	return w.enqueue(ctx, drafts)
+}
+
+// Append enqueues drafts and waits until they are durable. It returns the
+// records with their seq, id, time and hashes. If ctx ends first, Append
+// returns ctx.Err() and the records may or may not be committed.
+func (s *Store) Append(ctx context.Context, chain string, drafts ...Draft) ([]Record, error) {
+	p, err := s.Enqueue(ctx, chain, drafts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+func (s *Store) writer(chain string) (*chainWriter, error) {
+	if s.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if err := s.Failed(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if w, ok := s.writers[chain]; ok {
+		return w, nil
+	}
+	if err := ValidateChain(chain); err != nil {
+		return nil, err
+	}
+	last, ok, err := s.lastStored(chain)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		last = Record{}
+	}
+	w := newChainWriter(s, chain, last)
+	s.writers[chain] = w
+	return w, nil
+}
+
+// fail records the first commit failure; every later append is refused.
+func (s *Store) fail(err error) error {
+	wrapped := fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	if s.failed.CompareAndSwap(nil, &wrapped) {
+		s.opts.Logger.Error("event store failed; refusing appends until reopened", "err", err)
+		return wrapped
+	}
+	return *s.failed.Load()
+}
+
+// Head returns the last durable record's seq and hash. An empty chain has the
+// zero Head.
+func (s *Store) Head(chain string) (Head, error) {
+	s.mu.Lock()
+	w := s.writers[chain]
+	s.mu.Unlock()
+	if w != nil {
+		return w.durableHead(), nil
+	}
+	v, closer, err := s.db.Get(HeadKey(chain))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Head{}, nil
+	}
+	if err != nil {
+		return Head{}, fmt.Errorf("eventstore: read head of %s: %w", chain, err)
+	}
+	defer closer.Close()
+	return decodeHead(v)
+}
+
+// visibleTo returns the highest seq a reader may see: the durable head for a
+// chain being written, everything on disk otherwise.
+func (s *Store) visibleTo(chain string) uint64 {
+	s.mu.Lock()
+	w := s.writers[chain]
+	s.mu.Unlock()
+	if w != nil {
+		return w.durableHead().Seq
+	}
+	return math.MaxUint64
+}
+
+// Get returns the durable record seq of chain, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, chain string, seq uint64) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	if seq == 0 || seq > s.visibleTo(chain) {
+		return Record{}, fmt.Errorf("%w: chain %s seq %d", ErrNotFound, chain, seq)
+	}
+	v, closer, err := s.db.Get(RecordKey(chain, seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Record{}, fmt.Errorf("%w: chain %s seq %d", ErrNotFound, chain, seq)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("eventstore: get %s/%d: %w", chain, seq, err)
+	}
+	defer closer.Close()
+	view, err := ParseStored(v)
+	if err != nil {
+		return Record{}, fmt.Errorf("eventstore: get %s/%d: %w", chain, seq, err)
+	}
+	return view.Record(), nil
+}
+
+// Scan calls fn for every record of chain with from <= seq <= to, in seq
+// order, with the seq from its key and the stored bytes (see ParseStored).
+// stored is valid only during the call; fn must copy what it keeps. Scan never
+// shows a record that a writer of this Store has not yet made durable; on a
+// store no one writes (read-only), it shows everything on disk, including
+// records past the head. An error from fn stops the scan and is returned.
+func (s *Store) Scan(ctx context.Context, chain string, from, to uint64, fn func(seq uint64, stored []byte) error) error {
+	if limit := s.visibleTo(chain); to > limit {
+		to = limit
+	}
+	if from == 0 {
+		from = 1
+	}
+	if from > to {
+		return nil
+	}
+	upper := RecordKey(chain, to)
+	if to == math.MaxUint64 {
+		upper = append(upper, 0)
+	} else {
+		upper = RecordKey(chain, to+1)
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: RecordKey(chain, from), UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("eventstore: scan %s: %w", chain, err)
+	}
+	defer it.Close()
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		seq, ok := seqFromRecordKey(chain, it.Key())
+		if !ok {
+			return fmt.Errorf("%w: unexpected key %x in chain %s", ErrMalformedRecord, it.Key(), chain)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("eventstore: scan %s seq %d: %w", chain, seq, err)
+		}
+		if err := fn(seq, v); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("eventstore: scan %s: %w", chain, err)
+	}
+	return nil
+}
+
+// Records calls fn with a copy of every durable record of chain with
+// from <= seq <= to (to 0 means no upper bound), in order. Records that do not
+// parse stop the scan with an error wrapping ErrMalformedRecord.
+func (s *Store) Records(ctx context.Context, chain string, from, to uint64, fn func(Record) error) error {
+	if to == 0 {
+		to = math.MaxUint64
+	}
+	return s.Scan(ctx, chain, from, to, func(seq uint64, stored []byte) error {
+		v, err := ParseStored(stored)
+		if err != nil {
+			return fmt.Errorf("chain %s seq %d: %w", chain, seq, err)
+		}
+		return fn(v.Record())
+	})
+}
+
+// Checkpoint writes a consistent copy of the store into dir, which must not
+// exist, while writers keep going. The copy opens like any store.
+func (s *Store) Checkpoint(dir string) error {
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("eventstore: checkpoint to %s: %w", dir, err)
+	}
+	return nil
+}
+
+// pebbleLogger routes Pebble's log lines to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf is called by Pebble when it cannot go on, notably when a WAL write
+// or fsync fails during a commit. Instead of exiting the process it panics
+// with a pebbleFatal, which commitBatch turns into a fail-stop of the store:
+// reads keep working, appends are refused until the store is reopened.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble", "fatal", true)
+	panic(pebbleFatal{msg})
+}
+
+// pebbleFatal is the panic value of pebbleLogger.Fatalf.
+type pebbleFatal struct{ msg string }
+
+func (f pebbleFatal) Error() string { return f.msg }
+
+// commitBatch commits b with pebble.Sync and converts a Pebble fatal error
+// into an ordinary error.
+func commitBatch(b *pebble.Batch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+	}()
+	return b.Commit(pebble.Sync)
+}
