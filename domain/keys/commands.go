@@ -1,0 +1,315 @@
+package keys
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Command limits and defaults. A day is exactly 24 hours.
+const (
+	// MaxNameLength is the longest key name, in characters, after trimming.
+	MaxNameLength = 128
+	// MaxAgentIDLength is the longest agent id, in characters.
+	MaxAgentIDLength = 128
+	// DefaultExpiresDays is the lifetime of a key created without
+	// expires_days or expires_at.
+	DefaultExpiresDays = 90
+	// MaxExpiresDays bounds expires_days and how far ahead expires_at may lie.
+	MaxExpiresDays = 3650
+	// MaxGraceSeconds bounds RotateCommand.GraceSeconds (7 days).
+	MaxGraceSeconds = 7 * 24 * 60 * 60
+	// UseRecordInterval is how often at most a key.used is recorded per key.
+	UseRecordInterval = time.Minute
+)
+
+const day = 24 * time.Hour
+
+// CreateCommand asks for a new key. Field names in errors are the snake_case
+// names given in the comments.
+type CreateCommand struct {
+	// Name (name) is required: 1 to MaxNameLength characters after trimming
+	// spaces, valid UTF-8, no control characters. It is stored trimmed.
+	Name string
+	// Scope (scope) is "admin", "read" or "evaluate".
+	Scope string
+	// ExpiresDays (expires_days), 1 to MaxExpiresDays, sets the lifetime in
+	// days from now. At most one of ExpiresDays and ExpiresAt may be given;
+	// with neither the key lives DefaultExpiresDays.
+	ExpiresDays *int
+	// ExpiresAt (expires_at) must lie after now and at most MaxExpiresDays
+	// days ahead.
+	ExpiresAt *time.Time
+	// AgentID (agent_id) optionally binds the key to one agent; only allowed
+	// with scope evaluate. At most MaxAgentIDLength characters, valid UTF-8,
+	// no control characters.
+	AgentID string
+}
+
+// RotateCommand asks to replace a key with a new one.
+type RotateCommand struct {
+	// KeyID is the key to replace.
+	KeyID string
+	// GraceSeconds (grace_seconds), 0 to MaxGraceSeconds, keeps the old key
+	// working that long after the rotation, but never past its own expiry.
+	// nil means 0: the old key stops working at once.
+	GraceSeconds *int
+}
+
+// Create decides a new key. It validates cmd (every broken rule is reported,
+// as *ValidationError values joined with errors.Join), mints a key from
+// entropy and returns the event to record together with the plaintext key,
+// which must be shown to the caller once and never stored. keyID is the id of
+// the new key ("key_<ULID>"), minted by the caller. s is only read.
+func Create(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io.Reader) (KeyCreated, string, error) {
+	now = now.UTC()
+	var errs []error
+	name := strings.TrimSpace(cmd.Name)
+	if name == "" {
+		errs = append(errs, &ValidationError{Field: "name", Problem: "must not be empty"})
+	} else if p := checkText(name, MaxNameLength); p != "" {
+		errs = append(errs, &ValidationError{Field: "name", Problem: p})
+	}
+	scope, err := ParseScope(cmd.Scope)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	expiresAt, err := createExpiry(cmd, now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cmd.AgentID != "" {
+		if p := checkText(cmd.AgentID, MaxAgentIDLength); p != "" {
+			errs = append(errs, &ValidationError{Field: "agent_id", Problem: p})
+		} else if scope != "" && scope != ScopeEvaluate {
+			errs = append(errs, &ValidationError{Field: "agent_id", Problem: "is only allowed with scope evaluate"})
+		}
+	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return KeyCreated{}, "", errs[0]
+	default:
+		return KeyCreated{}, "", errors.Join(errs...)
+	}
+
+	ev := KeyCreated{
+		KeyID:     keyID,
+		Name:      name,
+		Scope:     scope,
+		CreatedAt: now,
+		ExpiresAt: expiresAt,
+		AgentID:   cmd.AgentID,
+	}
+	plaintext, err := mint(s, &ev, entropy)
+	if err != nil {
+		return KeyCreated{}, "", err
+	}
+	return ev, plaintext, nil
+}
+
+func createExpiry(cmd CreateCommand, now time.Time) (time.Time, error) {
+	limit := now.Add(MaxExpiresDays * day)
+	switch {
+	case cmd.ExpiresDays != nil && cmd.ExpiresAt != nil:
+		return time.Time{}, &ValidationError{Field: "expires_at", Problem: "give either expires_days or expires_at, not both"}
+	case cmd.ExpiresDays != nil:
+		d := *cmd.ExpiresDays
+		if d < 1 || d > MaxExpiresDays {
+			return time.Time{}, &ValidationError{Field: "expires_days", Problem: "must be a whole number of days from 1 to " + strconv.Itoa(MaxExpiresDays)}
+		}
+		return now.Add(time.Duration(d) * day), nil
+	case cmd.ExpiresAt != nil:
+		at := cmd.ExpiresAt.UTC()
+		if !at.After(now) {
+			return time.Time{}, &ValidationError{Field: "expires_at", Problem: "must be in the future"}
+		}
+		if at.After(limit) {
+			return time.Time{}, &ValidationError{Field: "expires_at", Problem: "must be at most " + strconv.Itoa(MaxExpiresDays) + " days ahead"}
+		}
+		return at, nil
+	}
+	return now.Add(DefaultExpiresDays * day), nil
+}
+
+// checkText returns what is wrong with s, or "" if nothing is.
+func checkText(s string, maxChars int) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	if utf8.RuneCountInString(s) > maxChars {
+		return "must be at most " + strconv.Itoa(maxChars) + " characters"
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// Rotate decides the replacement of cmd.KeyID by a new key newKeyID with the
+// same name, scope and agent binding and the same lifetime (old expires_at
+// minus old created_at), counted from now. The old key stops working at now
+// plus the grace period, capped at its own expires_at. It returns the event to
+// record and the new plaintext key. Errors: *ValidationError for
+// grace_seconds; ErrNotFound; ErrRevoked; ErrExpired; ErrRotated when the key
+// was already rotated and is in its grace window. s is only read.
+func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy io.Reader) (KeyRotated, string, error) {
+	now = now.UTC()
+	var grace time.Duration
+	if cmd.GraceSeconds != nil {
+		g := *cmd.GraceSeconds
+		if g < 0 || g > MaxGraceSeconds {
+			return KeyRotated{}, "", &ValidationError{Field: "grace_seconds", Problem: "must be a whole number of seconds from 0 to " + strconv.Itoa(MaxGraceSeconds) + " (7 days)"}
+		}
+		grace = time.Duration(g) * time.Second
+	}
+	old, ok := s.byID[cmd.KeyID]
+	if !ok {
+		return KeyRotated{}, "", ErrNotFound
+	}
+	if err := old.rotatable(now); err != nil {
+		return KeyRotated{}, "", err
+	}
+	oldRevokedAt := now.Add(grace)
+	if oldRevokedAt.After(old.expiresAt) {
+		oldRevokedAt = old.expiresAt
+	}
+	ev := KeyRotated{
+		OldKeyID:     old.id,
+		OldRevokedAt: oldRevokedAt,
+		NewKey: KeyCreated{
+			KeyID:       newKeyID,
+			Name:        old.name,
+			Scope:       old.scope,
+			CreatedAt:   now,
+			ExpiresAt:   now.Add(old.expiresAt.Sub(old.createdAt)),
+			AgentID:     old.agentID,
+			RotatedFrom: old.id,
+		},
+	}
+	plaintext, err := mint(s, &ev.NewKey, entropy)
+	if err != nil {
+		return KeyRotated{}, "", err
+	}
+	return ev, plaintext, nil
+}
+
+func (e *entry) rotatable(now time.Time) error {
+	if !e.revokedAt.IsZero() {
+		if !now.Before(e.revokedAt) {
+			return ErrRevoked
+		}
+		return ErrRotated // revocation pending: only rotations schedule one
+	}
+	if e.rotatedTo != "" {
+		return ErrRotated
+	}
+	if !now.Before(e.expiresAt) {
+		return ErrExpired
+	}
+	return nil
+}
+
+// Revoke decides that keyID stops working now. actorKeyID is the key making
+// the request ("" for none, e.g. an operator tool). A key whose revocation is
+// pending (a rotated key in its grace window) may still be revoked at once.
+// Errors: ErrNotFound; ErrRevoked if it is already revoked at now;
+// ErrLastAdmin if an admin key revokes itself while no other admin key is
+// active and free of a pending revocation. Revoking an expired key is
+// allowed. s is only read.
+func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, error) {
+	now = now.UTC()
+	k, ok := s.byID[keyID]
+	if !ok {
+		return KeyRevoked{}, ErrNotFound
+	}
+	if !k.revokedAt.IsZero() && !now.Before(k.revokedAt) {
+		return KeyRevoked{}, ErrRevoked
+	}
+	if keyID == actorKeyID && k.scope == ScopeAdmin && !s.otherAdmin(keyID, now) {
+		return KeyRevoked{}, ErrLastAdmin
+	}
+	return KeyRevoked{KeyID: keyID, RevokedAt: now}, nil
+}
+
+// otherAdmin reports whether an admin key other than except is active at now
+// and not scheduled to stop working before it expires.
+func (s *State) otherAdmin(except string, now time.Time) bool {
+	for id, e := range s.byID {
+		if id != except && e.scope == ScopeAdmin && e.revokedAt.IsZero() && now.Before(e.expiresAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authenticate returns the key whose plaintext is given, if it is well
+// formed, known and active at now. Every failure is ErrInvalidKey.
+func Authenticate(s *State, plaintext string, now time.Time) (Key, error) {
+	if CheckFormat(plaintext) != nil {
+		return Key{}, ErrInvalidKey
+	}
+	e, ok := s.byHash[Hash(plaintext)]
+	if !ok || !e.active(now) {
+		return Key{}, ErrInvalidKey
+	}
+	return e.view(), nil
+}
+
+func (e *entry) active(now time.Time) bool {
+	return (e.revokedAt.IsZero() || now.Before(e.revokedAt)) && now.Before(e.expiresAt)
+}
+
+// ShouldRecordUse reports whether a use of k at now should be recorded as a
+// key.used event: when no use was recorded yet or the last one is at least
+// UseRecordInterval old. This keeps key.used to at most one per key per
+// minute.
+func ShouldRecordUse(k Key, now time.Time) bool {
+	return k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) >= UseRecordInterval
+}
+
+// mint checks that c.KeyID is a fresh key_<ULID> id, generates a key and
+// fills c.Prefix and c.KeyHash.
+func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
+	if !validKeyID(c.KeyID) {
+		return "", fmt.Errorf("%w: got %q", ErrMalformedID, c.KeyID)
+	}
+	if _, dup := s.byID[c.KeyID]; dup {
+		return "", fmt.Errorf("%w: %q already exists", ErrMalformedID, c.KeyID)
+	}
+	plaintext, err := Generate(entropy)
+	if err != nil {
+		return "", err
+	}
+	h := Hash(plaintext)
+	if _, dup := s.byHash[h]; dup {
+		return "", errors.New("keys: generated key collides with an existing key; the entropy source is broken")
+	}
+	c.Prefix = DisplayPrefix(plaintext)
+	c.KeyHash = hex.EncodeToString(h[:])
+	return plaintext, nil
+}
+
+// validKeyID reports whether id is "key_" and a canonical (upper-case) ULID.
+func validKeyID(id string) bool {
+	const prefix, ulidLen = "key_", 26
+	if len(id) != len(prefix)+ulidLen || id[:len(prefix)] != prefix {
+		return false
+	}
+	u := id[len(prefix):]
+	if u[0] > '7' { // 26 base32 digits hold 130 bits; a ULID has 128
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", rune(u[i])) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,258 @@
+package keys
+
+import (
+	"cmp"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Key is a read-only view of one key. It never contains the key or its hash.
+// It has no JSON tags on purpose: the HTTP layer has its own DTOs.
+type Key struct {
+	KeyID     string
+	Name      string
+	Scope     Scope
+	Prefix    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RevokedAt is when the key stops (or stopped) working; nil if it was
+	// never revoked. After a rotation with grace it lies in the future.
+	RevokedAt *time.Time
+	// RotatedFrom is the id of the key this one replaced, if any.
+	RotatedFrom string
+	// RotatedTo is the id of the key that replaced this one, if any.
+	RotatedTo string
+	// LastUsedAt is the last recorded use; nil if never recorded.
+	LastUsedAt *time.Time
+	// AgentID is the agent an evaluate key is bound to, if any.
+	AgentID string
+}
+
+// IsActive reports whether the key authenticates at now: it is false once
+// RevokedAt <= now or now >= ExpiresAt.
+func (k Key) IsActive(now time.Time) bool {
+	if k.RevokedAt != nil && !now.Before(*k.RevokedAt) {
+		return false
+	}
+	return now.Before(k.ExpiresAt)
+}
+
+// State is the key projection: every key ever created, by id and by hash.
+// The zero State is empty and ready to use. See the package doc for the
+// concurrency contract: Apply must be serialized by the caller.
+type State struct {
+	byID   map[string]*entry
+	byHash map[[32]byte]*entry
+}
+
+// entry is the stored form of a key. It holds only values, so copying an
+// entry copies the key.
+type entry struct {
+	id, name, prefix, agentID string
+	rotatedFrom, rotatedTo    string
+	scope                     Scope
+	hash                      [32]byte
+	createdAt, expiresAt      time.Time
+	revokedAt, lastUsedAt     time.Time // zero: not set
+}
+
+func (e *entry) view() Key {
+	k := Key{
+		KeyID:       e.id,
+		Name:        e.name,
+		Scope:       e.scope,
+		Prefix:      e.prefix,
+		CreatedAt:   e.createdAt,
+		ExpiresAt:   e.expiresAt,
+		RotatedFrom: e.rotatedFrom,
+		RotatedTo:   e.rotatedTo,
+		AgentID:     e.agentID,
+	}
+	if !e.revokedAt.IsZero() {
+		t := e.revokedAt
+		k.RevokedAt = &t
+	}
+	if !e.lastUsedAt.IsZero() {
+		t := e.lastUsedAt
+		k.LastUsedAt = &t
+	}
+	return k
+}
+
+// ByID returns the key with the given id.
+func (s *State) ByID(id string) (Key, bool) {
+	e, ok := s.byID[id]
+	if !ok {
+		return Key{}, false
+	}
+	return e.view(), true
+}
+
+// ByHash returns the key whose Hash is h.
+func (s *State) ByHash(h [32]byte) (Key, bool) {
+	e, ok := s.byHash[h]
+	if !ok {
+		return Key{}, false
+	}
+	return e.view(), true
+}
+
+// Len returns the number of keys, revoked and expired ones included.
+func (s *State) Len() int { return len(s.byID) }
+
+// List returns every key, revoked and expired ones included, newest first:
+// by CreatedAt descending, then by KeyID descending (ULID ids sort by time).
+func (s *State) List() []Key {
+	out := make([]Key, 0, len(s.byID))
+	for _, e := range s.byID {
+		out = append(out, e.view())
+	}
+	slices.SortFunc(out, func(a, b Key) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.KeyID, a.KeyID)
+	})
+	return out
+}
+
+// Clone returns a deep copy of s that shares nothing with it, for snapshots
+// and point-in-time replay.
+func (s *State) Clone() *State {
+	c := &State{
+		byID:   make(map[string]*entry, len(s.byID)),
+		byHash: make(map[[32]byte]*entry, len(s.byHash)),
+	}
+	for id, e := range s.byID {
+		cp := *e
+		c.byID[id] = &cp
+		c.byHash[cp.hash] = &cp
+	}
+	return c
+}
+
+// Apply folds one event into s. It is the one fold for live state, start-up
+// replay and point-in-time replay. It checks structural sanity only and does
+// not re-run command rules: revocation keeps the earliest revoked_at, use
+// keeps the latest used_at. On error (wrapping ErrInconsistent or
+// ErrUnknownEvent) s is unchanged.
+func (s *State) Apply(ev Event) error {
+	ev, err := concrete(ev)
+	if err != nil {
+		return err
+	}
+	switch e := ev.(type) {
+	case KeyCreated:
+		if e.RotatedFrom != "" {
+			return inconsistent(e, e.KeyID, "rotated_from is only allowed inside key.rotated")
+		}
+		n, err := s.checkCreated(e, e)
+		if err != nil {
+			return err
+		}
+		s.insert(n)
+	case KeyRotated:
+		old, ok := s.byID[e.OldKeyID]
+		if !ok {
+			return inconsistent(e, e.OldKeyID, "unknown old_key_id")
+		}
+		if old.rotatedTo != "" {
+			return inconsistent(e, e.OldKeyID, "old key was already rotated to "+old.rotatedTo)
+		}
+		if e.NewKey.RotatedFrom != e.OldKeyID {
+			return inconsistent(e, e.OldKeyID, "new_key.rotated_from must equal old_key_id")
+		}
+		if e.OldRevokedAt.IsZero() {
+			return inconsistent(e, e.OldKeyID, "old_revoked_at is missing")
+		}
+		n, err := s.checkCreated(e, e.NewKey)
+		if err != nil {
+			return err
+		}
+		old.rotatedTo = n.id
+		old.revokedAt = earliest(old.revokedAt, e.OldRevokedAt.UTC())
+		s.insert(n)
+	case KeyRevoked:
+		k, ok := s.byID[e.KeyID]
+		if !ok {
+			return inconsistent(e, e.KeyID, "unknown key_id")
+		}
+		if e.RevokedAt.IsZero() {
+			return inconsistent(e, e.KeyID, "revoked_at is missing")
+		}
+		k.revokedAt = earliest(k.revokedAt, e.RevokedAt.UTC())
+	case KeyUsed:
+		k, ok := s.byID[e.KeyID]
+		if !ok {
+			return inconsistent(e, e.KeyID, "unknown key_id")
+		}
+		if e.UsedAt.IsZero() {
+			return inconsistent(e, e.KeyID, "used_at is missing")
+		}
+		if t := e.UsedAt.UTC(); t.After(k.lastUsedAt) {
+			k.lastUsedAt = t
+		}
+	}
+	return nil
+}
+
+// checkCreated validates the structure of c (from event ev) against s and
+// returns the entry to insert.
+func (s *State) checkCreated(ev Event, c KeyCreated) (*entry, error) {
+	if c.KeyID == "" {
+		return nil, inconsistent(ev, c.KeyID, "key_id is missing")
+	}
+	if _, dup := s.byID[c.KeyID]; dup {
+		return nil, inconsistent(ev, c.KeyID, "key_id already exists")
+	}
+	if c.Scope.rank() == 0 {
+		return nil, inconsistent(ev, c.KeyID, fmt.Sprintf("unknown scope %q", c.Scope))
+	}
+	var h [32]byte
+	if len(c.KeyHash) != hex.EncodedLen(len(h)) {
+		return nil, inconsistent(ev, c.KeyID, "key_hash must be 64 hex characters")
+	}
+	if _, err := hex.Decode(h[:], []byte(c.KeyHash)); err != nil {
+		return nil, inconsistent(ev, c.KeyID, "key_hash must be 64 hex characters")
+	}
+	if _, dup := s.byHash[h]; dup {
+		return nil, inconsistent(ev, c.KeyID, "key_hash already belongs to another key")
+	}
+	if c.CreatedAt.IsZero() || !c.ExpiresAt.After(c.CreatedAt) {
+		return nil, inconsistent(ev, c.KeyID, "need created_at and expires_at after it")
+	}
+	return &entry{
+		id:          c.KeyID,
+		name:        c.Name,
+		prefix:      c.Prefix,
+		agentID:     c.AgentID,
+		rotatedFrom: c.RotatedFrom,
+		scope:       c.Scope,
+		hash:        h,
+		createdAt:   c.CreatedAt.UTC(),
+		expiresAt:   c.ExpiresAt.UTC(),
+	}, nil
+}
+
+func (s *State) insert(e *entry) {
+	if s.byID == nil {
+		s.byID = make(map[string]*entry)
+		s.byHash = make(map[[32]byte]*entry)
+	}
+	s.byID[e.id] = e
+	s.byHash[e.hash] = e
+}
+
+func inconsistent(ev Event, keyID, problem string) error {
+	return fmt.Errorf("%w: %s %q: %s", ErrInconsistent, ev.EventType(), keyID, problem)
+}
+
+// earliest returns the earlier of a and b, where a zero a means unset.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}

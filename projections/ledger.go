@@ -1,0 +1,215 @@
+// Package projections keeps the current tables (keys, policies, ...) derived
+// from the event log, and is the only way state changes: every change is
+// decided against the live state, appended to the log, and folded in with the
+// same domain Apply that rebuilds state at start-up and at a point in time.
+//
+// A Ledger is safe for concurrent use. It does not own the store: the caller
+// closes the Ledger's users (HTTP server) first, then the store.
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/custos-dev/custos/domain"
+	"github.com/custos-dev/custos/eventstore"
+)
+
+// ErrInconsistent means an event that the log accepted could not be applied
+// to the live state: a bug or a corrupt log. The Ledger refuses writes after
+// it.
+var ErrInconsistent = errors.New("projections: live state inconsistent with the log")
+
+// Config configures a Ledger. Store is required.
+type Config struct {
+	// Store is the log. Required; the Ledger never closes it.
+	Store *eventstore.Store
+	// Chain is the chain (tenant) this Ledger projects. Default
+	// eventstore.DefaultChain.
+	Chain string
+	// Clock is the time source. Default time.Now.
+	Clock func() time.Time
+	// Entropy feeds ids and key material. Default crypto/rand.Reader.
+	Entropy io.Reader
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("projections: Config.Store is required"))
+	}
+	if c.Chain != "" {
+		if err := eventstore.ValidateChain(c.Chain); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Chain == "" {
+		c.Chain = eventstore.DefaultChain
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Entropy == nil {
+		c.Entropy = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Ledger holds the live state of one chain and serializes every change to it.
+type Ledger struct {
+	cfg   Config
+	ids   *ulid.MonotonicEntropy // guarded by mu
+	mu    sync.RWMutex
+	state *domain.State
+	err   error // set once the live state can no longer be trusted
+}
+
+// Open replays the chain from genesis into a new Ledger.
+func Open(ctx context.Context, cfg Config) (*Ledger, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	state, err := Replay(ctx, cfg.Store, cfg.Chain, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return &Ledger{cfg: cfg, state: state, ids: ulid.Monotonic(cfg.Entropy, 0)}, nil
+}
+
+// Replay folds the chain's records into a new State. With a non-zero at, it
+// stops after the last record whose time is at or before at (record times
+// never decrease along a chain), giving the state as it was at that instant.
+func Replay(ctx context.Context, store *eventstore.Store, chain string, at time.Time) (*domain.State, error) {
+	state := domain.NewState()
+	errStop := errors.New("stop")
+	err := store.Records(ctx, chain, 1, 0, func(r eventstore.Record) error {
+		if !at.IsZero() && r.Time.After(at) {
+			return errStop
+		}
+		ev, err := domain.Decode(r.Type, r.Payload)
+		if err != nil {
+			return fmt.Errorf("projections: replay seq %d: %w", r.Seq, err)
+		}
+		if err := state.Apply(ev); err != nil {
+			return fmt.Errorf("projections: replay seq %d (%s): %w", r.Seq, r.Type, err)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return state, nil
+}
+
+// Read calls fn with the live state under a read lock. fn must not keep the
+// state or anything pointing into it after it returns, and must not call
+// other Ledger methods.
+func (l *Ledger) Read(fn func(s *domain.State)) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	fn(l.state)
+}
+
+// Now returns the Ledger's clock reading.
+func (l *Ledger) Now() time.Time { return l.cfg.Clock().UTC() }
+
+// Tx is what a decider sees: the live state, the time of the change, and
+// sources of ids and entropy. It is valid only during the decider call.
+type Tx struct {
+	State *domain.State
+	Now   time.Time
+	// Entropy is for key material.
+	Entropy io.Reader
+	l       *Ledger
+}
+
+// NewID returns prefix + "_" + a new ULID (upper case, monotonic).
+func (tx *Tx) NewID(prefix string) string {
+	id := ulid.MustNew(ulid.Timestamp(tx.Now), tx.l.ids)
+	return prefix + "_" + id.String()
+}
+
+// Decider decides the events of one change from the live state. It must not
+// modify tx.State; the Ledger applies the returned events.
+type Decider func(tx *Tx) ([]domain.Event, error)
+
+// Write runs decide against the live state, appends the events it returns
+// (with actor) and applies them, all under the write lock, so concurrent
+// changes see each other in log order. It then waits, without the lock, until
+// the records are durable: many writers share one fsync. A decider error is
+// returned as is and nothing is appended. A log error (for example
+// eventstore.ErrStoreFailed) is returned wrapped.
+func (l *Ledger) Write(ctx context.Context, actor string, decide Decider) ([]eventstore.Record, error) {
+	p, err := l.enqueue(ctx, actor, decide)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	recs, err := p.Wait(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projections: append: %w", err)
+	}
+	return recs, nil
+}
+
+// WriteAsync is Write without waiting for durability: the change is applied
+// and will be committed with the next group. Use it only for facts that may
+// be lost in a crash without harm (key.used).
+func (l *Ledger) WriteAsync(ctx context.Context, actor string, decide Decider) error {
+	_, err := l.enqueue(ctx, actor, decide)
+	return err
+}
+
+func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*eventstore.Pending, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return nil, l.err
+	}
+	tx := &Tx{State: l.state, Now: l.Now(), Entropy: l.cfg.Entropy, l: l}
+	events, err := decide(tx)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, nil
+	}
+	drafts := make([]eventstore.Draft, len(events))
+	for i, ev := range events {
+		payload, err := domain.Encode(ev)
+		if err != nil {
+			return nil, err
+		}
+		drafts[i] = eventstore.Draft{Time: tx.Now, Type: ev.EventType(), Actor: actor, Payload: payload}
+	}
+	p, err := l.cfg.Store.Enqueue(ctx, l.cfg.Chain, drafts...)
+	if err != nil {
+		return nil, fmt.Errorf("projections: append: %w", err)
+	}
+	for _, ev := range events {
+		if err := l.state.Apply(ev); err != nil {
+			l.err = fmt.Errorf("%w: %s: %w", ErrInconsistent, ev.EventType(), err)
+			l.cfg.Logger.Error("live state rejected an appended event; refusing writes", "type", ev.EventType(), "err", err)
+			return nil, l.err
+		}
+	}
+	return p, nil
+}
