@@ -3,8 +3,11 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -162,27 +165,34 @@ func (w *chainWriter) sequence(drafts []Draft) (*Pending, error) {
 	return p, nil
 }
 
-// run commits queued Pendings until stop. Everything queued when commit
-// starts goes into one batch (up to MaxBatchRecords), so concurrent writers
-// share one fsync.
+// run applies queued Pendings to Pebble until stop, and hands each applied
+// batch to complete, which waits for its fsync. Everything queued when a
+// batch is built goes into it (up to MaxBatchRecords), and the next batch is
+// applied while the previous one is still syncing, so Pebble's WAL writer
+// folds both into one fsync: concurrent writers share fsyncs even when the
+// queue refills in several waves.
 func (w *chainWriter) run() {
 	defer close(w.stopped)
-	var spare []*Pending
+	inflight := make(chan applied, 1)
+	completed := make(chan struct{})
+	go w.complete(inflight, completed)
+	defer func() {
+		close(inflight)
+		<-completed
+	}()
 	for {
 		_, open := <-w.wake
 		for {
+			w.settle()
 			w.mu.Lock()
-			group := w.takeGroup(&spare)
+			group := w.takeGroup()
 			w.mu.Unlock()
 			if len(group) == 0 {
 				break
 			}
-			w.commit(group)
-			for range group {
-				<-w.slots
+			if a, ok := w.apply(group); ok {
+				inflight <- a
 			}
-			clear(group)
-			spare = group[:0]
 		}
 		if !open {
 			return
@@ -190,9 +200,36 @@ func (w *chainWriter) run() {
 	}
 }
 
+// settle yields while the queue is still growing (a few times at most), so
+// that writers woken by the last commit can join the next batch instead of
+// each starting a batch of its own. With one writer it costs one yield.
+func (w *chainWriter) settle() {
+	last := -1
+	for range 8 {
+		w.mu.Lock()
+		n := len(w.queue)
+		w.mu.Unlock()
+		if n == last || n >= w.store.opts.MaxBatchRecords {
+			return
+		}
+		last = n
+		runtime.Gosched()
+	}
+}
+
+// applied is a batch written to Pebble's WAL and memtable whose fsync may
+// still be pending.
+type applied struct {
+	batch *pebble.Batch
+	group []*Pending
+	last  Head
+	n     int
+	start time.Time
+}
+
 // takeGroup removes up to MaxBatchRecords records' worth of Pendings from the
 // queue. Called with mu held.
-func (w *chainWriter) takeGroup(spare *[]*Pending) []*Pending {
+func (w *chainWriter) takeGroup() []*Pending {
 	if len(w.queue) == 0 {
 		return nil
 	}
@@ -204,66 +241,85 @@ func (w *chainWriter) takeGroup(spare *[]*Pending) []*Pending {
 			break
 		}
 	}
-	group := append((*spare)[:0], w.queue[:n]...)
+	group := make([]*Pending, n)
+	copy(group, w.queue)
 	rest := copy(w.queue, w.queue[n:])
 	clear(w.queue[rest:])
 	w.queue = w.queue[:rest]
 	return group
 }
 
-func (w *chainWriter) commit(group []*Pending) {
+// apply writes group and the new chain head in one batch with
+// ApplyNoSyncWait. On failure it fails the group and returns false.
+func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 	if err := w.store.Failed(); err != nil {
-		for _, p := range group {
-			p.complete(err)
-		}
-		return
+		w.finish(group, err)
+		return applied{}, false
 	}
 	b := w.store.db.NewBatch()
-	defer b.Close()
 	key := make([]byte, 0, 1+len(w.chain)+1+8)
-	var last Head
-	records := 0
+	a := applied{batch: b, group: group, start: time.Now()}
 	for _, p := range group {
 		for i := range p.records {
 			key = appendRecordKey(key[:0], w.chain, p.records[i].Seq)
 			if err := b.Set(key, p.stored[i], nil); err != nil {
-				w.failGroup(group, err)
-				return
+				_ = b.Close()
+				w.finish(group, w.store.fail(err))
+				return applied{}, false
 			}
-			last = Head{Seq: p.records[i].Seq, Hash: p.records[i].Hash}
-			records++
+			a.last = Head{Seq: p.records[i].Seq, Hash: p.records[i].Hash}
+			a.n++
 		}
 	}
-	if err := b.Set(HeadKey(w.chain), encodeHead(last), nil); err != nil {
-		w.failGroup(group, err)
-		return
+	if err := b.Set(HeadKey(w.chain), encodeHead(a.last), nil); err != nil {
+		_ = b.Close()
+		w.finish(group, w.store.fail(err))
+		return applied{}, false
 	}
-	start := time.Now()
-	if err := commitBatch(b); err != nil {
-		w.failGroup(group, fmt.Errorf("commit chain %s through seq %d: %w", w.chain, last.Seq, err))
-		return
+	if err := applyNoSyncWait(w.store.db, b); err != nil {
+		w.finish(group, w.store.fail(fmt.Errorf("commit chain %s through seq %d: %w", w.chain, a.last.Seq, err)))
+		return applied{}, false
 	}
-	took := time.Since(start)
-	w.mu.Lock()
-	w.durable = last
-	w.mu.Unlock()
-	for _, p := range group {
-		p.complete(nil)
-	}
-	if obs := w.store.opts.CommitObserver; obs != nil {
-		obs(records, took)
-	}
-	if w.store.pub != nil {
-		w.store.pub.notify()
+	return a, true
+}
+
+// complete waits for each applied batch's fsync, in apply order, and only
+// then moves the durable head and answers the waiting callers. After the
+// first failure every later batch fails too (fail-stop): it is not trusted
+// even if its own fsync reports success.
+func (w *chainWriter) complete(inflight <-chan applied, done chan<- struct{}) {
+	defer close(done)
+	for a := range inflight {
+		err := a.batch.SyncWait()
+		if err != nil {
+			err = w.store.fail(fmt.Errorf("sync chain %s through seq %d: %w", w.chain, a.last.Seq, err))
+		} else {
+			err = w.store.Failed()
+		}
+		_ = a.batch.Close()
+		if err != nil {
+			w.finish(a.group, err)
+			continue
+		}
+		took := time.Since(a.start)
+		w.mu.Lock()
+		w.durable = a.last
+		w.mu.Unlock()
+		w.finish(a.group, nil)
+		if obs := w.store.opts.CommitObserver; obs != nil {
+			obs(a.n, took)
+		}
+		if w.store.pub != nil {
+			w.store.pub.notify()
+		}
 	}
 }
 
-// failGroup fail-stops the store and fails group; run then fails everything
-// still queued because the store has failed.
-func (w *chainWriter) failGroup(group []*Pending, err error) {
-	err = w.store.fail(err)
+// finish completes group with err and releases its backpressure slots.
+func (w *chainWriter) finish(group []*Pending, err error) {
 	for _, p := range group {
 		p.complete(err)
+		<-w.slots
 	}
 }
 

@@ -113,6 +113,17 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// logCompression: none on L0-L4, which take the write load; Pebble's
+// balanced choice on L5 and L6, where a long log comes to rest.
+var logCompression = func() pebble.DBCompressionSettings {
+	cs := pebble.DBCompressionBalanced
+	cs.Name = "custos-log"
+	for i := 0; i < len(cs.Levels)-2; i++ {
+		cs.Levels[i] = pebble.DBCompressionNone.Levels[i]
+	}
+	return cs
+}()
+
 // Store is a set of hash-chained logs in one Pebble database. It is safe for
 // concurrent use. See the package documentation for its guarantees.
 type Store struct {
@@ -143,7 +154,12 @@ func Open(opts Options) (*Store, error) {
 		ReadOnly:         opts.ReadOnly,
 		ErrorIfNotExists: !opts.CreateIfMissing,
 		Logger:           pebbleLogger{opts.Logger},
+		// A log of fresh records is mostly flushed and compacted, rarely
+		// read: skip compression on the upper levels (hashes do not
+		// compress) and let the bottom levels use Pebble's balanced zstd.
+		MemTableSize: 64 << 20,
 	}
+	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return logCompression })
 	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, err)
@@ -465,9 +481,10 @@ type pebbleFatal struct{ msg string }
 
 func (f pebbleFatal) Error() string { return f.msg }
 
-// commitBatch commits b with pebble.Sync and converts a Pebble fatal error
-// into an ordinary error.
-func commitBatch(b *pebble.Batch) (err error) {
+// applyNoSyncWait writes b to the WAL and memtable with pebble.Sync without
+// waiting for the fsync (the caller calls b.SyncWait), and converts a Pebble
+// fatal error into an ordinary error.
+func applyNoSyncWait(db *pebble.DB, b *pebble.Batch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(pebbleFatal)
@@ -477,5 +494,5 @@ func commitBatch(b *pebble.Batch) (err error) {
 			err = f
 		}
 	}()
-	return b.Commit(pebble.Sync)
+	return db.ApplyNoSyncWait(b, pebble.Sync)
 }
