@@ -290,28 +290,34 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 func (w *chainWriter) complete(inflight <-chan applied, done chan<- struct{}) {
 	defer close(done)
 	for a := range inflight {
-		err := a.batch.SyncWait()
-		if err != nil {
-			err = w.store.fail(fmt.Errorf("sync chain %s through seq %d: %w", w.chain, a.last.Seq, err))
-		} else {
-			err = w.store.Failed()
-		}
-		_ = a.batch.Close()
-		if err != nil {
-			w.finish(a.group, err)
-			continue
-		}
-		took := time.Since(a.start)
-		w.mu.Lock()
-		w.durable = a.last
-		w.mu.Unlock()
-		w.finish(a.group, nil)
-		if obs := w.store.opts.CommitObserver; obs != nil {
-			obs(a.n, took)
-		}
-		if w.store.pub != nil {
-			w.store.pub.notify()
-		}
+		w.completeOne(a)
+	}
+}
+
+// completeOne waits for a's fsync, then moves the durable head and answers
+// a's callers, or fails them.
+func (w *chainWriter) completeOne(a applied) {
+	err := a.batch.SyncWait()
+	if err != nil {
+		err = w.store.fail(fmt.Errorf("sync chain %s through seq %d: %w", w.chain, a.last.Seq, err))
+	} else {
+		err = w.store.Failed()
+	}
+	_ = a.batch.Close()
+	if err != nil {
+		w.finish(a.group, err)
+		return
+	}
+	took := time.Since(a.start)
+	w.mu.Lock()
+	w.durable = a.last
+	w.mu.Unlock()
+	w.finish(a.group, nil)
+	if obs := w.store.opts.CommitObserver; obs != nil {
+		obs(a.n, took)
+	}
+	if w.store.pub != nil {
+		w.store.pub.notify()
 	}
 }
 

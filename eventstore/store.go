@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"math"
 	"sync"
@@ -123,6 +124,22 @@ var logCompression = func() pebble.DBCompressionSettings {
 	}
 	return cs
 }()
+
+// Exists reports whether dir (on fs; nil means the OS filesystem) holds a
+// store. A missing folder is not an error.
+func Exists(fs vfs.FS, dir string) (bool, error) {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if _, err := fs.Stat(dir); errors.Is(err, iofs.ErrNotExist) {
+		return false, nil
+	}
+	desc, err := pebble.Peek(dir, fs)
+	if err != nil {
+		return false, fmt.Errorf("eventstore: inspect %s: %w", dir, err)
+	}
+	return desc.Exists, nil
+}
 
 // Store is a set of hash-chained logs in one Pebble database. It is safe for
 // concurrent use. See the package documentation for its guarantees.

@@ -207,8 +207,15 @@ var contractCases = []struct {
 		require.ErrorIs(t, err, eventstore.ErrReadOnly)
 	}},
 	{"opening a missing store without CreateIfMissing fails", func(t *testing.T, fs vfs.FS, dir string) {
-		_, err := eventstore.Open(eventstore.Options{Dir: dir, FS: fs})
+		exists, err := eventstore.Exists(fs, dir)
+		require.NoError(t, err)
+		assert.False(t, exists)
+		_, err = eventstore.Open(eventstore.Options{Dir: dir, FS: fs})
 		require.Error(t, err)
+		open(t, fs, dir)
+		exists, err = eventstore.Exists(fs, dir)
+		require.NoError(t, err)
+		assert.True(t, exists)
 	}},
 	{"head mismatch on open names both", func(t *testing.T, fs vfs.FS, dir string) {
 		s := open(t, fs, dir)
