@@ -153,9 +153,13 @@ type Store struct {
 
 	failed atomic.Pointer[error]
 
-	pub       *publisher
-	closeOnce sync.Once
-	closeErr  error
+	pub *publisher
+	// readers guards Pebble against Close while a read is running: reads
+	// hold it shared, Close exclusively before closing Pebble.
+	readers    sync.RWMutex
+	readClosed bool
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Open opens the store in opts.Dir. A writable store checks every chain's
@@ -258,7 +262,10 @@ func (s *Store) Close() error {
 		if s.pub != nil {
 			s.pub.stop()
 		}
+		s.readers.Lock()
+		s.readClosed = true
 		s.closeErr = s.db.Close()
+		s.readers.Unlock()
 	})
 	return s.closeErr
 }
@@ -341,9 +348,24 @@ func (s *Store) fail(err error) error {
 	return *s.failed.Load()
 }
 
+// beginRead returns ErrClosed once the store is closed; otherwise the caller
+// must call s.readers.RUnlock when done.
+func (s *Store) beginRead() error {
+	s.readers.RLock()
+	if s.readClosed {
+		s.readers.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
 // Head returns the last durable record's seq and hash. An empty chain has the
 // zero Head.
 func (s *Store) Head(chain string) (Head, error) {
+	if err := s.beginRead(); err != nil {
+		return Head{}, err
+	}
+	defer s.readers.RUnlock()
 	s.mu.Lock()
 	w := s.writers[chain]
 	s.mu.Unlock()
@@ -378,6 +400,10 @@ func (s *Store) Get(ctx context.Context, chain string, seq uint64) (Record, erro
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
+	if err := s.beginRead(); err != nil {
+		return Record{}, err
+	}
+	defer s.readers.RUnlock()
 	if seq == 0 || seq > s.visibleTo(chain) {
 		return Record{}, fmt.Errorf("%w: chain %s seq %d", ErrNotFound, chain, seq)
 	}
@@ -403,6 +429,10 @@ func (s *Store) Get(ctx context.Context, chain string, seq uint64) (Record, erro
 // store no one writes (read-only), it shows everything on disk, including
 // records past the head. An error from fn stops the scan and is returned.
 func (s *Store) Scan(ctx context.Context, chain string, from, to uint64, fn func(seq uint64, stored []byte) error) error {
+	if err := s.beginRead(); err != nil {
+		return err
+	}
+	defer s.readers.RUnlock()
 	if limit := s.visibleTo(chain); to > limit {
 		to = limit
 	}
@@ -467,6 +497,10 @@ func (s *Store) Records(ctx context.Context, chain string, from, to uint64, fn f
 // Checkpoint writes a consistent copy of the store into dir, which must not
 // exist, while writers keep going. The copy opens like any store.
 func (s *Store) Checkpoint(dir string) error {
+	if err := s.beginRead(); err != nil {
+		return err
+	}
+	defer s.readers.RUnlock()
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return fmt.Errorf("eventstore: checkpoint to %s: %w", dir, err)
 	}
