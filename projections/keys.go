@@ -76,31 +76,34 @@ func (l *Ledger) RevokeKey(ctx context.Context, actor, actorKeyID, keyID string)
 }
 
 // Authenticate returns the active key with this plaintext, or
-// keys.ErrInvalidKey. At most once a minute per key it also records a
-// key.used (without waiting for its fsync: a lost use record costs nothing),
-// so last_used_at derives from the log.
-func (l *Ledger) Authenticate(ctx context.Context, plaintext string) (keys.Key, error) {
+// keys.ErrInvalidKey. It only reads; see RecordUse.
+func (l *Ledger) Authenticate(plaintext string) (keys.Key, error) {
 	var key keys.Key
 	var err error
 	now := l.Now()
 	l.Read(func(s *domain.State) { key, err = keys.Authenticate(s.Keys, plaintext, now) })
-	if err != nil {
-		return keys.Key{}, err
+	return key, err
+}
+
+// RecordUse records a key.used for key, at most once a minute per key, so
+// that last_used_at derives from the log. It does not wait for the fsync: a
+// lost use record costs nothing. Call it for requests that succeeded, so
+// that a rejected request appends nothing.
+func (l *Ledger) RecordUse(ctx context.Context, key keys.Key) {
+	if !keys.ShouldRecordUse(key, l.Now()) {
+		return
 	}
-	if keys.ShouldRecordUse(key, now) {
-		err := l.WriteAsync(ctx, key.KeyID, func(tx *Tx) ([]domain.Event, error) {
-			k, ok := tx.State.Keys.ByID(key.KeyID)
-			if !ok || !keys.ShouldRecordUse(k, tx.Now) {
-				return nil, nil // another request recorded it first
-			}
-			return []domain.Event{keys.KeyUsed{KeyID: key.KeyID, UsedAt: tx.Now}}, nil
-		})
-		if err != nil {
-			// A failed store is reported by the request's own write, if any.
-			l.cfg.Logger.Warn("record key use", "key_id", key.KeyID, "err", err)
+	err := l.WriteAsync(ctx, key.KeyID, func(tx *Tx) ([]domain.Event, error) {
+		k, ok := tx.State.Keys.ByID(key.KeyID)
+		if !ok || !keys.ShouldRecordUse(k, tx.Now) {
+			return nil, nil // another request recorded it first
 		}
+		return []domain.Event{keys.KeyUsed{KeyID: key.KeyID, UsedAt: tx.Now}}, nil
+	})
+	if err != nil {
+		// A failed store is reported by the request's own write, if any.
+		l.cfg.Logger.Warn("record key use", "key_id", key.KeyID, "err", err)
 	}
-	return key, nil
 }
 
 // Key returns the key with id, or keys.ErrNotFound.

@@ -1,0 +1,200 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/httpapi"
+	"github.com/custos-dev/custos/projections"
+)
+
+var keyPattern = regexp.MustCompile(keys.Pattern)
+
+// routeSpec is the product's statement of one route: who may call it and
+// what a successful call looks like. The matrix derives every expectation
+// from it.
+type routeSpec struct {
+	method, path string     // path as registered, with :key_id
+	scope        keys.Scope // least scope, or httpapi.NoAuth
+	ok           int        // status of a successful call
+	body         string     // request body of a successful call
+	// check asserts a successful answer; target is the :key_id used.
+	check func(t *testing.T, target string, r response)
+}
+
+func routeSpecs() []routeSpec {
+	return []routeSpec{
+		{method: "GET", path: "/healthz", scope: httpapi.NoAuth, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.JSONEq(t, `{"status":"ok"}`, string(r.body))
+		}},
+		{method: "GET", path: "/readyz", scope: httpapi.NoAuth, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.JSONEq(t, `{"status":"ready"}`, string(r.body))
+		}},
+		{method: "POST", path: "/v1/keys", scope: keys.ScopeAdmin, ok: 201, body: `{"name":"matrix","scope":"evaluate","expires_days":7}`,
+			check: func(t *testing.T, _ string, r response) {
+				m := r.object(t)
+				assert.Regexp(t, keyPattern, m["key"])
+				assert.Equal(t, "evaluate", m["scope"])
+				assert.Equal(t, true, m["is_active"])
+			}},
+		{method: "GET", path: "/v1/keys", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.True(t, strings.HasPrefix(string(r.body), "["), "bare array: %s", r.body)
+			assert.NotContains(t, string(r.body), `"key"`)
+		}},
+		{method: "GET", path: "/v1/keys/:key_id", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, target, r.object(t)["key_id"])
+		}},
+		{method: "POST", path: "/v1/keys/:key_id/rotate", scope: keys.ScopeAdmin, ok: 201, check: func(t *testing.T, target string, r response) {
+			m := r.object(t)
+			assert.Equal(t, target, m["rotated_from"])
+			assert.Regexp(t, keyPattern, m["key"])
+		}},
+		{method: "DELETE", path: "/v1/keys/:key_id", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			m := r.object(t)
+			assert.Equal(t, target, m["key_id"])
+			assert.Equal(t, false, m["is_active"])
+			assert.NotNil(t, m["revoked_at"])
+		}},
+		{method: "GET", path: "/v1/audit/verify", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Equal(t, true, r.object(t)["valid"])
+		}},
+	}
+}
+
+// TestRouteTableMatchesSpec pins the package's one route table to the
+// product's list of routes and scopes.
+func TestRouteTableMatchesSpec(t *testing.T) {
+	t.Parallel()
+	want := map[string]keys.Scope{}
+	for _, r := range routeSpecs() {
+		want[r.method+" "+r.path] = r.scope
+	}
+	assert.Equal(t, want, httpapi.RouteScopes())
+}
+
+// keyStates are the credentials the matrix presents.
+type keyState struct {
+	name string
+	// authenticates: the key is accepted (scope aside).
+	authenticates bool
+	missing       bool
+}
+
+func keyStates() []keyState {
+	return []keyState{
+		{name: "valid", authenticates: true},
+		{name: "inside-grace", authenticates: true},
+		{name: "expired"},
+		{name: "revoked"},
+		{name: "rotated-away"},
+		{name: "garbage"},
+		{name: "wrong-checksum"},
+		{name: "missing", missing: true},
+	}
+}
+
+var allScopes = []keys.Scope{keys.ScopeAdmin, keys.ScopeRead, keys.ScopeEvaluate}
+
+// TestAuthMatrix calls every route with a key of every scope in every state
+// and checks status and body against routeSpecs.
+func TestAuthMatrix(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+
+	// creds[scope][state] is the X-API-Key value sent ("" sends none).
+	creds := map[keys.Scope]map[string]string{}
+	for _, sc := range allScopes {
+		creds[sc] = map[string]string{"missing": "", "garbage": "garbage-" + string(sc)}
+		_, creds[sc]["expired"] = s.createKey(t, "expired-"+string(sc), string(sc), 1)
+	}
+	s.clock.Advance(48 * time.Hour)
+	for _, sc := range allScopes {
+		_, valid := s.createKey(t, "valid-"+string(sc), string(sc), 0)
+		creds[sc]["valid"] = valid
+		creds[sc]["wrong-checksum"] = breakChecksum(valid)
+
+		id, key := s.createKey(t, "revoked-"+string(sc), string(sc), 0)
+		_, err := s.ledger.RevokeKey(ctx, projections.ActorInit, "", id)
+		require.NoError(t, err)
+		creds[sc]["revoked"] = key
+
+		id, key = s.createKey(t, "rotated-"+string(sc), string(sc), 0)
+		_, _, err = s.ledger.RotateKey(ctx, projections.ActorInit, keys.RotateCommand{KeyID: id})
+		require.NoError(t, err)
+		creds[sc]["rotated-away"] = key
+
+		id, key = s.createKey(t, "grace-"+string(sc), string(sc), 0)
+		_, _, err = s.ledger.RotateKey(ctx, projections.ActorInit, keys.RotateCommand{KeyID: id, GraceSeconds: ptr(3600)})
+		require.NoError(t, err)
+		creds[sc]["inside-grace"] = key
+	}
+
+	for _, rt := range routeSpecs() {
+		for _, sc := range allScopes {
+			for _, st := range keyStates() {
+				name := fmt.Sprintf("%s_%s/%s/%s", rt.method, rt.path, sc, st.name)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					path, target := rt.path, ""
+					if strings.Contains(path, ":key_id") {
+						target, _ = s.createKey(t, "target", "evaluate", 0)
+						path = strings.ReplaceAll(path, ":key_id", target)
+					}
+					r := s.do(t, request{method: rt.method, path: path, key: creds[sc][st.name], body: rt.body})
+
+					switch {
+					case rt.scope == httpapi.NoAuth:
+						require.Equal(t, rt.ok, r.status, "body %s", r.body)
+						rt.check(t, target, r)
+						return
+					case st.missing:
+						require.Equal(t, http.StatusUnauthorized, r.status, "body %s", r.body)
+						assert.Equal(t, "Missing API key.", r.detail(t))
+					case !st.authenticates:
+						require.Equal(t, http.StatusForbidden, r.status, "body %s", r.body)
+						assert.Equal(t, "Invalid or revoked API key.", r.detail(t))
+					case !sc.Allows(rt.scope):
+						require.Equal(t, http.StatusForbidden, r.status, "body %s", r.body)
+						assert.Equal(t, fmt.Sprintf("Insufficient scope: %s %s requires %s.", rt.method, rt.path, rt.scope), r.detail(t))
+					default:
+						require.Equal(t, rt.ok, r.status, "body %s", r.body)
+						rt.check(t, target, r)
+						return
+					}
+					// Rejected: the target is untouched.
+					if target != "" {
+						k, err := s.ledger.Key(target)
+						require.NoError(t, err)
+						assert.Nil(t, k.RevokedAt)
+						assert.Empty(t, k.RotatedTo)
+					}
+				})
+			}
+		}
+	}
+}
+
+// breakChecksum returns key with its last checksum character changed: well
+// formed, wrong checksum.
+func breakChecksum(key string) string {
+	last := key[len(key)-1]
+	repl := byte('0')
+	if last == '0' {
+		repl = '1'
+	}
+	bad := key[:len(key)-1] + string(repl)
+	if keys.CheckFormat(bad) == nil {
+		panic("breakChecksum produced a valid key")
+	}
+	return bad
+}

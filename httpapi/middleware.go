@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/domain/keys"
+)
+
+// Header names.
+const (
+	headerAPIKey    = "X-API-Key"
+	headerRequestID = echo.HeaderXRequestID // "X-Request-Id"
+)
+
+// Context keys for values the middleware hands to handlers.
+const (
+	ctxKey       = "custos.key"        // keys.Key of the authenticated caller
+	ctxRequestID = "custos.request_id" // string
+)
+
+// maxRequestIDLength bounds an X-Request-Id taken from the client.
+const maxRequestIDLength = 128
+
+// requestID takes X-Request-Id from the request when it is short and
+// printable (so it is safe to log), generates one otherwise, and echoes it in
+// the response.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(headerRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(headerRequestID, id)
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		ok := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			strings.IndexByte("-_.:/+=", b) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// accessLog writes one line per request after the error handler has
+// answered, so the status is the one the client saw. It never logs headers:
+// the X-API-Key value must not reach the log.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		var keyID string
+		if k, ok := authenticated(c); ok {
+			keyID = k.KeyID
+		}
+		s.cfg.Logger.LogAttrs(c.Request().Context(), level, "http request",
+			slog.String("method", c.Request().Method),
+			slog.String("route", c.Path()),
+			slog.Int("status", status),
+			slog.Duration("latency", time.Since(start)),
+			slog.String("request_id", requestIDOf(c)),
+			slog.String("key_id", keyID),
+		)
+		return nil
+	}
+}
+
+// recoverPanic turns a handler panic into a 500 (logged with its stack by
+// the error handler) instead of a dropped connection.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = fmt.Errorf("httpapi: panic in handler: %v\n%s", r, debug.Stack())
+			}
+		}()
+		return next(c)
+	}
+}
+
+// authorize enforces the route table: it is the only place that decides who
+// may call a route. Requests for routes that are not in the table never reach
+// a handler: they get 404, or 405 when the path exists with other methods.
+func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		id := req.Method + " " + c.Path()
+		need, ok := s.scopes[id]
+		if !ok {
+			return s.unrouted(c)
+		}
+		if need == noAuth {
+			return next(c)
+		}
+		presented := req.Header.Values(headerAPIKey)
+		switch {
+		case len(presented) == 0 || len(presented) == 1 && presented[0] == "":
+			return echo.NewHTTPError(http.StatusUnauthorized, "Missing API key.")
+		case len(presented) > 1:
+			return keys.ErrInvalidKey // ambiguous: never guess which one counts
+		}
+		key, err := s.cfg.Ledger.Authenticate(presented[0])
+		if err != nil {
+			return err
+		}
+		c.Set(ctxKey, key)
+		if !key.Scope.Allows(need) {
+			return echo.NewHTTPError(http.StatusForbidden,
+				fmt.Sprintf("Insufficient scope: %s requires %s.", id, need))
+		}
+		resp := c.Response()
+		resp.Before(func() {
+			// Only successful requests count as use, so a rejected request
+			// appends nothing. Recorded before the status line is written,
+			// so the caller's next request already sees it.
+			if resp.Status < http.StatusBadRequest {
+				s.cfg.Ledger.RecordUse(context.WithoutCancel(req.Context()), key)
+			}
+		})
+		return next(c)
+	}
+}
+
+// unrouted answers a request that matched no route of the table.
+func (s *Server) unrouted(c echo.Context) error {
+	if methods, ok := s.allow[c.Path()]; ok {
+		c.Response().Header().Set(echo.HeaderAllow, strings.Join(methods, ", "))
+		return echo.NewHTTPError(http.StatusMethodNotAllowed,
+			fmt.Sprintf("Method %s is not allowed here; allowed: %s.", c.Request().Method, strings.Join(methods, ", ")))
+	}
+	return echo.NewHTTPError(http.StatusNotFound, "Not found.")
+}
+
+// authenticated returns the key that authenticated the request, if any.
+func authenticated(c echo.Context) (keys.Key, bool) {
+	k, ok := c.Get(ctxKey).(keys.Key)
+	return k, ok
+}
+
+// errNoCaller means a handler that needs a caller ran without one: a route
+// table bug. It answers 500.
+var errNoCaller = errors.New("httpapi: handler needs an authenticated key but the request has none")
+
+// actor returns the id of the calling key, recorded as the actor of the
+// change.
+func actor(c echo.Context) (string, error) {
+	k, ok := authenticated(c)
+	if !ok {
+		return "", errNoCaller
+	}
+	return k.KeyID, nil
+}
+
+func requestIDOf(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}

@@ -1,0 +1,50 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/domain/keys"
+)
+
+// noAuth marks a route any caller may use without an API key. It is not a
+// scope the keys package knows, so keys.Scope.Allows never accepts it: used
+// by mistake as a requirement it denies everything.
+const noAuth keys.Scope = "none"
+
+// routeScopes is the route table: for every "METHOD /route" (the path as
+// registered, with :params) the least scope a key needs, or noAuth. The
+// authorize middleware enforces it for every request; New refuses to start
+// when it and the registered routes disagree. A new route starts here.
+func routeScopes() map[string]keys.Scope {
+	return map[string]keys.Scope{
+		"GET /healthz":                 noAuth,
+		"GET /readyz":                  noAuth,
+		"POST /v1/keys":                keys.ScopeAdmin,
+		"GET /v1/keys":                 keys.ScopeRead,
+		"GET /v1/keys/:key_id":         keys.ScopeRead,
+		"POST /v1/keys/:key_id/rotate": keys.ScopeAdmin,
+		"DELETE /v1/keys/:key_id":      keys.ScopeAdmin,
+		"GET /v1/audit/verify":         keys.ScopeRead,
+	}
+}
+
+type route struct {
+	method, path string
+	handler      echo.HandlerFunc
+}
+
+// routes lists every handler the server registers.
+func (s *Server) routes() []route {
+	return []route{
+		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/readyz", s.readyz},
+		{http.MethodPost, "/v1/keys", s.createKey},
+		{http.MethodGet, "/v1/keys", s.listKeys},
+		{http.MethodGet, "/v1/keys/:key_id", s.getKey},
+		{http.MethodPost, "/v1/keys/:key_id/rotate", s.rotateKey},
+		{http.MethodDelete, "/v1/keys/:key_id", s.revokeKey},
+		{http.MethodGet, "/v1/audit/verify", s.verifyChain},
+	}
+}

@@ -1,0 +1,309 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/httpapi"
+	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/verify"
+)
+
+// t0 is when every test's clock starts.
+var t0 = time.Date(2031, time.March, 4, 5, 6, 7, 0, time.UTC)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// Set moves the clock to t, which must not lie before the current reading
+// (record times never decrease along a chain).
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Before(c.now) {
+		panic("fakeClock: time must not go backwards")
+	}
+	c.now = t
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// stack is a real custos HTTP stack: a Pebble store on disk, a Ledger on an
+// injected clock, the httpapi Server and an httptest.Server on 127.0.0.1.
+type stack struct {
+	t      *testing.T
+	dir    string
+	clock  *fakeClock
+	logs   *syncBuffer
+	logger *slog.Logger
+	ready  func() error
+
+	store  *eventstore.Store
+	ledger *projections.Ledger
+	srv    *httptest.Server
+	closed bool
+
+	admin   string // bootstrap admin key (plaintext)
+	adminID string
+}
+
+type stackOption func(*stack)
+
+// withReady sets Config.Ready.
+func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f } }
+
+// newStack starts a stack in a new temporary folder and bootstraps the
+// first admin key. Everything is closed when the test ends.
+func newStack(t *testing.T, opts ...stackOption) *stack {
+	t.Helper()
+	logs := &syncBuffer{}
+	s := &stack{
+		t:      t,
+		dir:    t.TempDir(),
+		clock:  newFakeClock(t0),
+		logs:   logs,
+		logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.open(true)
+	t.Cleanup(s.close)
+	created, key, _, err := s.ledger.CreateKey(context.Background(), projections.ActorInit,
+		keys.CreateCommand{Name: "bootstrap", Scope: "admin"})
+	require.NoError(t, err)
+	s.admin, s.adminID = key, created.KeyID
+	return s
+}
+
+func (s *stack) open(create bool) {
+	s.t.Helper()
+	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger})
+	require.NoError(s.t, err)
+	ledger, err := projections.Open(context.Background(), projections.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
+	if err != nil {
+		_ = store.Close()
+		require.NoError(s.t, err)
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Ledger: ledger,
+		Verify: func(ctx context.Context) (verify.Report, error) {
+			return verify.Store(ctx, store, eventstore.DefaultChain)
+		},
+		Ready:  s.ready,
+		Logger: s.logger,
+	})
+	if err != nil {
+		_ = store.Close()
+		require.NoError(s.t, err)
+	}
+	s.store, s.ledger, s.srv, s.closed = store, ledger, httptest.NewServer(api.Handler()), false
+}
+
+// close stops the HTTP server, then closes the store. Safe to call twice.
+func (s *stack) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.srv.Close()
+	require.NoError(s.t, s.store.Close())
+}
+
+// restart closes everything and opens the same folder again: new store,
+// Ledger and server.
+func (s *stack) restart() {
+	s.t.Helper()
+	s.close()
+	s.open(false)
+}
+
+// head returns the durable head seq of the default chain.
+func (s *stack) head(t *testing.T) uint64 {
+	t.Helper()
+	h, err := s.store.Head(eventstore.DefaultChain)
+	require.NoError(t, err)
+	return h.Seq
+}
+
+// createKey creates a key through the Ledger (not HTTP) and returns its id
+// and plaintext.
+func (s *stack) createKey(t *testing.T, name, scope string, expiresDays int) (id, key string) {
+	t.Helper()
+	cmd := keys.CreateCommand{Name: name, Scope: scope}
+	if expiresDays > 0 {
+		cmd.ExpiresDays = &expiresDays
+	}
+	created, key, _, err := s.ledger.CreateKey(context.Background(), projections.ActorInit, cmd)
+	require.NoError(t, err)
+	return created.KeyID, key
+}
+
+// response is what a request got back.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// detail returns the body's detail, requiring the body to be exactly
+// {"detail": "..."}.
+func (r response) detail(t *testing.T) string {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "body %s", r.body)
+	require.Len(t, m, 1, "error body must hold only detail: %s", r.body)
+	d, ok := m["detail"].(string)
+	require.True(t, ok, "detail must be a string: %s", r.body)
+	return d
+}
+
+// object decodes the body as one JSON object.
+func (r response) object(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "body %s", r.body)
+	return m
+}
+
+// request describes one HTTP call.
+type request struct {
+	method, path string
+	key          string // X-API-Key; "" sends none
+	body         string // sent as application/json unless contentType is set
+	contentType  string // default application/json when there is a body
+	noType       bool   // send no Content-Type at all
+	header       map[string]string
+	reader       io.Reader // a body of unknown length (chunked), instead of body
+}
+
+func (s *stack) do(t *testing.T, r request) response {
+	t.Helper()
+	var body io.Reader
+	switch {
+	case r.reader != nil:
+		body = r.reader
+	case r.body != "":
+		body = strings.NewReader(r.body)
+	}
+	req, err := http.NewRequest(r.method, s.srv.URL+r.path, body)
+	require.NoError(t, err)
+	if r.key != "" {
+		req.Header.Set("X-API-Key", r.key)
+	}
+	switch {
+	case r.noType:
+	case r.contentType != "":
+		req.Header.Set("Content-Type", r.contentType)
+	case body != nil:
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return readResponse(t, resp)
+}
+
+func readResponse(t *testing.T, resp *http.Response) response {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// newHTTPServer serves h on 127.0.0.1 until the test ends.
+func newHTTPServer(t *testing.T, h http.Handler) *httptest.Server {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// get is a GET with a key.
+func (s *stack) get(t *testing.T, path, key string) response {
+	t.Helper()
+	return s.do(t, request{method: http.MethodGet, path: path, key: key})
+}
+
+// postJSON posts body with a key.
+func (s *stack) postJSON(t *testing.T, path, key, body string) response {
+	t.Helper()
+	return s.do(t, request{method: http.MethodPost, path: path, key: key, body: body})
+}
+
+func (s *stack) del(t *testing.T, path, key string) response {
+	t.Helper()
+	return s.do(t, request{method: http.MethodDelete, path: path, key: key})
+}
+
+// mustCreate creates a key over HTTP with the admin key and returns the 201
+// body.
+func (s *stack) mustCreate(t *testing.T, body string) map[string]any {
+	t.Helper()
+	r := s.postJSON(t, "/v1/keys", s.admin, body)
+	require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
+	return r.object(t)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func mapKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
