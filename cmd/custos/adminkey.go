@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custos-dev/custos/projections"
+)
+
+func newAdminKeyCommand(stdout, stderr io.Writer) *cobra.Command {
+	parent := &cobra.Command{
+		Use:   "admin-key",
+		Short: "Recover administrator access",
+	}
+	var dataDir string
+	reset := &cobra.Command{
+		Use:   "reset",
+		Short: "Create a new admin key offline when every admin key is lost",
+		Long: `reset opens the store (stop the server first), appends a key.created for a new
+admin key with actor system:reset, and prints the key on stdout. Existing keys
+stay as they are: revoke lost ones with the new key.`,
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := newLogger(stderr, slog.LevelWarn)
+			s, err := openStore(dataDir, false, logger)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ledger, err := projections.Open(cmd.Context(), projections.Config{Store: s, Logger: logger})
+			if err != nil {
+				return err
+			}
+			key, _, err := createAdminKey(cmd.Context(), ledger, projections.ActorReset, "reset-admin")
+			if err != nil {
+				return err
+			}
+			if err := s.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, key)
+			return nil
+		},
+	}
+	reset.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
+	parent.AddCommand(reset)
+	return parent
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/spf13/cobra"
+
+	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/httpapi"
+	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/verify"
+)
+
+type serveOptions struct {
+	dataDir         string
+	addr            string
+	logLevel        slog.Level
+	shutdownTimeout time.Duration
+}
+
+func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
+	var o serveOptions
+	var level string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API on the store in --data",
+		Long: `serve opens (or, on an empty folder, creates) the store in --data and serves the
+HTTP API on --addr. On a new folder it creates a first admin key and prints it
+once in a marked block on stdout.
+
+SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
+finishes in-flight requests and their appends, then closes the store.`,
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, o, stdout, newLogger(stderr, o.logLevel))
+		},
+	}
+	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
+	cmd.Flags().StringVar(&o.addr, "addr", defaultAddr, "HOST:PORT to listen on")
+	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
+	return cmd
+}
+
+// serve runs the server until ctx is done. Close order: HTTP server (drains
+// requests and their appends), then the store (commits what is queued), then
+// the message bus.
+func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.Logger) error {
+	key, err := bootstrap(ctx, o.dataDir, logger)
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, `
+==================== custos: first admin key ====================
+%s
+Shown once. Store it in a secret manager now; custos keeps only
+its SHA-256. Lost it? custos admin-key reset --data %s
+=================================================================
+
+`, key, o.dataDir)
+	case errors.Is(err, errAlreadyInitialised):
+	default:
+		return err
+	}
+
+	bus := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NewSlogLogger(logger))
+	defer bus.Close()
+	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger})
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Ledger: ledger,
+		Verify: func(ctx context.Context) (verify.Report, error) {
+			return verify.Store(ctx, store, eventstore.DefaultChain)
+		},
+		Ready:  store.Failed,
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	head, _ := store.Head(eventstore.DefaultChain)
+	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("graceful shutdown incomplete", "err", err)
+	}
+	if err := store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
