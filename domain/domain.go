@@ -1,7 +1,9 @@
 // Package domain is the pure core of custos: the facts (events) it records,
 // the state they fold into, and the rules that decide new facts. Subpackages
 // hold one concern each (keys: credentials; policy: access policies and
-// evaluation); this package ties their events and state together.
+// their evaluation; agents: the agent registry; decision: decisions and the
+// sessions derived from them); this package ties their events and state
+// together and runs the full evaluation order across them (Evaluate).
 //
 // The package does no I/O and reads no clock and no randomness: callers pass
 // the time and entropy in. State is not safe for concurrent mutation; the
@@ -13,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/policy"
 )
 
 // ErrUnknownEvent is returned by Decode for an event type no subdomain knows.
@@ -25,6 +30,14 @@ var ErrUnknownEvent = errors.New("domain: unknown event type")
 // renamed.
 type Event interface {
 	EventType() string
+}
+
+// Meta is where and when an event sits in the log.
+type Meta struct {
+	Seq   uint64
+	ID    string
+	Time  time.Time
+	Actor string
 }
 
 // Encode returns the stored payload of e: its JSON encoding.
@@ -38,40 +51,57 @@ func Encode(e Event) ([]byte, error) {
 
 // Decode parses the payload of an event of the given type.
 func Decode(typ string, payload []byte) (Event, error) {
+	var ev Event
+	var err error
 	switch {
 	case strings.HasPrefix(typ, "key."):
-		ev, err := keys.Decode(typ, payload)
-		if err != nil {
-			return nil, fmt.Errorf("domain: decode %s: %w", typ, err)
-		}
-		return ev, nil
+		ev, err = keys.Decode(typ, payload)
+	case strings.HasPrefix(typ, "policy."):
+		ev, err = policy.Decode(typ, payload)
+	case typ == decision.TypeMade:
+		ev, err = decision.Decode(typ, payload)
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, typ)
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, typ)
+	if err != nil {
+		return nil, fmt.Errorf("domain: decode %s: %w", typ, err)
+	}
+	return ev, nil
 }
 
 // State is every current table derived from the log. The zero value is not
 // usable; call NewState.
 type State struct {
-	Keys *keys.State
+	Keys     *keys.State
+	Policies *policy.State
+	Sessions *decision.Sessions
 }
 
 // NewState returns the empty state before genesis.
 func NewState() *State {
-	return &State{Keys: &keys.State{}}
+	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Sessions: &decision.Sessions{}}
 }
 
-// Apply folds one event into the state. It is the one fold used for live
-// state, start-up replay and point-in-time replay; it never re-runs command
-// rules.
-func (s *State) Apply(e Event) error {
-	switch {
-	case strings.HasPrefix(e.EventType(), "key."):
+// Apply folds one event, recorded at m, into the state. It is the one fold
+// used for live state, start-up replay and point-in-time replay; it never
+// re-runs command rules.
+func (s *State) Apply(m Meta, e Event) error {
+	switch t := e.EventType(); {
+	case t == decision.TypeMade:
+		made, ok := e.(decision.Made)
+		if !ok {
+			return fmt.Errorf("%w: %s carried by %T", ErrUnknownEvent, t, e)
+		}
+		return s.Sessions.Apply(m.Seq, m.ID, m.Time, made)
+	case strings.HasPrefix(t, "key."):
 		return s.Keys.Apply(e)
+	case strings.HasPrefix(t, "policy."):
+		return s.Policies.Apply(e)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownEvent, e.EventType())
 }
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	return &State{Keys: s.Keys.Clone()}
+	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Sessions: s.Sessions.Clone()}
 }

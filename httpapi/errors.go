@@ -12,16 +12,18 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
 )
 
 // Fixed details. They say nothing about the cause that could help an attacker
 // or leak internals.
 const (
-	detailInvalidKey  = "Invalid or revoked API key."
-	detailUnavailable = "audit log unavailable"
-	detailInternal    = "Internal server error."
-	detailKeyNotFound = "Key not found."
+	detailInvalidKey     = "Invalid or revoked API key."
+	detailUnavailable    = "audit log unavailable"
+	detailInternal       = "Internal server error."
+	detailKeyNotFound    = "Key not found."
+	detailPolicyNotFound = "Policy not found."
 )
 
 // errorBody is the body of every error response.
@@ -32,15 +34,16 @@ type errorBody struct {
 // statusOf maps err to a status and a detail. It matches with errors.Is and
 // errors.As only, so errors wrapped with %w or joined map like the original.
 func statusOf(err error) (code int, detail string) {
-	var (
-		httpErr *echo.HTTPError
-		invalid *keys.ValidationError
-	)
+	var httpErr *echo.HTTPError
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable
-	case errors.As(err, &invalid):
+	case hasFieldProblem(err):
 		return http.StatusUnprocessableEntity, validationDetail(err)
+	case errors.Is(err, policy.ErrNotFound):
+		return http.StatusNotFound, detailPolicyNotFound
+	case errors.Is(err, policy.ErrConflict):
+		return http.StatusConflict, conflictDetail(err)
 	case errors.Is(err, keys.ErrInvalidKey):
 		return http.StatusForbidden, detailInvalidKey
 	case errors.Is(err, keys.ErrNotFound):
@@ -80,21 +83,59 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
-// validationDetail names every field of every *keys.ValidationError in err
+// fieldProblem returns the field and problem of e when e itself (not what it
+// wraps) is one of the domain's field validation errors.
+func fieldProblem(e error) (field, problem string, ok bool) {
+	switch v := e.(type) {
+	case *keys.ValidationError:
+		return v.Field, v.Problem, true
+	case *policy.FieldError:
+		return v.Field, v.Problem, true
+	}
+	return "", "", false
+}
+
+// hasFieldProblem reports whether err holds a field validation error (422).
+func hasFieldProblem(err error) bool {
+	found := false
+	walk(err, func(e error) bool {
+		_, _, found = fieldProblem(e)
+		return !found
+	})
+	return found
+}
+
+// validationDetail names every field of every field validation error in err
 // and what is allowed, in the order the domain reported them.
 func validationDetail(err error) string {
 	var parts []string
 	walk(err, func(e error) bool {
-		// Collect e when it is itself a ValidationError; walk on through
+		// Collect e when it is itself a field error; walk on through
 		// wrappers and joins otherwise.
-		var v *keys.ValidationError
-		if errors.As(e, &v) && e == error(v) {
-			parts = append(parts, v.Field+" "+v.Problem)
+		if field, problem, ok := fieldProblem(e); ok {
+			parts = append(parts, field+" "+problem)
 			return false
 		}
 		return true
 	})
 	return "Invalid request: " + strings.Join(parts, "; ") + "."
+}
+
+// conflictDetail lists every *policy.ConflictError in err, or err's own
+// message.
+func conflictDetail(err error) string {
+	var parts []string
+	walk(err, func(e error) bool {
+		if c, ok := e.(*policy.ConflictError); ok {
+			parts = append(parts, strings.TrimPrefix(c.Error(), "policy: "))
+			return false
+		}
+		return true
+	})
+	if len(parts) == 0 {
+		return sentence(err.Error())
+	}
+	return "Conflict: " + strings.Join(parts, "; ") + "."
 }
 
 // walk calls fn for err and, while fn returns true, for what err wraps,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,12 +24,39 @@ var keyPattern = regexp.MustCompile(keys.Pattern)
 // what a successful call looks like. The matrix derives every expectation
 // from it.
 type routeSpec struct {
-	method, path string     // path as registered, with :key_id
+	method, path string     // path as registered, with :key_id or :policy_id
 	scope        keys.Scope // least scope, or httpapi.NoAuth
 	ok           int        // status of a successful call
 	body         string     // request body of a successful call
-	// check asserts a successful answer; target is the :key_id used.
+	// newBody, if set, makes a fresh body for each call (unique names).
+	newBody func() string
+	// check asserts a successful answer; target is the path parameter used.
 	check func(t *testing.T, target string, r response)
+}
+
+// unique numbers names so that every call of a route may succeed.
+var unique atomic.Int64
+
+func uniquePolicy() string {
+	n := unique.Add(1)
+	return fmt.Sprintf(`{"name":"matrix-%d","agent_role":"matrix_role_%d","allowed_sources":["crm"]}`, n, n)
+}
+
+// target creates what a route's path parameter names and returns the path
+// with it filled in.
+func target(t *testing.T, s *stack, path string) (string, string) {
+	t.Helper()
+	switch {
+	case strings.Contains(path, ":key_id"):
+		id, _ := s.createKey(t, "target", "evaluate", 0)
+		return strings.ReplaceAll(path, ":key_id", id), id
+	case strings.Contains(path, ":policy_id"):
+		r := s.postJSON(t, "/v1/policies", s.admin, uniquePolicy())
+		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
+		id := r.object(t)["policy_id"].(string)
+		return strings.ReplaceAll(path, ":policy_id", id), id
+	}
+	return path, ""
 }
 
 func routeSpecs() []routeSpec {
@@ -66,6 +94,23 @@ func routeSpecs() []routeSpec {
 		}},
 		{method: "GET", path: "/v1/audit/verify", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.Equal(t, true, r.object(t)["valid"])
+		}},
+		{method: "GET", path: "/v1/policies", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.True(t, strings.HasPrefix(string(r.body), "["), "bare array: %s", r.body)
+		}},
+		{method: "GET", path: "/v1/policies/:policy_id", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, target, r.object(t)["policy_id"])
+		}},
+		{method: "POST", path: "/v1/policies", scope: keys.ScopeAdmin, ok: 201, newBody: uniquePolicy, check: func(t *testing.T, _ string, r response) {
+			assert.EqualValues(t, 1, r.object(t)["version"])
+		}},
+		{method: "PUT", path: "/v1/policies/:policy_id", scope: keys.ScopeAdmin, ok: 200, newBody: uniquePolicy, check: func(t *testing.T, target string, r response) {
+			m := r.object(t)
+			assert.Equal(t, target, m["policy_id"])
+			assert.EqualValues(t, 2, m["version"])
+		}},
+		{method: "DELETE", path: "/v1/policies/:policy_id", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, target, r.object(t)["policy_id"])
 		}},
 	}
 }
@@ -145,12 +190,12 @@ func TestAuthMatrix(t *testing.T) {
 				name := fmt.Sprintf("%s_%s/%s/%s", rt.method, rt.path, sc, st.name)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					path, target := rt.path, ""
-					if strings.Contains(path, ":key_id") {
-						target, _ = s.createKey(t, "target", "evaluate", 0)
-						path = strings.ReplaceAll(path, ":key_id", target)
+					path, target := target(t, s, rt.path)
+					body := rt.body
+					if rt.newBody != nil {
+						body = rt.newBody()
 					}
-					r := s.do(t, request{method: rt.method, path: path, key: creds[sc][st.name], body: rt.body})
+					r := s.do(t, request{method: rt.method, path: path, key: creds[sc][st.name], body: body})
 
 					switch {
 					case rt.scope == httpapi.NoAuth:
@@ -172,7 +217,7 @@ func TestAuthMatrix(t *testing.T) {
 						return
 					}
 					// Rejected: the target is untouched.
-					if target != "" {
+					if strings.Contains(rt.path, ":key_id") {
 						k, err := s.ledger.Key(target)
 						require.NoError(t, err)
 						assert.Nil(t, k.RevokedAt)

@@ -19,14 +19,19 @@ const noAuth keys.Scope = "none"
 // when it and the registered routes disagree. A new route starts here.
 func routeScopes() map[string]keys.Scope {
 	return map[string]keys.Scope{
-		"GET /healthz":                 noAuth,
-		"GET /readyz":                  noAuth,
-		"POST /v1/keys":                keys.ScopeAdmin,
-		"GET /v1/keys":                 keys.ScopeRead,
-		"GET /v1/keys/:key_id":         keys.ScopeRead,
-		"POST /v1/keys/:key_id/rotate": keys.ScopeAdmin,
-		"DELETE /v1/keys/:key_id":      keys.ScopeAdmin,
-		"GET /v1/audit/verify":         keys.ScopeRead,
+		"GET /healthz":                   noAuth,
+		"GET /readyz":                    noAuth,
+		"POST /v1/keys":                  keys.ScopeAdmin,
+		"GET /v1/keys":                   keys.ScopeRead,
+		"GET /v1/keys/:key_id":           keys.ScopeRead,
+		"POST /v1/keys/:key_id/rotate":   keys.ScopeAdmin,
+		"DELETE /v1/keys/:key_id":        keys.ScopeAdmin,
+		"GET /v1/audit/verify":           keys.ScopeRead,
+		"GET /v1/policies":               keys.ScopeRead,
+		"GET /v1/policies/:policy_id":    keys.ScopeRead,
+		"POST /v1/policies":              keys.ScopeAdmin,
+		"PUT /v1/policies/:policy_id":    keys.ScopeAdmin,
+		"DELETE /v1/policies/:policy_id": keys.ScopeAdmin,
 	}
 }
 
@@ -46,5 +51,10 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/keys/:key_id/rotate", s.rotateKey},
 		{http.MethodDelete, "/v1/keys/:key_id", s.revokeKey},
 		{http.MethodGet, "/v1/audit/verify", s.verifyChain},
+		{http.MethodGet, "/v1/policies", s.listPolicies},
+		{http.MethodGet, "/v1/policies/:policy_id", s.getPolicy},
+		{http.MethodPost, "/v1/policies", s.createPolicy},
+		{http.MethodPut, "/v1/policies/:policy_id", s.updatePolicy},
+		{http.MethodDelete, "/v1/policies/:policy_id", s.deletePolicy},
 	}
 }

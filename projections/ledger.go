@@ -109,7 +109,7 @@ func Replay(ctx context.Context, store *eventstore.Store, chain string, at time.
 		if err != nil {
 			return fmt.Errorf("projections: replay seq %d: %w", r.Seq, err)
 		}
-		if err := state.Apply(ev); err != nil {
+		if err := state.Apply(metaOf(r), ev); err != nil {
 			return fmt.Errorf("projections: replay seq %d (%s): %w", r.Seq, r.Type, err)
 		}
 		return nil
@@ -204,12 +204,16 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	if err != nil {
 		return nil, fmt.Errorf("projections: append: %w", err)
 	}
-	for _, ev := range events {
-		if err := l.state.Apply(ev); err != nil {
+	for i, ev := range events {
+		if err := l.state.Apply(metaOf(p.Records()[i]), ev); err != nil {
 			l.err = fmt.Errorf("%w: %s: %w", ErrInconsistent, ev.EventType(), err)
 			l.cfg.Logger.Error("live state rejected an appended event; refusing writes", "type", ev.EventType(), "err", err)
 			return nil, l.err
 		}
 	}
 	return p, nil
+}
+
+func metaOf(r eventstore.Record) domain.Meta {
+	return domain.Meta{Seq: r.Seq, ID: r.ID, Time: r.Time, Actor: r.Actor}
 }

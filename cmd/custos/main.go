@@ -72,6 +72,7 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newInitCommand(stdout, stderr),
 		newVerifyCommand(stdout, stderr),
 		newAdminKeyCommand(stdout, stderr),
+		newPoliciesCommand(stdout, stderr),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/spf13/cobra"
 
+	"github.com/custos-dev/custos/cmd/internal/policyfile"
+	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/projections"
@@ -24,6 +27,7 @@ import (
 
 type serveOptions struct {
 	dataDir         string
+	policies        string
 	addr            string
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
@@ -38,6 +42,12 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `serve opens (or, on an empty folder, creates) the store in --data and serves the
 HTTP API on --addr. On a new folder it creates a first admin key and prints it
 once in a marked block on stdout.
+
+With --policies PATH (a YAML file or a folder of them, AutoPIL's format) it
+makes the stored policies equal the files before serving, appending only the
+differences as policy.created / policy.updated / policy.deleted events (actor
+system:policy-sync): restarting with the same files appends nothing. Invalid
+files stop the start with every problem listed.
 
 SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
 finishes in-flight requests and their appends, then closes the store.`,
@@ -54,6 +64,7 @@ finishes in-flight requests and their appends, then closes the store.`,
 	}
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
 	cmd.Flags().StringVar(&o.addr, "addr", defaultAddr, "HOST:PORT to listen on")
+	cmd.Flags().StringVar(&o.policies, "policies", "", "policy file or folder to load at start; only differences from the stored policies are appended")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
 	return cmd
@@ -63,6 +74,13 @@ finishes in-flight requests and their appends, then closes the store.`,
 // requests and their appends), then the store (commits what is queued), then
 // the message bus.
 func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.Logger) error {
+	var desired []policy.Policy
+	if o.policies != "" {
+		var err error
+		if desired, err = policyfile.Load(o.policies); err != nil {
+			return fmt.Errorf("--policies %s:\n%s", o.policies, strings.Join(problemLines(err), "\n"))
+		}
+	}
 	key, err := bootstrap(ctx, o.dataDir, logger)
 	switch {
 	case err == nil:
@@ -89,6 +107,13 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger})
 	if err != nil {
 		return err
+	}
+	if o.policies != "" {
+		events, err := ledger.SyncPolicies(ctx, desired)
+		if err != nil {
+			return fmt.Errorf("sync policies from %s: %w", o.policies, err)
+		}
+		logger.Info("policies synced", "path", o.policies, "policies", len(desired), "events_appended", len(events))
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,

@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/domain/policy"
+)
+
+// The policy document is its own wire format: AutoPIL's field names, which
+// teams already write in YAML, are the contract (POLICY-SEMANTICS.md). So
+// handlers read and answer policy.Policy as it is instead of a copy of its
+// twenty fields; version, created_at and updated_at are set by the server
+// and ignored on input.
+
+func (s *Server) listPolicies(c echo.Context) error {
+	list := s.cfg.Ledger.Policies()
+	if list == nil {
+		list = []policy.Policy{}
+	}
+	return c.JSON(http.StatusOK, list) // a bare array, as AutoPIL's clients expect
+}
+
+func (s *Server) getPolicy(c echo.Context) error {
+	p, err := s.cfg.Ledger.Policy(c.Param("policy_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) createPolicy(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var p policy.Policy
+	if err := decodeJSON(c, &p); err != nil {
+		return err
+	}
+	created, err := s.cfg.Ledger.CreatePolicy(c.Request().Context(), by, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, created)
+}
+
+func (s *Server) updatePolicy(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var p policy.Policy
+	if err := decodeJSON(c, &p); err != nil {
+		return err
+	}
+	updated, err := s.cfg.Ledger.UpdatePolicy(c.Request().Context(), by, c.Param("policy_id"), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, updated)
+}
+
+func (s *Server) deletePolicy(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	deleted, err := s.cfg.Ledger.DeletePolicy(c.Request().Context(), by, c.Param("policy_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, deleted)
+}
