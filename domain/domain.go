@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
@@ -58,6 +59,8 @@ func Decode(typ string, payload []byte) (Event, error) {
 		ev, err = keys.Decode(typ, payload)
 	case strings.HasPrefix(typ, "policy."):
 		ev, err = policy.Decode(typ, payload)
+	case strings.HasPrefix(typ, "agent."):
+		ev, err = agents.Decode(typ, payload)
 	case typ == decision.TypeMade:
 		ev, err = decision.Decode(typ, payload)
 	default:
@@ -74,12 +77,13 @@ func Decode(typ string, payload []byte) (Event, error) {
 type State struct {
 	Keys     *keys.State
 	Policies *policy.State
+	Agents   *agents.State
 	Sessions *decision.Sessions
 }
 
 // NewState returns the empty state before genesis.
 func NewState() *State {
-	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Sessions: &decision.Sessions{}}
+	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Agents: &agents.State{}, Sessions: &decision.Sessions{}}
 }
 
 // Apply folds one event, recorded at m, into the state. It is the one fold
@@ -97,11 +101,13 @@ func (s *State) Apply(m Meta, e Event) error {
 		return s.Keys.Apply(e)
 	case strings.HasPrefix(t, "policy."):
 		return s.Policies.Apply(e)
+	case strings.HasPrefix(t, "agent."):
+		return s.Agents.Apply(e)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownEvent, e.EventType())
 }
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Sessions: s.Sessions.Clone()}
+	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.Clone()}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
@@ -19,11 +21,13 @@ import (
 // Fixed details. They say nothing about the cause that could help an attacker
 // or leak internals.
 const (
-	detailInvalidKey     = "Invalid or revoked API key."
-	detailUnavailable    = "audit log unavailable"
-	detailInternal       = "Internal server error."
-	detailKeyNotFound    = "Key not found."
-	detailPolicyNotFound = "Policy not found."
+	detailInvalidKey      = "Invalid or revoked API key."
+	detailUnavailable     = "audit log unavailable"
+	detailInternal        = "Internal server error."
+	detailKeyNotFound     = "Key not found."
+	detailPolicyNotFound  = "Policy not found."
+	detailAgentNotFound   = "Agent not found."
+	detailSessionNotFound = "Session not found."
 )
 
 // errorBody is the body of every error response.
@@ -44,6 +48,12 @@ func statusOf(err error) (code int, detail string) {
 		return http.StatusNotFound, detailPolicyNotFound
 	case errors.Is(err, policy.ErrConflict):
 		return http.StatusConflict, conflictDetail(err)
+	case errors.Is(err, agents.ErrNotFound):
+		return http.StatusNotFound, detailAgentNotFound
+	case errors.Is(err, agents.ErrConflict):
+		return http.StatusConflict, sentence(err.Error())
+	case errors.Is(err, errSessionNotFound):
+		return http.StatusNotFound, detailSessionNotFound
 	case errors.Is(err, keys.ErrInvalidKey):
 		return http.StatusForbidden, detailInvalidKey
 	case errors.Is(err, keys.ErrNotFound):
@@ -90,6 +100,10 @@ func fieldProblem(e error) (field, problem string, ok bool) {
 	case *keys.ValidationError:
 		return v.Field, v.Problem, true
 	case *policy.FieldError:
+		return v.Field, v.Problem, true
+	case *decision.FieldError:
+		return v.Field, v.Problem, true
+	case *agents.ValidationError:
 		return v.Field, v.Problem, true
 	}
 	return "", "", false

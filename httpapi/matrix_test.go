@@ -37,6 +37,12 @@ type routeSpec struct {
 // unique numbers names so that every call of a route may succeed.
 var unique atomic.Int64
 
+// evaluateBody asks for a decision in session id; the agent is registered
+// (draft), so the answer is a DENY, which is still a 200.
+func evaluateBody(session string) string {
+	return fmt.Sprintf(`{"agent_role":"loan_officer","agent_id":"loan-agent","user_id":"u-1","source_id":"crm","sensitivity_level":"low","session_id":%q}`, session)
+}
+
 func uniquePolicy() string {
 	n := unique.Add(1)
 	return fmt.Sprintf(`{"name":"matrix-%d","agent_role":"matrix_role_%d","allowed_sources":["crm"]}`, n, n)
@@ -50,6 +56,22 @@ func target(t *testing.T, s *stack, path string) (string, string) {
 	case strings.Contains(path, ":key_id"):
 		id, _ := s.createKey(t, "target", "evaluate", 0)
 		return strings.ReplaceAll(path, ":key_id", id), id
+	case strings.Contains(path, ":agent_id"):
+		r := s.postJSON(t, "/v1/agents", s.admin, fmt.Sprintf(`{"agent_id":"matrix-agent-%d","agent_role":"matrix"}`, unique.Add(1)))
+		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
+		id := r.object(t)["agent_id"].(string)
+		return strings.ReplaceAll(path, ":agent_id", id), id
+	case strings.Contains(path, ":session_id"):
+		n := unique.Add(1)
+		agent, id := fmt.Sprintf("session-agent-%d", n), fmt.Sprintf("matrix-session-%d", n)
+		r := s.postJSON(t, "/v1/agents", s.admin, fmt.Sprintf(`{"agent_id":%q,"agent_role":"matrix"}`, agent))
+		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
+		r = s.do(t, request{method: http.MethodPatch, path: "/v1/agents/" + agent + "/status", key: s.admin, body: `{"status":"approved"}`})
+		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+		r = s.postJSON(t, "/v1/context/evaluate", s.admin, fmt.Sprintf(
+			`{"agent_role":"matrix","agent_id":%q,"user_id":"u-1","source_id":"crm","sensitivity_level":"low","session_id":%q}`, agent, id))
+		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+		return strings.ReplaceAll(path, ":session_id", id), id
 	case strings.Contains(path, ":policy_id"):
 		r := s.postJSON(t, "/v1/policies", s.admin, uniquePolicy())
 		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
@@ -111,6 +133,45 @@ func routeSpecs() []routeSpec {
 		}},
 		{method: "DELETE", path: "/v1/policies/:policy_id", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, target string, r response) {
 			assert.Equal(t, target, r.object(t)["policy_id"])
+		}},
+		{method: "POST", path: "/v1/context/evaluate", scope: keys.ScopeEvaluate, ok: 200,
+			newBody: func() string { return evaluateBody(fmt.Sprintf("matrix-eval-%d", unique.Add(1))) },
+			check: func(t *testing.T, _ string, r response) {
+				m := r.object(t)
+				assert.Equal(t, "DENY", m["decision"])
+				assert.Equal(t, "Agent 'loan-agent' is not approved (status: 'draft')", m["reason"])
+				assert.NotEmpty(t, m["event_id"])
+			}},
+		{method: "POST", path: "/v1/agents", scope: keys.ScopeAdmin, ok: 201,
+			newBody: func() string { return fmt.Sprintf(`{"agent_role":"matrix","owner_team":null,"framework":"langgraph-%d"}`, unique.Add(1)) },
+			check: func(t *testing.T, _ string, r response) {
+				m := r.object(t)
+				assert.Equal(t, "draft", m["status"])
+				assert.Regexp(t, `^agent_[0-9A-Z]{26}$`, m["agent_id"])
+			}},
+		{method: "GET", path: "/v1/agents", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.True(t, strings.HasPrefix(string(r.body), "["), "bare array: %s", r.body)
+		}},
+		{method: "GET", path: "/v1/agents/:agent_id", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, target, r.object(t)["agent_id"])
+		}},
+		{method: "PUT", path: "/v1/agents/:agent_id", scope: keys.ScopeAdmin, ok: 200, body: `{"display_name":"Matrix"}`,
+			check: func(t *testing.T, target string, r response) {
+				m := r.object(t)
+				assert.Equal(t, target, m["agent_id"])
+				assert.Equal(t, "Matrix", m["display_name"])
+			}},
+		{method: "PATCH", path: "/v1/agents/:agent_id/status", scope: keys.ScopeAdmin, ok: 200, body: `{"status":"approved"}`,
+			check: func(t *testing.T, target string, r response) {
+				assert.Equal(t, "approved", r.object(t)["status"])
+			}},
+		{method: "DELETE", path: "/v1/agents/:agent_id", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, "retired", r.object(t)["status"])
+		}},
+		{method: "GET", path: "/v1/audit/sessions/:session_id", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, target string, r response) {
+			m := r.object(t)
+			assert.Equal(t, target, m["session_id"])
+			assert.EqualValues(t, 1, m["total_events"])
 		}},
 	}
 }

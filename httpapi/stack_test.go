@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
@@ -120,6 +121,12 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		keys.CreateCommand{Name: "bootstrap", Scope: "admin"})
 	require.NoError(t, err)
 	s.admin, s.adminID = key, created.KeyID
+	// Agents that evaluate keys in these tests are bound to.
+	for _, id := range []string{"loan-agent", "a-1"} {
+		_, err := s.ledger.RegisterAgent(context.Background(), projections.ActorInit,
+			agents.RegisterCommand{AgentID: id, AgentRole: "loan_officer"})
+		require.NoError(t, err)
+	}
 	return s
 }
 

@@ -28,6 +28,11 @@ func (l *Ledger) CreateKey(ctx context.Context, actor string, cmd keys.CreateCom
 		if err != nil {
 			return nil, err
 		}
+		if cmd.AgentID != "" {
+			if _, ok := tx.State.Agents.ByID(cmd.AgentID); !ok {
+				return nil, &keys.ValidationError{Field: "agent_id", Problem: "must name a registered agent"}
+			}
+		}
 		return []domain.Event{created}, nil
 	})
 	if err != nil {

@@ -1,0 +1,327 @@
+package agents
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Command limits. Lengths count characters (Unicode code points); the
+// identifier charset is ASCII, so for identifiers characters are bytes.
+const (
+	// MaxIDLength is the longest agent_id, agent_role or permitted role.
+	MaxIDLength = 128
+	// MaxDisplayNameLength is the longest display_name.
+	MaxDisplayNameLength = 128
+	// MaxDescriptionLength is the longest description.
+	MaxDescriptionLength = 1024
+	// MaxLabelLength is the longest owner, owner_team or framework.
+	MaxLabelLength = 128
+	// MaxPermittedRoles is the largest number of permitted_roles.
+	MaxPermittedRoles = 64
+)
+
+// IDCharset lists the characters allowed in agent_id, agent_role and every
+// permitted role: ASCII letters and digits and . _ : @ / -. No spaces, no
+// other punctuation, no non-ASCII characters; matching is case-sensitive.
+const IDCharset = "A-Z a-z 0-9 . _ : @ / -"
+
+// RegisterCommand asks for a new agent. Field names in errors are the
+// snake_case names given in the comments. Strings are stored as given (not
+// trimmed).
+type RegisterCommand struct {
+	// AgentID (agent_id) is optional; when empty the agent gets the id the
+	// caller minted. When given: 1 to MaxIDLength characters from IDCharset.
+	AgentID string
+	// AgentRole (agent_role) is required: 1 to MaxIDLength characters from
+	// IDCharset.
+	AgentRole string
+	// DisplayName (display_name) is optional: at most MaxDisplayNameLength
+	// characters, valid UTF-8, no control characters.
+	DisplayName string
+	// Description (description) is optional: at most MaxDescriptionLength
+	// characters, valid UTF-8, no control characters other than tab, line
+	// feed and carriage return.
+	Description string
+	// Owner (owner), OwnerTeam (owner_team) and Framework (framework) are
+	// optional: at most MaxLabelLength characters each, valid UTF-8, no
+	// control characters.
+	Owner     string
+	OwnerTeam string
+	Framework string
+	// PolicyName (policy_name) optionally binds the agent to a policy by
+	// name; it must name an existing policy. Empty: the policy is found by
+	// agent_role.
+	PolicyName string
+	// PermittedRoles (permitted_roles, permitted_roles[i]) are extra roles the
+	// agent may claim: at most MaxPermittedRoles, each like agent_role, no
+	// duplicates and not agent_role itself. Empty and nil mean the same.
+	PermittedRoles []string
+}
+
+// UpdateCommand asks to change some fields of an agent. A nil field keeps
+// its current value; a non-nil one replaces it and is validated as in
+// RegisterCommand (fields not given are not re-validated). PolicyName set to
+// "" unbinds the policy; PermittedRoles set to an empty list removes every
+// permitted role. agent_id and status cannot be updated (use ChangeStatus).
+type UpdateCommand struct {
+	AgentRole      *string
+	DisplayName    *string
+	Description    *string
+	Owner          *string
+	OwnerTeam      *string
+	Framework      *string
+	PolicyName     *string
+	PermittedRoles *[]string
+}
+
+// Register decides a new agent. It returns the event to record; s is only
+// read. The agent_id is cmd.AgentID when given, else newID (the caller
+// mints it as "agent_<ULID>"). The agent starts as draft; created_at,
+// updated_at and status_changed_at are now (UTC). policyExists reports
+// whether a policy with the given name exists; it is called only for a
+// non-empty policy_name, and a nil policyExists resolves no name.
+//
+// Errors, in this order: every broken field rule, including a policy_name
+// that does not resolve, as *ValidationError values joined with errors.Join
+// (422); an agent_id that is already registered, retired agents included:
+// ErrAgentExists (409); no agent_id given and newID empty or not a valid id:
+// a plain error (500, a caller bug).
+func Register(s *State, cmd RegisterCommand, now time.Time, newID string, policyExists func(name string) bool) (AgentRegistered, error) {
+	var v validator
+	id := cmd.AgentID
+	if id != "" {
+		v.id("agent_id", id)
+	}
+	v.id("agent_role", cmd.AgentRole)
+	v.text("display_name", cmd.DisplayName, MaxDisplayNameLength, false)
+	v.text("description", cmd.Description, MaxDescriptionLength, true)
+	v.text("owner", cmd.Owner, MaxLabelLength, false)
+	v.text("owner_team", cmd.OwnerTeam, MaxLabelLength, false)
+	v.text("framework", cmd.Framework, MaxLabelLength, false)
+	v.policyName(cmd.PolicyName, policyExists)
+	v.permittedRoles(cmd.PermittedRoles, cmd.AgentRole)
+	if err := v.err(); err != nil {
+		return AgentRegistered{}, err
+	}
+	if id == "" {
+		if idProblem(newID) != "" {
+			return AgentRegistered{}, fmt.Errorf("agents: register: no agent_id given and the generated id '%s' is not valid", newID)
+		}
+		id = newID
+	}
+	if _, dup := s.byID[id]; dup {
+		return AgentRegistered{}, fmt.Errorf("%w: '%s'", ErrAgentExists, id)
+	}
+	now = now.UTC()
+	a := Agent{
+		AgentID:         id,
+		AgentRole:       cmd.AgentRole,
+		DisplayName:     cmd.DisplayName,
+		Description:     cmd.Description,
+		Owner:           cmd.Owner,
+		OwnerTeam:       cmd.OwnerTeam,
+		Framework:       cmd.Framework,
+		PolicyName:      cmd.PolicyName,
+		PermittedRoles:  cmd.PermittedRoles,
+		Status:          StatusDraft,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		StatusChangedAt: now,
+	}
+	return AgentRegistered{Agent: a.clone()}, nil
+}
+
+// Update decides a partial update of the agent with agent_id id. It returns
+// the event to record, which carries the complete agent after the update
+// with updated_at = now (UTC); s is only read. Every update is recorded, even
+// one that changes nothing. policyExists is used as in Register, only when
+// cmd.PolicyName is non-nil and non-empty: an agent whose bound policy was
+// deleted meanwhile can still be updated without touching policy_name.
+//
+// Errors, in this order: no agent with id: ErrNotFound (404); broken field
+// rules as *ValidationError values joined (422); the agent is retired:
+// ErrRetired (409).
+func Update(s *State, id string, cmd UpdateCommand, now time.Time, policyExists func(name string) bool) (AgentUpdated, error) {
+	old, ok := s.byID[id]
+	if !ok {
+		return AgentUpdated{}, fmt.Errorf("%w: agent_id '%s'", ErrNotFound, id)
+	}
+	a := old.clone()
+	var v validator
+	if cmd.AgentRole != nil {
+		a.AgentRole = *cmd.AgentRole
+		v.id("agent_role", a.AgentRole)
+	}
+	setText := func(field string, dst *string, src *string, maxChars int, multiline bool) {
+		if src != nil {
+			*dst = *src
+			v.text(field, *src, maxChars, multiline)
+		}
+	}
+	setText("display_name", &a.DisplayName, cmd.DisplayName, MaxDisplayNameLength, false)
+	setText("description", &a.Description, cmd.Description, MaxDescriptionLength, true)
+	setText("owner", &a.Owner, cmd.Owner, MaxLabelLength, false)
+	setText("owner_team", &a.OwnerTeam, cmd.OwnerTeam, MaxLabelLength, false)
+	setText("framework", &a.Framework, cmd.Framework, MaxLabelLength, false)
+	if cmd.PolicyName != nil {
+		a.PolicyName = *cmd.PolicyName
+		v.policyName(a.PolicyName, policyExists)
+	}
+	if cmd.PermittedRoles != nil {
+		a.PermittedRoles = *cmd.PermittedRoles
+		v.permittedRoles(a.PermittedRoles, a.AgentRole)
+	} else if cmd.AgentRole != nil {
+		for i, r := range a.PermittedRoles {
+			if r == a.AgentRole {
+				v.add("agent_role", "'%s' is already in permitted_roles (permitted_roles[%d]); remove it there in the same update", r, i)
+			}
+		}
+	}
+	if err := v.err(); err != nil {
+		return AgentUpdated{}, err
+	}
+	if old.Status == StatusRetired {
+		return AgentUpdated{}, fmt.Errorf("%w: agent_id '%s'", ErrRetired, id)
+	}
+	a.UpdatedAt = now.UTC()
+	return AgentUpdated{Agent: a.clone()}, nil
+}
+
+// ChangeStatus decides that the agent with agent_id id moves to status to at
+// now (UTC). Only the transitions in the package doc are legal (see
+// CanTransition); s is only read.
+//
+// Errors, in this order: to is not a known status: *ValidationError on field
+// status (422); no agent with id: ErrNotFound (404); to equals the current
+// status, the agent is retired, or the transition is not legal: a
+// *TransitionError naming both statuses, matching ErrConflict (409) and, for
+// a retired agent, ErrRetired.
+func ChangeStatus(s *State, id, to string, now time.Time) (AgentStatusChanged, error) {
+	st, err := ParseStatus(to)
+	if err != nil {
+		return AgentStatusChanged{}, err
+	}
+	old, ok := s.byID[id]
+	if !ok {
+		return AgentStatusChanged{}, fmt.Errorf("%w: agent_id '%s'", ErrNotFound, id)
+	}
+	if !CanTransition(old.Status, st) {
+		return AgentStatusChanged{}, &TransitionError{AgentID: id, From: old.Status, To: st}
+	}
+	return AgentStatusChanged{AgentID: id, From: old.Status, To: st, ChangedAt: now.UTC()}, nil
+}
+
+// Retire decides that the agent with agent_id id is retired at now: it is
+// ChangeStatus to StatusRetired, the semantics of DELETE. Agents are never
+// removed from the registry, so their ids are never reused. Retiring a
+// retired agent is a *TransitionError matching ErrRetired (409).
+func Retire(s *State, id string, now time.Time) (AgentStatusChanged, error) {
+	return ChangeStatus(s, id, string(StatusRetired), now)
+}
+
+// validator collects every broken field rule of a command.
+type validator struct {
+	errs []error
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, &ValidationError{Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+// err returns nil, the one error, or every error joined.
+func (v *validator) err() error {
+	switch len(v.errs) {
+	case 0:
+		return nil
+	case 1:
+		return v.errs[0]
+	}
+	return errors.Join(v.errs...)
+}
+
+// id checks an identifier: agent_id, agent_role or a permitted role.
+func (v *validator) id(field, value string) {
+	if p := idProblem(value); p != "" {
+		v.add(field, "%s", p)
+	}
+}
+
+// idProblem returns what is wrong with the identifier s, or "" if nothing is.
+func idProblem(s string) string {
+	if s == "" {
+		return "required"
+	}
+	if len(s) > MaxIDLength {
+		return "must be at most " + strconv.Itoa(MaxIDLength) + " characters"
+	}
+	for i := 0; i < len(s); i++ {
+		if !idChar(s[i]) {
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			return fmt.Sprintf("character %q at byte %d is not allowed (allowed: %s)", r, i, IDCharset)
+		}
+	}
+	return ""
+}
+
+func idChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("._:@/-", c) >= 0
+}
+
+// text checks an optional free-text field.
+func (v *validator) text(field, s string, maxChars int, multiline bool) {
+	switch {
+	case !utf8.ValidString(s):
+		v.add(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(s) > maxChars:
+		v.add(field, "must be at most %d characters", maxChars)
+	case strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && !(multiline && (r == '\t' || r == '\n' || r == '\r'))
+	}):
+		if multiline {
+			v.add(field, "must not contain control characters other than tab, line feed and carriage return")
+		} else {
+			v.add(field, "must not contain control characters")
+		}
+	}
+}
+
+// policyName checks that a non-empty name resolves to a policy.
+func (v *validator) policyName(name string, policyExists func(string) bool) {
+	if name != "" && (policyExists == nil || !policyExists(name)) {
+		v.add("policy_name", "no policy named '%s' exists", name)
+	}
+}
+
+// permittedRoles checks the permitted roles of an agent whose own role is
+// role.
+func (v *validator) permittedRoles(roles []string, role string) {
+	if len(roles) > MaxPermittedRoles {
+		v.add("permitted_roles", "must hold at most %d roles, got %d", MaxPermittedRoles, len(roles))
+		return
+	}
+	seen := make(map[string]int, len(roles))
+	for i, r := range roles {
+		field := "permitted_roles[" + strconv.Itoa(i) + "]"
+		if p := idProblem(r); p != "" {
+			v.add(field, "%s", p)
+			continue
+		}
+		if j, dup := seen[r]; dup {
+			v.add(field, "duplicate role '%s' (also permitted_roles[%d])", r, j)
+			continue
+		}
+		seen[r] = i
+		if r == role {
+			v.add(field, "'%s' is the agent's own agent_role; list only extra roles", r)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package domain_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/domain"
+	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/decision"
+	"github.com/custos-dev/custos/domain/policy"
+)
+
+var t0 = time.Date(2030, 5, 6, 9, 0, 0, 0, time.UTC)
+
+// world is a State folded from events, evaluated the way the Ledger does:
+// evaluate, then apply the decision.
+type world struct {
+	t     *testing.T
+	state *domain.State
+	seq   uint64
+}
+
+func newWorld(t *testing.T) *world {
+	return &world{t: t, state: domain.NewState()}
+}
+
+func (w *world) apply(ev domain.Event) {
+	w.t.Helper()
+	w.seq++
+	require.NoError(w.t, w.state.Apply(domain.Meta{Seq: w.seq, ID: "ev", Time: t0}, ev))
+}
+
+func (w *world) policy(p policy.Policy) {
+	w.t.Helper()
+	created, err := policy.Create(w.state.Policies, p, t0, "pol_"+p.Name)
+	require.NoError(w.t, err)
+	w.apply(created)
+}
+
+func (w *world) agent(a agents.Agent) {
+	w.t.Helper()
+	status := a.Status
+	a.Status, a.CreatedAt, a.UpdatedAt, a.StatusChangedAt = agents.StatusDraft, t0, t0, t0
+	w.apply(agents.AgentRegistered{Agent: a})
+	if status != "" && status != agents.StatusDraft {
+		if status != agents.StatusApproved {
+			w.apply(agents.AgentStatusChanged{AgentID: a.AgentID, From: agents.StatusDraft, To: agents.StatusApproved, ChangedAt: t0})
+			w.apply(agents.AgentStatusChanged{AgentID: a.AgentID, From: agents.StatusApproved, To: status, ChangedAt: t0})
+		} else {
+			w.apply(agents.AgentStatusChanged{AgentID: a.AgentID, From: agents.StatusDraft, To: status, ChangedAt: t0})
+		}
+	}
+}
+
+func (w *world) eval(req policy.Request, keyAgent string, at time.Time) decision.Made {
+	w.t.Helper()
+	m := w.state.Evaluate(domain.EvaluateInput{Request: req, KeyID: "key_1", KeyAgentID: keyAgent, Now: at})
+	w.apply(m)
+	return m
+}
+
+func ptrInt(n int) *int { return &n }
+
+// bank is a world with two roles, an alias, a bound agent and decay.
+func bank(t *testing.T) *world {
+	w := newWorld(t)
+	w.policy(policy.Policy{
+		Name: "advisor-policy", AgentRole: "advisor", AllowedSources: []string{"crm", "portfolio"},
+		SessionTTLMinutes: ptrInt(30),
+		SensitivityDecay:  []policy.DecayStep{{AfterMinutes: 10, MaxSensitivity: policy.LevelMedium}},
+	})
+	w.policy(policy.Policy{Name: "auditor-policy", AgentRole: "auditor", AllowedSources: []string{"ledger"}})
+	w.policy(policy.Policy{Name: "special-policy", AgentRole: "special", AllowedSources: []string{"vault"}})
+	w.agent(agents.Agent{AgentID: "adv-1", AgentRole: "advisor", PermittedRoles: []string{"helper"}, Status: agents.StatusApproved})
+	w.agent(agents.Agent{AgentID: "adv-2", AgentRole: "advisor", Status: agents.StatusApproved})
+	w.agent(agents.Agent{AgentID: "aud-1", AgentRole: "auditor", Status: agents.StatusApproved})
+	w.agent(agents.Agent{AgentID: "bound-1", AgentRole: "advisor", PolicyName: "special-policy", Status: agents.StatusApproved})
+	w.agent(agents.Agent{AgentID: "orphan-1", AgentRole: "nobody", Status: agents.StatusApproved})
+	w.agent(agents.Agent{AgentID: "new-1", AgentRole: "advisor"})
+	w.agent(agents.Agent{AgentID: "susp-1", AgentRole: "advisor", Status: agents.StatusSuspended})
+	return w
+}
+
+func req(agentID, role, source, session string, level policy.Level) policy.Request {
+	return policy.Request{AgentRole: role, AgentID: agentID, UserID: "u-1", SourceID: source, Sensitivity: level, SessionID: session}
+}
+
+func TestEvaluateIdentityRoleAndPolicySteps(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		req        policy.Request
+		keyAgent   string
+		decision   string
+		policyName string
+		reason     string
+		denial     string
+	}{
+		{"allowed", req("adv-1", "advisor", "crm", "s-allowed", policy.LevelHigh), "",
+			decision.Allow, "advisor-policy", "Access granted", ""},
+		{"key bound to another agent", req("adv-1", "advisor", "crm", "s-bound", policy.LevelLow), "adv-2",
+			decision.Deny, "key_agent_mismatch", "Key is bound to agent 'adv-2', not 'adv-1'", "identity"},
+		{"key bound to the same agent", req("adv-2", "advisor", "crm", "s-same", policy.LevelLow), "adv-2",
+			decision.Allow, "advisor-policy", "Access granted", ""},
+		{"unknown agent", req("ghost", "advisor", "crm", "s-ghost", policy.LevelLow), "",
+			decision.Deny, "agent_not_registered", "Agent 'ghost' is not registered", "identity"},
+		{"no agent id", req("", "advisor", "crm", "s-none", policy.LevelLow), "",
+			decision.Deny, "agent_not_registered", "Agent '' is not registered", "identity"},
+		{"draft agent", req("new-1", "advisor", "crm", "s-draft", policy.LevelLow), "",
+			decision.Deny, "agent_not_approved", "Agent 'new-1' is not approved (status: 'draft')", "identity"},
+		{"suspended agent", req("susp-1", "advisor", "crm", "s-susp", policy.LevelLow), "",
+			decision.Deny, "agent_not_approved", "Agent 'susp-1' is not approved (status: 'suspended')", "identity"},
+		{"role not permitted", req("adv-1", "auditor", "ledger", "s-role", policy.LevelLow), "",
+			decision.Deny, "role_not_permitted", "Agent 'adv-1' is not permitted to act as 'auditor' — permitted: ['advisor', 'helper']", "role"},
+		{"alias evaluated as the canonical role", req("adv-1", "helper", "ledger", "s-alias", policy.LevelLow), "",
+			decision.Deny, "advisor-policy", "Source 'ledger' is not in the allowed list for role 'advisor'", "policy"},
+		{"alias allowed by the canonical policy", req("adv-1", "helper", "portfolio", "s-alias2", policy.LevelLow), "",
+			decision.Allow, "advisor-policy", "Access granted", ""},
+		{"no policy for the role", req("orphan-1", "nobody", "crm", "s-orphan", policy.LevelLow), "",
+			decision.Deny, "default_deny", "No policy found for role 'nobody'", "policy"},
+		{"bound policy_name wins over the role's policy", req("bound-1", "advisor", "vault", "s-boundpol", policy.LevelLow), "",
+			decision.Allow, "special-policy", "Access granted", ""},
+		{"bound policy_name denies the role's sources", req("bound-1", "advisor", "crm", "s-boundpol2", policy.LevelLow), "",
+			decision.Deny, "special-policy", "Source 'crm' is not in the allowed list for role 'special'", "policy"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := bank(t)
+			m := w.eval(tc.req, tc.keyAgent, t0)
+			assert.Equal(t, tc.decision, m.Decision)
+			assert.Equal(t, tc.policyName, m.PolicyName)
+			assert.Equal(t, tc.reason, m.Reason)
+			assert.Equal(t, tc.denial, m.DenialType)
+			assert.Equal(t, policy.ActionRead, m.Request.Action, "action defaults to read")
+		})
+	}
+}
+
+func TestSessionsIsolationTTLAndDecay(t *testing.T) {
+	t.Parallel()
+	const sid = "6a4db3cf-1f0e-4c55-9b1e"
+	cases := []struct {
+		name   string
+		steps  func(w *world) decision.Made
+		reason string
+		allow  bool
+	}{
+		{"another role cannot use an owned session", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			return w.eval(req("aud-1", "auditor", "ledger", sid, policy.LevelLow), "", t0.Add(time.Second))
+		}, "Session '6a4db3cf…' is owned by 'advisor' — 'auditor' cannot access another agent's context", false},
+		{"another agent of the same role may continue it", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			return w.eval(req("adv-2", "advisor", "crm", sid, policy.LevelLow), "", t0.Add(time.Second))
+		}, "Access granted", true},
+		{"a denied first request still starts the session", func(w *world) decision.Made {
+			first := w.eval(req("adv-1", "advisor", "ledger", sid, policy.LevelLow), "", t0)
+			require.Equal(w.t, decision.Deny, first.Decision)
+			require.NotNil(w.t, first.SessionStarted)
+			return w.eval(req("aud-1", "auditor", "ledger", sid, policy.LevelLow), "", t0.Add(time.Second))
+		}, "Session '6a4db3cf…' is owned by 'advisor' — 'auditor' cannot access another agent's context", false},
+		{"an identity denial starts no session", func(w *world) decision.Made {
+			first := w.eval(req("ghost", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			require.Nil(w.t, first.SessionStarted)
+			return w.eval(req("aud-1", "auditor", "ledger", sid, policy.LevelLow), "", t0.Add(time.Second))
+		}, "Access granted", true},
+		{"just before the TTL", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			return w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0.Add(30*time.Minute-time.Nanosecond))
+		}, "Access granted", true},
+		{"at the TTL the session has expired", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			return w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0.Add(30*time.Minute))
+		}, "Session '6a4db3cf…' has expired", false},
+		{"activity does not extend the TTL", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0.Add(29*time.Minute))
+			return w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0.Add(31*time.Minute))
+		}, "Session '6a4db3cf…' has expired", false},
+		{"a later TTL change does not touch an existing session", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			p, _ := w.state.Policies.ByID("pol_advisor-policy")
+			p.SessionTTLMinutes = ptrInt(600)
+			updated, err := policy.Update(w.state.Policies, p.PolicyID, p, t0)
+			require.NoError(w.t, err)
+			w.apply(updated)
+			return w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0.Add(30*time.Minute))
+		}, "Session '6a4db3cf…' has expired", false},
+		{"before the decay step the ceiling is high", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			return w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelHigh), "", t0.Add(10*time.Minute-time.Nanosecond))
+		}, "Access granted", true},
+		{"at the decay step the ceiling drops", func(w *world) decision.Made {
+			w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelLow), "", t0)
+			return w.eval(req("adv-1", "advisor", "crm", sid, policy.LevelHigh), "", t0.Add(10*time.Minute))
+		}, "Sensitivity 'high' exceeds effective ceiling 'medium' for role 'advisor' (sensitivity_decay after 10 minutes)", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := bank(t)
+			m := tc.steps(w)
+			assert.Equal(t, tc.reason, m.Reason)
+			assert.Equal(t, tc.allow, m.Allowed())
+		})
+	}
+}
+
+func TestSessionTrailCountsDecisions(t *testing.T) {
+	t.Parallel()
+	w := bank(t)
+	w.eval(req("adv-1", "advisor", "crm", "trail", policy.LevelLow), "", t0)
+	w.eval(req("adv-1", "advisor", "portfolio", "trail", policy.LevelLow), "", t0.Add(time.Minute))
+	w.eval(req("adv-1", "advisor", "ledger", "trail", policy.LevelLow), "", t0.Add(2*time.Minute))
+	w.eval(req("adv-1", "advisor", "crm", "trail", policy.LevelLow), "", t0.Add(3*time.Minute))
+	sess, ok := w.state.Sessions.Get("trail")
+	require.True(t, ok)
+	assert.Equal(t, "advisor", sess.OwnerRole)
+	assert.Equal(t, "adv-1", sess.OwnerAgentID)
+	assert.Equal(t, 3, sess.Allowed)
+	assert.Equal(t, 1, sess.Denied)
+	assert.Equal(t, []string{"crm", "portfolio"}, sess.SourcesAccessed)
+	assert.Len(t, sess.Seqs, 4)
+	require.NotNil(t, sess.ExpiresAt)
+	assert.Equal(t, t0.Add(30*time.Minute), *sess.ExpiresAt)
+
+	// Replaying the same events into a fresh state gives the same sessions.
+	clone := w.state.Clone()
+	again, _ := clone.Sessions.Get("trail")
+	assert.Equal(t, sess, again)
+}

@@ -1,0 +1,185 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/domain/agents"
+)
+
+// registerAgentRequest is the body of POST /v1/agents. null means absent.
+type registerAgentRequest struct {
+	AgentID        string   `json:"agent_id"`
+	AgentRole      string   `json:"agent_role"`
+	DisplayName    string   `json:"display_name"`
+	Description    string   `json:"description"`
+	Owner          string   `json:"owner"`
+	OwnerTeam      string   `json:"owner_team"`
+	Framework      string   `json:"framework"`
+	PolicyName     string   `json:"policy_name"`
+	PermittedRoles []string `json:"permitted_roles"`
+}
+
+func (r registerAgentRequest) command() agents.RegisterCommand {
+	return agents.RegisterCommand{
+		AgentID: r.AgentID, AgentRole: r.AgentRole, DisplayName: r.DisplayName, Description: r.Description,
+		Owner: r.Owner, OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName,
+		PermittedRoles: r.PermittedRoles,
+	}
+}
+
+// updateAgentRequest is the body of PUT /v1/agents/:agent_id: a partial
+// update; absent (or null) fields keep their values. policy_name "" unbinds.
+type updateAgentRequest struct {
+	AgentRole      *string   `json:"agent_role"`
+	DisplayName    *string   `json:"display_name"`
+	Description    *string   `json:"description"`
+	Owner          *string   `json:"owner"`
+	OwnerTeam      *string   `json:"owner_team"`
+	Framework      *string   `json:"framework"`
+	PolicyName     *string   `json:"policy_name"`
+	PermittedRoles *[]string `json:"permitted_roles"`
+}
+
+func (r updateAgentRequest) command() agents.UpdateCommand {
+	return agents.UpdateCommand{
+		AgentRole: r.AgentRole, DisplayName: r.DisplayName, Description: r.Description, Owner: r.Owner,
+		OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName, PermittedRoles: r.PermittedRoles,
+	}
+}
+
+// agentStatusRequest is the body of PATCH /v1/agents/:agent_id/status.
+type agentStatusRequest struct {
+	Status string `json:"status"`
+}
+
+// agentResponse is one agent. Every field is present; unset optional
+// strings are null, as AutoPIL's clients expect.
+type agentResponse struct {
+	AgentID         string    `json:"agent_id"`
+	AgentRole       string    `json:"agent_role"`
+	DisplayName     *string   `json:"display_name"`
+	Description     *string   `json:"description"`
+	Owner           *string   `json:"owner"`
+	OwnerTeam       *string   `json:"owner_team"`
+	Framework       *string   `json:"framework"`
+	PolicyName      *string   `json:"policy_name"`
+	PermittedRoles  []string  `json:"permitted_roles"`
+	Status          string    `json:"status"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	StatusChangedAt time.Time `json:"status_changed_at"`
+}
+
+func newAgentResponse(a agents.Agent) agentResponse {
+	roles := a.PermittedRoles
+	if roles == nil {
+		roles = []string{}
+	}
+	return agentResponse{
+		AgentID: a.AgentID, AgentRole: a.AgentRole,
+		DisplayName: stringOrNil(a.DisplayName), Description: stringOrNil(a.Description),
+		Owner: stringOrNil(a.Owner), OwnerTeam: stringOrNil(a.OwnerTeam), Framework: stringOrNil(a.Framework),
+		PolicyName: stringOrNil(a.PolicyName), PermittedRoles: roles, Status: string(a.Status),
+		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(), StatusChangedAt: a.StatusChangedAt.UTC(),
+	}
+}
+
+func (s *Server) registerAgent(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var req registerAgentRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	a, err := s.cfg.Ledger.RegisterAgent(c.Request().Context(), by, req.command())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, newAgentResponse(a))
+}
+
+func (s *Server) listAgents(c echo.Context) error {
+	if err := onlyQueryParams(c, "framework", "owner", "status"); err != nil {
+		return err
+	}
+	list := s.cfg.Ledger.Agents(agents.Filter{
+		Framework: c.QueryParam("framework"), Owner: c.QueryParam("owner"), Status: c.QueryParam("status"),
+	})
+	out := make([]agentResponse, len(list))
+	for i, a := range list {
+		out[i] = newAgentResponse(a)
+	}
+	return c.JSON(http.StatusOK, out) // a bare array, as AutoPIL's clients expect
+}
+
+func (s *Server) getAgent(c echo.Context) error {
+	a, err := s.cfg.Ledger.Agent(c.Param("agent_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newAgentResponse(a))
+}
+
+func (s *Server) updateAgent(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var req updateAgentRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	a, err := s.cfg.Ledger.UpdateAgent(c.Request().Context(), by, c.Param("agent_id"), req.command())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newAgentResponse(a))
+}
+
+func (s *Server) changeAgentStatus(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var req agentStatusRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	a, err := s.cfg.Ledger.ChangeAgentStatus(c.Request().Context(), by, c.Param("agent_id"), req.Status)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newAgentResponse(a))
+}
+
+func (s *Server) retireAgent(c echo.Context) error {
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
+	a, err := s.cfg.Ledger.RetireAgent(c.Request().Context(), by, c.Param("agent_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newAgentResponse(a))
+}
+
+// onlyQueryParams answers 400 naming the first unknown query parameter, so
+// that a misspelt filter never silently returns everything.
+func onlyQueryParams(c echo.Context, allowed ...string) error {
+	for name := range c.QueryParams() {
+		if !slices.Contains(allowed, name) {
+			return echo.NewHTTPError(http.StatusBadRequest,
+				fmt.Sprintf("Unknown query parameter %q; allowed: %s.", name, strings.Join(allowed, ", ")))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/custos-dev/custos/domain"
+	"github.com/custos-dev/custos/domain/decision"
+	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/eventstore"
+)
+
+// Evaluate decides req for the calling key against the live state, appends
+// the decision.made and waits until it is durable. It returns the decision
+// and its record (event id, seq). A decision is never returned without its
+// durable record: on a log error the caller must withhold the answer.
+func (l *Ledger) Evaluate(ctx context.Context, caller keys.Key, req policy.Request) (decision.Made, eventstore.Record, error) {
+	var made decision.Made
+	recs, err := l.Write(ctx, caller.KeyID, func(tx *Tx) ([]domain.Event, error) {
+		made = tx.State.Evaluate(domain.EvaluateInput{
+			Request: req, KeyID: caller.KeyID, KeyAgentID: caller.AgentID, Now: tx.Now,
+		})
+		return []domain.Event{made}, nil
+	})
+	if err != nil {
+		return decision.Made{}, eventstore.Record{}, err
+	}
+	return made, recs[0], nil
+}
+
+// Session returns a copy of the session with id.
+func (l *Ledger) Session(id string) (decision.Session, bool) {
+	var out decision.Session
+	var ok bool
+	l.Read(func(s *domain.State) {
+		var sess *decision.Session
+		if sess, ok = s.Sessions.Get(id); ok {
+			out = *sess
+			out.SourcesAccessed = append([]string(nil), sess.SourcesAccessed...)
+			out.Seqs = append([]uint64(nil), sess.Seqs...)
+		}
+	})
+	return out, ok
+}
+
+// TrailEntry is one decision of a session trail with its log position.
+type TrailEntry struct {
+	Seq  uint64
+	ID   string
+	Time time.Time
+	Made decision.Made
+}
+
+// SessionTrail returns the session with id and every decision made in it,
+// read from the log in order. ok is false when the session has no events.
+func (l *Ledger) SessionTrail(ctx context.Context, id string) (decision.Session, []TrailEntry, bool, error) {
+	sess, ok := l.Session(id)
+	if !ok {
+		return decision.Session{}, nil, false, nil
+	}
+	entries := make([]TrailEntry, 0, len(sess.Seqs))
+	for _, seq := range sess.Seqs {
+		rec, err := l.cfg.Store.Get(ctx, l.cfg.Chain, seq)
+		if err != nil {
+			return decision.Session{}, nil, false, fmt.Errorf("projections: session %s trail: %w", id, err)
+		}
+		made, err := decision.Decode(rec.Type, rec.Payload)
+		if err != nil {
+			return decision.Session{}, nil, false, fmt.Errorf("projections: session %s trail seq %d: %w", id, seq, err)
+		}
+		entries = append(entries, TrailEntry{Seq: rec.Seq, ID: rec.ID, Time: rec.Time, Made: made})
+	}
+	return sess, entries, true, nil
+}
