@@ -143,7 +143,9 @@ func routeSpecs() []routeSpec {
 				assert.NotEmpty(t, m["event_id"])
 			}},
 		{method: "POST", path: "/v1/agents", scope: keys.ScopeAdmin, ok: 201,
-			newBody: func() string { return fmt.Sprintf(`{"agent_role":"matrix","owner_team":null,"framework":"langgraph-%d"}`, unique.Add(1)) },
+			newBody: func() string {
+				return fmt.Sprintf(`{"agent_role":"matrix","owner_team":null,"framework":"langgraph-%d"}`, unique.Add(1))
+			},
 			check: func(t *testing.T, _ string, r response) {
 				m := r.object(t)
 				assert.Equal(t, "draft", m["status"])
