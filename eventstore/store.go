@@ -36,6 +36,10 @@ var (
 	ErrEmptyAppend = errors.New("eventstore: nothing to append")
 )
 
+// DefaultTopic is the watermill topic records are published on unless
+// Options.Topic says otherwise.
+const DefaultTopic = "custos.records"
+
 // Options configure a Store. Only Dir is required.
 type Options struct {
 	// Dir is the data folder holding the Pebble database. Required.
@@ -85,7 +89,7 @@ func (o Options) withDefaults() Options {
 		o.MaxPending = 65536
 	}
 	if o.Topic == "" {
-		o.Topic = "custos.records"
+		o.Topic = DefaultTopic
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -535,7 +539,13 @@ func (f pebbleFatal) Error() string { return f.msg }
 // applyNoSyncWait writes b to the WAL and memtable with pebble.Sync without
 // waiting for the fsync (the caller calls b.SyncWait), and converts a Pebble
 // fatal error into an ordinary error.
-func applyNoSyncWait(db *pebble.DB, b *pebble.Batch) (err error) {
+func applyNoSyncWait(db *pebble.DB, b *pebble.Batch) error {
+	return recoverFatal(func() error { return db.ApplyNoSyncWait(b, pebble.Sync) })
+}
+
+// recoverFatal runs fn and turns a Pebble fatal error (see pebbleLogger)
+// into an ordinary error.
+func recoverFatal(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(pebbleFatal)
@@ -545,5 +555,5 @@ func applyNoSyncWait(db *pebble.DB, b *pebble.Batch) (err error) {
 			err = f
 		}
 	}()
-	return db.ApplyNoSyncWait(b, pebble.Sync)
+	return fn()
 }

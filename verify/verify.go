@@ -62,6 +62,9 @@ type Report struct {
 	// AnchorPrevHash is the prev_hash the check started from: 64 zeros from
 	// genesis, or the first record's prev_hash for an export range.
 	AnchorPrevHash string `json:"anchor_prev_hash"`
+	// AnchorSeq is the seq the check started at: 1 from genesis, or the
+	// first record's seq for an export range.
+	AnchorSeq uint64 `json:"anchor_seq"`
 	// DurationMS is how long the check took.
 	DurationMS float64 `json:"duration_ms"`
 }
@@ -94,6 +97,7 @@ type Checker struct {
 func NewChecker(chain string, firstSeq uint64, prev eventstore.Hash) *Checker {
 	c := &Checker{chain: []byte(chain), nextSeq: firstSeq, prevHash: prev, start: time.Now()}
 	c.report.AnchorPrevHash = hex.EncodeToString(prev[:])
+	c.report.AnchorSeq = firstSeq
 	return c
 }
 

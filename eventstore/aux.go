@@ -1,0 +1,137 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// kindAux prefixes derived data kept next to the log: 'x' ns 0x00 key.
+const kindAux byte = 'x'
+
+// Aux is a namespace of derived data (secondary indexes, snapshots) kept in
+// the store's Pebble next to the log. The store never interprets it and
+// verify never reads it: everything in it must be rebuildable from the log.
+// Writes are not synced; after a crash a projection rebuilds what it lost
+// from its own checkpoint. Safe for concurrent use; write batches are not.
+type Aux struct {
+	s      *Store
+	prefix []byte
+}
+
+// Aux returns the namespace ns (1 to 63 characters like a chain name).
+func (s *Store) Aux(ns string) (*Aux, error) {
+	if err := ValidateChain(ns); err != nil {
+		return nil, fmt.Errorf("eventstore: aux namespace: %w", err)
+	}
+	p := append([]byte{kindAux}, ns...)
+	return &Aux{s: s, prefix: append(p, 0x00)}, nil
+}
+
+func (a *Aux) key(k []byte) []byte {
+	out := make([]byte, 0, len(a.prefix)+len(k))
+	return append(append(out, a.prefix...), k...)
+}
+
+// Get returns a copy of the value of key, or ok false.
+func (a *Aux) Get(key []byte) (value []byte, ok bool, err error) {
+	if err := a.s.beginRead(); err != nil {
+		return nil, false, err
+	}
+	defer a.s.readers.RUnlock()
+	v, closer, err := a.s.db.Get(a.key(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("eventstore: aux get: %w", err)
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), true, nil
+}
+
+// Scan calls fn for every key of the namespace in [lower, upper) (nil upper:
+// to the end), in order, with views valid only during the call.
+func (a *Aux) Scan(ctx context.Context, lower, upper []byte, fn func(key, value []byte) error) error {
+	if err := a.s.beginRead(); err != nil {
+		return err
+	}
+	defer a.s.readers.RUnlock()
+	hi := a.key(upper)
+	if upper == nil {
+		hi = append(append([]byte(nil), a.prefix[:len(a.prefix)-1]...), 0x01)
+	}
+	it, err := a.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: a.key(lower), UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("eventstore: aux scan: %w", err)
+	}
+	defer it.Close()
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("eventstore: aux scan: %w", err)
+		}
+		if err := fn(it.Key()[len(a.prefix):], v); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// AuxBatch collects writes to one namespace; Commit applies them atomically.
+// Not safe for concurrent use. Close releases it.
+type AuxBatch struct {
+	a *Aux
+	b *pebble.Batch
+}
+
+// NewBatch starts a write batch. It fails on a read-only or closed store.
+func (a *Aux) NewBatch() (*AuxBatch, error) {
+	if a.s.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if err := a.s.beginRead(); err != nil {
+		return nil, err
+	}
+	defer a.s.readers.RUnlock()
+	return &AuxBatch{a: a, b: a.s.db.NewBatch()}, nil
+}
+
+// Set writes key = value.
+func (b *AuxBatch) Set(key, value []byte) error { return b.b.Set(b.a.key(key), value, nil) }
+
+// DeleteRange deletes every key in [lower, upper) (nil upper: to the end).
+func (b *AuxBatch) DeleteRange(lower, upper []byte) error {
+	hi := b.a.key(upper)
+	if upper == nil {
+		hi = append(append([]byte(nil), b.a.prefix[:len(b.a.prefix)-1]...), 0x01)
+	}
+	return b.b.DeleteRange(b.a.key(lower), hi, nil)
+}
+
+// Len is the number of operations in the batch.
+func (b *AuxBatch) Len() int { return int(b.b.Count()) }
+
+// Commit applies the batch without fsync: derived data is rebuilt from the
+// log after a crash.
+func (b *AuxBatch) Commit() error {
+	if err := b.a.s.beginRead(); err != nil {
+		return err
+	}
+	defer b.a.s.readers.RUnlock()
+	if err := recoverFatal(func() error { return b.b.Commit(pebble.NoSync) }); err != nil {
+		return fmt.Errorf("eventstore: aux commit: %w", b.a.s.fail(err))
+	}
+	return nil
+}
+
+// Close releases the batch.
+func (b *AuxBatch) Close() error { return b.b.Close() }
