@@ -107,12 +107,16 @@ func (s *Server) registerAgent(c echo.Context) error {
 }
 
 func (s *Server) listAgents(c echo.Context) error {
-	if err := onlyQueryParams(c, "framework", "owner", "status"); err != nil {
+	if err := onlyQueryParams(c, "framework", "owner", "status", "as_of"); err != nil {
 		return err
 	}
-	list := s.cfg.Ledger.Agents(agents.Filter{
-		Framework: c.QueryParam("framework"), Owner: c.QueryParam("owner"), Status: c.QueryParam("status"),
-	})
+	filter := agents.Filter{Framework: c.QueryParam("framework"), Owner: c.QueryParam("owner"), Status: c.QueryParam("status")}
+	list := s.cfg.Ledger.Agents(filter)
+	if past, _, err := s.asOf(c); err != nil {
+		return err
+	} else if past != nil {
+		list = past.Agents.List(filter)
+	}
 	out := make([]agentResponse, len(list))
 	for i, a := range list {
 		out[i] = newAgentResponse(a)
@@ -121,6 +125,20 @@ func (s *Server) listAgents(c echo.Context) error {
 }
 
 func (s *Server) getAgent(c echo.Context) error {
+	if err := onlyQueryParams(c, "as_of"); err != nil {
+		return err
+	}
+	past, _, err := s.asOf(c)
+	if err != nil {
+		return err
+	}
+	if past != nil {
+		a, ok := past.Agents.ByID(c.Param("agent_id"))
+		if !ok {
+			return agents.ErrNotFound
+		}
+		return c.JSON(http.StatusOK, newAgentResponse(a))
+	}
 	a, err := s.cfg.Ledger.Agent(c.Param("agent_id"))
 	if err != nil {
 		return err

@@ -15,5 +15,8 @@ func (s *Server) verifyChain(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("httpapi: verify chain: %w", err)
 	}
+	if m := s.cfg.Metrics; m != nil {
+		m.ObserveVerify(report.Valid, s.cfg.Ledger.Now())
+	}
 	return c.JSON(http.StatusOK, report)
 }

@@ -54,6 +54,7 @@ type evaluateResponse struct {
 }
 
 func (s *Server) evaluate(c echo.Context) error {
+	start := time.Now()
 	caller, ok := authenticated(c)
 	if !ok {
 		return errNoCaller
@@ -72,6 +73,9 @@ func (s *Server) evaluate(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, detailDecisionWithheld)
 		}
 		return err
+	}
+	if m := s.cfg.Metrics; m != nil {
+		m.ObserveDecision(made.Decision, made.DenialType, time.Since(start))
 	}
 	resp := evaluateResponse{
 		Decision:    made.Decision,

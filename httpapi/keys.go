@@ -129,8 +129,15 @@ func (s *Server) createKey(c echo.Context) error {
 
 // listKeys handles GET /v1/keys: a bare array, newest first.
 func (s *Server) listKeys(c echo.Context) error {
-	all := s.cfg.Ledger.Keys()
-	now := s.cfg.Ledger.Now()
+	if err := onlyQueryParams(c, "as_of"); err != nil {
+		return err
+	}
+	all, now := s.cfg.Ledger.Keys(), s.cfg.Ledger.Now()
+	if past, at, err := s.asOf(c); err != nil {
+		return err
+	} else if past != nil {
+		all, now = past.Keys.List(), at
+	}
 	out := make([]keyResponse, len(all))
 	for i, k := range all {
 		out[i] = newKeyResponse(k, now)
@@ -140,6 +147,20 @@ func (s *Server) listKeys(c echo.Context) error {
 
 // getKey handles GET /v1/keys/:key_id.
 func (s *Server) getKey(c echo.Context) error {
+	if err := onlyQueryParams(c, "as_of"); err != nil {
+		return err
+	}
+	past, at, err := s.asOf(c)
+	if err != nil {
+		return err
+	}
+	if past != nil {
+		k, ok := past.Keys.ByID(c.Param("key_id"))
+		if !ok {
+			return keys.ErrNotFound
+		}
+		return c.JSON(http.StatusOK, newKeyResponse(k, at))
+	}
 	k, err := s.cfg.Ledger.Key(c.Param("key_id"))
 	if err != nil {
 		return err

@@ -51,6 +51,20 @@ func TestLogsNeverHoldKeys(t *testing.T) {
 	s.get(t, "/v1/keys", admin2Key)
 	requests += 5
 
+	// Evaluations: a decision, one with a key pasted into the query (the
+	// body is never logged) and one with a bad key; then a public scrape.
+	eval := func(key, query string) int {
+		return s.postJSON(t, "/v1/context/evaluate", key, `{"agent_role":"loan_officer","agent_id":"a-1","user_id":"u",`+
+			`"source_id":"crm","sensitivity_level":"low","session_id":"logs-1","query":"`+query+`"}`).status
+	}
+	require.Equal(t, http.StatusOK, eval(agentKey, "income"))
+	require.Equal(t, http.StatusOK, eval(s.admin, "my key is "+readerKey))
+	require.Equal(t, http.StatusForbidden, eval(breakChecksum(agentKey), "x"))
+	secrets = append(secrets, breakChecksum(agentKey))
+	scraped := s.get(t, "/metrics", "")
+	require.Equal(t, http.StatusOK, scraped.status)
+	requests += 4
+
 	// Bad credentials: each presented value must stay out of the log too.
 	presented := []string{breakChecksum(readerKey), "cst_" + strings.Repeat("Z", 49), "garbage-value-123"}
 	for _, p := range presented {
@@ -71,6 +85,8 @@ func TestLogsNeverHoldKeys(t *testing.T) {
 	logs := s.logs.String()
 	for _, k := range secrets {
 		h := sha256.Sum256([]byte(k))
+		assert.NotContains(t, string(scraped.body), k[4:], "key body in the public metrics")
+		assert.NotContains(t, string(scraped.body), hex.EncodeToString(h[:]), "key hash in the public metrics")
 		assert.NotContains(t, logs, k, "plaintext key %s... in the log", k[:8])
 		assert.NotContains(t, logs, k[4:], "key body in the log")
 		assert.NotContains(t, logs, hex.EncodeToString(h[:]), "key hash in the log")

@@ -89,6 +89,9 @@ func routeSpecs() []routeSpec {
 		{method: "GET", path: "/readyz", scope: httpapi.NoAuth, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.JSONEq(t, `{"status":"ready"}`, string(r.body))
 		}},
+		{method: "GET", path: "/metrics", scope: httpapi.NoAuth, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), "custos_decisions_total")
+		}},
 		{method: "POST", path: "/v1/keys", scope: keys.ScopeAdmin, ok: 201, body: `{"name":"matrix","scope":"evaluate","expires_days":7}`,
 			check: func(t *testing.T, _ string, r response) {
 				m := r.object(t)
@@ -170,11 +173,21 @@ func routeSpecs() []routeSpec {
 		{method: "DELETE", path: "/v1/agents/:agent_id", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, target string, r response) {
 			assert.Equal(t, "retired", r.object(t)["status"])
 		}},
+		{method: "GET", path: "/v1/audit/events", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.NotEmpty(t, r.object(t)["events"])
+		}},
+		{method: "GET", path: "/v1/audit/export", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), `"payload_base64"`)
+		}},
+		{method: "GET", path: "/v1/keys/history", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), `"fact":"created"`)
+		}},
 		{method: "GET", path: "/v1/audit/sessions/:session_id", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, target string, r response) {
 			m := r.object(t)
 			assert.Equal(t, target, m["session_id"])
 			assert.EqualValues(t, 1, m["total_events"])
 		}},
+		{method: "POST", path: "/v1/admin/backup", scope: keys.ScopeAdmin, ok: 201, newBody: newBackupBody, check: checkBackup},
 	}
 }
 

@@ -15,7 +15,15 @@ import (
 // and ignored on input.
 
 func (s *Server) listPolicies(c echo.Context) error {
+	if err := onlyQueryParams(c, "as_of"); err != nil {
+		return err
+	}
 	list := s.cfg.Ledger.Policies()
+	if past, _, err := s.asOf(c); err != nil {
+		return err
+	} else if past != nil {
+		list = past.Policies.List()
+	}
 	if list == nil {
 		list = []policy.Policy{}
 	}
@@ -23,6 +31,20 @@ func (s *Server) listPolicies(c echo.Context) error {
 }
 
 func (s *Server) getPolicy(c echo.Context) error {
+	if err := onlyQueryParams(c, "as_of"); err != nil {
+		return err
+	}
+	past, _, err := s.asOf(c)
+	if err != nil {
+		return err
+	}
+	if past != nil {
+		p, ok := past.Policies.ByID(c.Param("policy_id"))
+		if !ok {
+			return policy.ErrNotFound
+		}
+		return c.JSON(http.StatusOK, p)
+	}
 	p, err := s.cfg.Ledger.Policy(c.Param("policy_id"))
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ func routeScopes() map[string]keys.Scope {
 	return map[string]keys.Scope{
 		"GET /healthz":                       noAuth,
 		"GET /readyz":                        noAuth,
+		"GET /metrics":                       noAuth,
 		"POST /v1/keys":                      keys.ScopeAdmin,
 		"GET /v1/keys":                       keys.ScopeRead,
 		"GET /v1/keys/:key_id":               keys.ScopeRead,
@@ -40,6 +41,10 @@ func routeScopes() map[string]keys.Scope {
 		"PATCH /v1/agents/:agent_id/status":  keys.ScopeAdmin,
 		"DELETE /v1/agents/:agent_id":        keys.ScopeAdmin,
 		"GET /v1/audit/sessions/:session_id": keys.ScopeRead,
+		"GET /v1/audit/events":               keys.ScopeRead,
+		"GET /v1/audit/export":               keys.ScopeRead,
+		"GET /v1/keys/history":               keys.ScopeRead,
+		"POST /v1/admin/backup":              keys.ScopeAdmin,
 	}
 }
 
@@ -53,6 +58,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{http.MethodGet, "/healthz", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
+		{http.MethodGet, "/metrics", s.serveMetrics},
 		{http.MethodPost, "/v1/keys", s.createKey},
 		{http.MethodGet, "/v1/keys", s.listKeys},
 		{http.MethodGet, "/v1/keys/:key_id", s.getKey},
@@ -72,5 +78,9 @@ func (s *Server) routes() []route {
 		{http.MethodPatch, "/v1/agents/:agent_id/status", s.changeAgentStatus},
 		{http.MethodDelete, "/v1/agents/:agent_id", s.retireAgent},
 		{http.MethodGet, "/v1/audit/sessions/:session_id", s.sessionTrail},
+		{http.MethodGet, "/v1/audit/events", s.listEvents},
+		{http.MethodGet, "/v1/audit/export", s.exportEvents},
+		{http.MethodGet, "/v1/keys/history", s.keyHistory},
+		{http.MethodPost, "/v1/admin/backup", s.backup},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections"
 	"github.com/custos-dev/custos/verify"
 )
@@ -22,12 +23,26 @@ type Config struct {
 	Ledger *projections.Ledger
 	// Verify checks the live chain for GET /v1/audit/verify. Required.
 	Verify func(ctx context.Context) (verify.Report, error)
+	// Index answers audit queries, exports and point-in-time (as_of)
+	// reads. Required; the caller runs it (Index.Run).
+	Index *projections.Index
 	// Ready reports whether the process may take traffic (GET /readyz): nil
 	// means ready. Default: a nil Ready means always ready.
 	Ready func() error
 	// Logger receives one access line per request and every 5xx cause.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, is served on GET /metrics (no key needed) and counts
+	// decisions and verify results. Default nil: GET /metrics answers 404.
+	// The caller wires the store and Ledger side (metrics.Metrics.Track,
+	// eventstore.Options.CommitObserver).
+	Metrics *metrics.Metrics
+	// Backup, if set, writes a consistent copy of the store into dir (an
+	// absolute path that must not exist; an error matching fs.ErrExist when
+	// it does) while appends go on: POST /v1/admin/backup. Default nil: the
+	// route answers 404. httpapi never touches the store itself; serve wires
+	// this to eventstore.Store.Checkpoint.
+	Backup func(ctx context.Context, dir string) error
 }
 
 // Validate reports every problem with c at once.
@@ -38,6 +53,9 @@ func (c Config) Validate() error {
 	}
 	if c.Verify == nil {
 		errs = append(errs, errors.New("httpapi: Config.Verify is required"))
+	}
+	if c.Index == nil {
+		errs = append(errs, errors.New("httpapi: Config.Index is required"))
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,7 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Config.Ledger is required")
 	assert.Contains(t, err.Error(), "Config.Verify is required")
+	assert.Contains(t, err.Error(), "Config.Index is required")
 	_, err = httpapi.New(httpapi.Config{})
 	require.Error(t, err)
 }
@@ -36,6 +37,7 @@ func TestRouteTableGuardsNew(t *testing.T) {
 	s := newStack(t)
 	cfg := httpapi.Config{
 		Ledger: s.ledger,
+		Index:  s.index,
 		Verify: func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
 	}
 	tests := []struct {
@@ -274,7 +276,7 @@ func TestVerifyErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			api, err := httpapi.New(httpapi.Config{Ledger: s.ledger, Verify: tt.verify, Logger: s.logger})
+			api, err := httpapi.New(httpapi.Config{Ledger: s.ledger, Index: s.index, Verify: tt.verify, Logger: s.logger})
 			require.NoError(t, err)
 			srv := newHTTPServer(t, api.Handler())
 			req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/audit/verify", nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
+	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections"
 	"github.com/custos-dev/custos/verify"
 )
@@ -86,10 +87,14 @@ type stack struct {
 	logger *slog.Logger
 	ready  func() error
 
-	store  *eventstore.Store
-	ledger *projections.Ledger
-	srv    *httptest.Server
-	closed bool
+	store   *eventstore.Store
+	ledger  *projections.Ledger
+	metrics *metrics.Metrics // new with every open, like a process restart
+	index   *projections.Index
+	// stopIndex stops the index goroutine and waits for it.
+	stopIndex func()
+	srv       *httptest.Server
+	closed    bool
 
 	admin   string // bootstrap admin key (plaintext)
 	adminID string
@@ -132,26 +137,43 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 
 func (s *stack) open(create bool) {
 	s.t.Helper()
-	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger})
+	m := metrics.New()
+	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger,
+		CommitObserver: m.ObserveCommit})
 	require.NoError(s.t, err)
 	ledger, err := projections.Open(context.Background(), projections.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
+	if err == nil {
+		err = m.Track(ledger, func() (uint64, error) {
+			h, err := store.Head(eventstore.DefaultChain)
+			return h.Seq, err
+		})
+	}
 	if err != nil {
 		_ = store.Close()
 		require.NoError(s.t, err)
 	}
+	index, err := projections.NewIndex(store, eventstore.DefaultChain, s.logger)
+	require.NoError(s.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	indexDone := make(chan struct{})
+	go func() { defer close(indexDone); _ = index.Run(ctx) }()
+	s.index, s.stopIndex = index, func() { cancel(); <-indexDone }
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,
+		Index:  index,
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:  s.ready,
-		Logger: s.logger,
+		Ready:   s.ready,
+		Logger:  s.logger,
+		Metrics: m,
+		Backup:  func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
 	})
 	if err != nil {
 		_ = store.Close()
 		require.NoError(s.t, err)
 	}
-	s.store, s.ledger, s.srv, s.closed = store, ledger, httptest.NewServer(api.Handler()), false
+	s.store, s.ledger, s.metrics, s.srv, s.closed = store, ledger, m, httptest.NewServer(api.Handler()), false
 }
 
 // close stops the HTTP server, then closes the store. Safe to call twice.
@@ -161,6 +183,7 @@ func (s *stack) close() {
 	}
 	s.closed = true
 	s.srv.Close()
+	s.stopIndex()
 	require.NoError(s.t, s.store.Close())
 }
 

@@ -42,7 +42,8 @@ const MaxExportLine = 64 << 20
 // The error is non-nil only when reading r failed or ctx ended; a broken
 // file is a Report with Valid false. Memory use does not grow with the file,
 // only with its longest line.
-func Export(ctx context.Context, r io.Reader) (Report, error) {
+func Export(ctx context.Context, r io.Reader, opts ...Option) (Report, error) {
+	o := newOptions(opts)
 	br := bufio.NewReaderSize(r, 64<<10)
 	var e exportCheck
 	var buf []byte
@@ -59,6 +60,7 @@ func Export(ctx context.Context, r io.Reader) (Report, error) {
 		}
 		buf = line
 		e.line(lineNo, line, tooLong)
+		o.tick(uint64(lineNo))
 	}
 	return e.finish(), nil
 }

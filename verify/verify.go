@@ -206,7 +206,8 @@ func (c *Checker) Finish(head eventstore.Head, checkHead bool) Report {
 // live store it checks every record durable at that moment without blocking
 // writers (Scan reads a consistent Pebble view, no lock is held). The error is non-nil only when reading failed; a broken chain is a
 // Report with Valid false.
-func Store(ctx context.Context, s *eventstore.Store, chain string) (Report, error) {
+func Store(ctx context.Context, s *eventstore.Store, chain string, opts ...Option) (Report, error) {
+	o := newOptions(opts)
 	head, err := s.Head(chain)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify %s: %w", chain, err)
@@ -221,10 +222,38 @@ func Store(ctx context.Context, s *eventstore.Store, chain string) (Report, erro
 	c := NewChecker(chain, 1, eventstore.GenesisPrevHash)
 	err = s.Scan(ctx, chain, 1, to, func(seq uint64, stored []byte) error {
 		c.Add(seq, stored)
+		o.tick(c.report.Total)
 		return nil
 	})
 	if err != nil {
 		return Report{}, fmt.Errorf("verify %s: %w", chain, err)
 	}
 	return c.Finish(head, true), nil
+}
+
+// Option tunes Store and Export.
+type Option func(*options)
+
+type options struct {
+	progress func(records uint64)
+}
+
+// OnProgress has fn called with the number of records checked so far, every
+// 65536 records, from the checking goroutine. Keep fn quick.
+func OnProgress(fn func(records uint64)) Option {
+	return func(o *options) { o.progress = fn }
+}
+
+func newOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+func (o options) tick(n uint64) {
+	if o.progress != nil && n%65536 == 0 {
+		o.progress(n)
+	}
 }

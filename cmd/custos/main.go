@@ -73,6 +73,9 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newVerifyCommand(stdout, stderr),
 		newAdminKeyCommand(stdout, stderr),
 		newPoliciesCommand(stdout, stderr),
+		newExportCommand(stdout, stderr),
+		newReplayCommand(stdout, stderr),
+		newLoadtestCommand(stdout, stderr),
 	)
 	return root
 }

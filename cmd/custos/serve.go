@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
+	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections"
 	"github.com/custos-dev/custos/verify"
 )
@@ -31,6 +33,8 @@ type serveOptions struct {
 	addr            string
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
+	pprof           bool   // serve net/http/pprof on pprofAddr
+	pprofAddr       string // never the API listener
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -48,6 +52,10 @@ makes the stored policies equal the files before serving, appending only the
 differences as policy.created / policy.updated / policy.deleted events (actor
 system:policy-sync): restarting with the same files appends nothing. Invalid
 files stop the start with every problem listed.
+
+GET /metrics serves Prometheus metrics without a key. With --pprof (or
+CUSTOS_PPROF=true) Go profiles are served under /debug/pprof/ on --pprof-addr,
+a listener of their own, never on --addr.
 
 SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
 finishes in-flight requests and their appends, then closes the store.`,
@@ -67,6 +75,8 @@ finishes in-flight requests and their appends, then closes the store.`,
 	cmd.Flags().StringVar(&o.policies, "policies", "", "policy file or folder to load at start; only differences from the stored policies are appended")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
+	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) on --pprof-addr, a listener apart from the API")
+	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
 	return cmd
 }
 
@@ -99,13 +109,20 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 
 	bus := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NewSlogLogger(logger))
 	defer bus.Close()
-	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus})
+	m := metrics.New()
+	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger})
 	if err != nil {
+		return err
+	}
+	if err := m.Track(ledger, func() (uint64, error) {
+		h, err := store.Head(eventstore.DefaultChain)
+		return h.Seq, err
+	}); err != nil {
 		return err
 	}
 	if o.policies != "" {
@@ -115,13 +132,20 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		}
 		logger.Info("policies synced", "path", o.policies, "policies", len(desired), "events_appended", len(events))
 	}
+	stopIndex, index, err := runIndex(store, bus, logger)
+	if err != nil {
+		return err
+	}
+	defer stopIndex()
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,
+		Index:  index,
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:  store.Failed,
-		Logger: logger,
+		Ready:   store.Failed,
+		Logger:  logger,
+		Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -135,6 +159,14 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if o.pprof {
+		stopPprof, err := startPprof(o.pprofAddr, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopPprof()
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -152,9 +184,36 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("graceful shutdown incomplete", "err", err)
 	}
+	stopIndex()
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// runIndex starts the audit index projection: it catches up from its
+// checkpoint and then follows the records the store publishes on bus. The
+// returned stop waits for it and is safe to call twice.
+func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Logger) (stop func(), index *projections.Index, err error) {
+	index, err = projections.NewIndex(store, eventstore.DefaultChain, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	records, err := bus.Subscribe(ctx, eventstore.DefaultTopic)
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("subscribe to records: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for msg := range records {
+			index.Notify()
+			msg.Ack()
+		}
+	})
+	wg.Go(func() { _ = index.Run(ctx) })
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); wg.Wait() }) }, index, nil
 }

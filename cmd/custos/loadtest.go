@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custos-dev/custos/cmd/internal/loadtest"
+)
+
+// loadtestAPIKeyEnv holds the admin key of loadtest: never a flag, so that it stays
+// out of shell history and process listings.
+const loadtestAPIKeyEnv = "CUSTOS_API_KEY"
+
+func newLoadtestCommand(stdout, stderr io.Writer) *cobra.Command {
+	cfg := loadtest.DefaultConfig()
+	var jsonPath string
+	baseline := true
+	cmd := &cobra.Command{
+		Use:   "loadtest",
+		Short: "Load a running custos server on loopback and compare it to a baseline",
+		Long: `loadtest drives a running custos server over HTTP with POST /v1/context/evaluate
+from --connections closed-loop connections for --duration (after --warmup),
+then, with --baseline, loads an in-process echo server that decodes the same
+body and answers from one map lookup, with the same client settings, and
+prints both and the ratios against the targets (throughput custos/baseline
+>= 0.6, p99 custos/baseline <= 2.0).
+
+It needs an admin key in CUSTOS_API_KEY (never a flag) to set up, idempotently:
+one policy per load-test role (loadtest_<name>), one approved agent per role
+(loadtest-<name>, reused when it exists) and one evaluate key per agent, named
+with the run id and revoked at the end. Every decision is appended to the
+server's log: load a throwaway data folder.
+
+Loads target loopback only: --server must be 127.0.0.0/8, ::1 or localhost.
+
+Exit codes: 0 the run finished (targets missed or not), 1 more than 1% of the
+requests of a phase failed, 2 loadtest could not run (reason on stderr).`,
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.APIKey = os.Getenv(loadtestAPIKeyEnv)
+			cfg.SkipBaseline = !baseline
+			cfg.Logger = newLogger(stderr, slog.LevelInfo)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			res, err := cfg.Run(ctx)
+			if res.RunID == "" {
+				return err // nothing was measured
+			}
+			if werr := res.WriteTable(stdout); werr != nil && err == nil {
+				err = werr
+			}
+			if jsonPath != "" {
+				if werr := writeJSON(jsonPath, res); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return withCode(1, res.Err())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Server, "server", cfg.Server, "base URL of the custos server; loopback only")
+	f.IntVar(&cfg.Connections, "connections", cfg.Connections,
+		fmt.Sprintf("concurrent connections, each a closed loop (%d..%d)", loadtest.MinConnections, loadtest.MaxConnections))
+	f.DurationVar(&cfg.Duration, "duration", cfg.Duration,
+		fmt.Sprintf("measured time per phase (%s..%s)", loadtest.MinDuration, loadtest.MaxDuration))
+	f.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unrecorded load before each phase")
+	f.StringVar(&jsonPath, "json", "", "also write the result as JSON to this file")
+	f.BoolVar(&baseline, "baseline", baseline, "also load the in-process baseline and print the ratios")
+	return cmd
+}
+
+// writeJSON writes res as indented JSON to path.
+func writeJSON(path string, res loadtest.Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// loadtestReport is the part of `loadtest --json` the test reads.
+type loadtestReport struct {
+	Server      string  `json:"server"`
+	Connections int     `json:"connections"`
+	DurationS   float64 `json:"duration_s"`
+	Custos      struct {
+		DecisionsPerS float64 `json:"decisions_per_s"`
+		Decisions     int64   `json:"decisions"`
+		Allow         int64   `json:"allow"`
+		Deny          int64   `json:"deny"`
+		Unexpected    int64   `json:"unexpected"`
+		Errors        int64   `json:"errors"`
+		LatencyMS     struct {
+			P50, P99, Max float64
+		} `json:"latency_ms"`
+	} `json:"custos"`
+	Baseline *struct {
+		Decisions int64 `json:"decisions"`
+		Errors    int64 `json:"errors"`
+	} `json:"baseline"`
+	Ratios *struct {
+		Throughput     float64 `json:"throughput"`
+		P99            float64 `json:"p99"`
+		ThroughputPass bool    `json:"throughput_pass"`
+	} `json:"ratios"`
+	Machine struct {
+		CPUs int `json:"cpus"`
+	} `json:"machine"`
+}
+
+func TestLoadtestAgainstARealServer(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	srv := startServer(t, dir)
+	admin := regexp.MustCompile(`cst_[0-9A-Za-z]{49}`).FindString(srv.stdout.String())
+	require.NotEmpty(t, admin)
+	env := []string{"CUSTOS_API_KEY=" + admin}
+
+	// Twice on one server: setup is idempotent and the second run reuses the
+	// policies and agents of the first.
+	for run := range 2 {
+		out := filepath.Join(t.TempDir(), "result.json")
+		args := []string{"loadtest", "--server", "http://" + srv.addr, "--connections", "4", "--duration", "2s", "--warmup", "0s", "--json", out}
+		if run == 1 {
+			args = append(args, "--baseline=false", "--duration", "1s")
+		}
+		r := runCLI(t, env, args...)
+		require.Equal(t, 0, r.code, "run %d: %s%s", run, r.stdout, r.stderr)
+		assert.Contains(t, r.stdout, "decisions/s")
+		assert.NotContains(t, r.stdout+r.stderr, admin, "the admin key is never printed")
+
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var rep loadtestReport
+		require.NoError(t, json.Unmarshal(b, &rep), "%s", b)
+		assert.Equal(t, "http://"+srv.addr, rep.Server)
+		assert.Equal(t, 4, rep.Connections)
+		assert.Positive(t, rep.Machine.CPUs)
+		c := rep.Custos
+		require.Positive(t, c.Decisions)
+		assert.Positive(t, c.DecisionsPerS)
+		assert.Positive(t, c.Allow, "ALLOW seen")
+		assert.Positive(t, c.Deny, "DENY seen")
+		assert.Equal(t, c.Allow+c.Deny, c.Decisions)
+		assert.Zero(t, c.Errors)
+		assert.Zero(t, c.Unexpected, "every decision is the one the mix expects")
+		assert.Positive(t, c.LatencyMS.P50)
+		assert.GreaterOrEqual(t, c.LatencyMS.Max, c.LatencyMS.P99)
+		if run == 0 {
+			assert.InDelta(t, 0.6, float64(c.Allow)/float64(c.Decisions), 0.1, "about 60%% ALLOW")
+			require.NotNil(t, rep.Baseline)
+			assert.Positive(t, rep.Baseline.Decisions)
+			require.NotNil(t, rep.Ratios)
+			assert.Positive(t, rep.Ratios.Throughput)
+			assert.Positive(t, rep.Ratios.P99)
+			assert.Contains(t, r.stdout, "throughput custos/baseline")
+		} else {
+			assert.Nil(t, rep.Ratios)
+		}
+	}
+
+	// Every key the runs created is revoked again: only the admin key is active.
+	code, body := srv.do(t, "GET", "/v1/keys", admin, "")
+	require.Equal(t, 200, code)
+	var keys []struct {
+		Name     string `json:"name"`
+		IsActive bool   `json:"is_active"`
+	}
+	require.NoError(t, json.Unmarshal(body, &keys))
+	require.Len(t, keys, 11, "one admin key and five keys per run")
+	active := 0
+	for _, k := range keys {
+		if k.IsActive {
+			active++
+		}
+	}
+	assert.Equal(t, 1, active)
+	srv.stop(t)
+
+	v := runCLI(t, nil, "verify", "--data", dir)
+	assert.Equal(t, 0, v.code, "the loaded chain verifies: %s", v.stderr)
+}
+
+func TestLoadtestRefusesNonLoopbackAndNeedsAKey(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, []string{"CUSTOS_API_KEY="}, "loadtest", "--server", "http://10.0.0.1:8080", "--connections", "2000")
+	assert.Equal(t, 2, r.code)
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "host 10.0.0.1 is not a loopback address; loads target loopback only")
+	assert.Contains(t, r.stderr, "CUSTOS_API_KEY")
+	assert.Contains(t, r.stderr, "connections: 2000 is out of range 1..1024")
+
+	r = runCLI(t, []string{"CUSTOS_API_KEY=cst_x", "CUSTOS_SERVER=http://example.com"}, "loadtest")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "host example.com is not a loopback address")
+}

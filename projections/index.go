@@ -1,0 +1,457 @@
+package projections
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/custos-dev/custos/domain"
+	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/decision"
+	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/eventstore"
+)
+
+// Index fields, in the order a query prefers them (most selective first).
+const (
+	FieldSessionID = "session_id"
+	FieldAgentID   = "agent_id"
+	FieldKeyID     = "key_id"
+	FieldSourceID  = "source_id"
+	FieldAgentRole = "agent_role"
+	FieldType      = "type"
+	FieldDecision  = "decision"
+	// fieldState lists every event that is not a decision: the changes of
+	// keys, policies and agents that point-in-time replay folds.
+	fieldState = "state"
+)
+
+var queryOrder = []string{FieldSessionID, FieldAgentID, FieldKeyID, FieldSourceID, FieldAgentRole, FieldType, FieldDecision}
+
+// EventFilter selects events. Empty fields match everything; times are
+// inclusive bounds (zero: unbounded).
+type EventFilter struct {
+	Type, KeyID, AgentID, AgentRole, SessionID, SourceID, Decision string
+	From, To                                                       time.Time
+}
+
+func (f EventFilter) value(field string) string {
+	switch field {
+	case FieldSessionID:
+		return f.SessionID
+	case FieldAgentID:
+		return f.AgentID
+	case FieldKeyID:
+		return f.KeyID
+	case FieldSourceID:
+		return f.SourceID
+	case FieldAgentRole:
+		return f.AgentRole
+	case FieldType:
+		return f.Type
+	case FieldDecision:
+		return f.Decision
+	}
+	return ""
+}
+
+// Fields returns the indexed values of one record: what a filter on each
+// field matches. Decisions are indexed by their request; key, policy and
+// agent changes by their subject. The actor is also indexed as key_id when
+// it is a key.
+func Fields(r eventstore.Record) (map[string][]string, error) {
+	f := map[string][]string{FieldType: {r.Type}}
+	add := func(field string, values ...string) {
+		for _, v := range values {
+			if v != "" {
+				f[field] = append(f[field], v)
+			}
+		}
+	}
+	if strings.HasPrefix(r.Actor, "key_") {
+		add(FieldKeyID, r.Actor)
+	}
+	ev, err := domain.Decode(r.Type, r.Payload)
+	if err != nil {
+		return nil, err
+	}
+	switch e := ev.(type) {
+	case decision.Made:
+		add(FieldSessionID, e.Request.SessionID)
+		add(FieldAgentID, e.Request.AgentID)
+		add(FieldAgentRole, e.Request.AgentRole)
+		if e.EvaluatedRole != e.Request.AgentRole {
+			add(FieldAgentRole, e.EvaluatedRole)
+		}
+		add(FieldSourceID, e.Request.SourceID)
+		add(FieldDecision, e.Decision)
+		if e.KeyID != r.Actor {
+			add(FieldKeyID, e.KeyID)
+		}
+		return f, nil
+	case keys.KeyCreated:
+		add(FieldKeyID, e.KeyID)
+		add(FieldAgentID, e.AgentID)
+	case keys.KeyRotated:
+		add(FieldKeyID, e.OldKeyID, e.NewKey.KeyID)
+		add(FieldAgentID, e.NewKey.AgentID)
+	case keys.KeyRevoked:
+		add(FieldKeyID, e.KeyID)
+	case keys.KeyUsed:
+		add(FieldKeyID, e.KeyID)
+	case policy.PolicyCreated:
+		add(FieldAgentRole, e.Policy.AgentRole)
+	case policy.PolicyUpdated:
+		add(FieldAgentRole, e.Policy.AgentRole)
+	case policy.PolicyDeleted:
+		add(FieldAgentRole, e.AgentRole)
+	case agents.AgentRegistered:
+		add(FieldAgentID, e.Agent.AgentID)
+		add(FieldAgentRole, e.Agent.AgentRole)
+	case agents.AgentUpdated:
+		add(FieldAgentID, e.Agent.AgentID)
+		add(FieldAgentRole, e.Agent.AgentRole)
+	case agents.AgentStatusChanged:
+		add(FieldAgentID, e.AgentID)
+	}
+	f[FieldKeyID] = dedupe(f[FieldKeyID])
+	f[fieldState] = []string{""}
+	return f, nil
+}
+
+func dedupe(list []string) []string {
+	out := list[:0]
+	for i, v := range list {
+		seen := false
+		for _, w := range list[:i] {
+			seen = seen || v == w
+		}
+		if !seen {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Matches reports whether a record with these fields passes f (times are
+// checked by the caller).
+func (f EventFilter) Matches(fields map[string][]string) bool {
+	for _, field := range queryOrder {
+		want := f.value(field)
+		if want == "" {
+			continue
+		}
+		found := false
+		for _, v := range fields[field] {
+			found = found || v == want
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// Index is the secondary index of one chain, a projection kept in the
+// store's Pebble (eventstore.Aux): for every field value the seqs of the
+// events that carry it, plus the seq it is complete through. It is rebuilt
+// from the log: Run catches up from its checkpoint and follows new records.
+// Queries never depend on it being current: they read the index up to its
+// checkpoint and the log after it. Safe for concurrent use.
+type Index struct {
+	store  *eventstore.Store
+	chain  string
+	aux    *eventstore.Aux
+	wake   chan struct{}
+	logger *slog.Logger
+}
+
+var checkpointKey = []byte("c")
+
+// NewIndex returns the index of chain in store.
+func NewIndex(store *eventstore.Store, chain string, logger *slog.Logger) (*Index, error) {
+	aux, err := store.Aux("idx-" + chain)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Index{store: store, chain: chain, aux: aux, wake: make(chan struct{}, 1), logger: logger}, nil
+}
+
+// Notify wakes Run; it never blocks. Wire it to the store's published
+// records (watermill) so the index follows the log closely.
+func (ix *Index) Notify() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run catches up and then follows the log until ctx ends. It also polls
+// once a second, so a lost wake-up only delays the index.
+func (ix *Index) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if _, err := ix.CatchUp(ctx); err != nil && ctx.Err() == nil {
+			ix.logger.Warn("index catch-up", "chain", ix.chain, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ix.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// Checkpoint returns the seq the index is complete through.
+func (ix *Index) Checkpoint() (uint64, error) {
+	v, ok, err := ix.aux.Get(checkpointKey)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("projections: index checkpoint of %d bytes", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// CatchUp indexes every durable record after the checkpoint and returns the
+// new checkpoint.
+func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
+	from, err := ix.Checkpoint()
+	if err != nil {
+		return 0, err
+	}
+	head, err := ix.store.Head(ix.chain)
+	if err != nil {
+		return 0, err
+	}
+	if head.Seq <= from {
+		return from, nil
+	}
+	batch, err := ix.aux.NewBatch()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = batch.Close() }()
+	done := from
+	flush := func() error {
+		if err := batch.Set(checkpointKey, binary.BigEndian.AppendUint64(nil, done)); err != nil {
+			return err
+		}
+		if err := batch.Commit(); err != nil {
+			return err
+		}
+		_ = batch.Close()
+		batch, err = ix.aux.NewBatch()
+		return err
+	}
+	err = ix.store.Records(ctx, ix.chain, from+1, head.Seq, func(r eventstore.Record) error {
+		fields, err := Fields(r)
+		if err != nil {
+			return fmt.Errorf("index seq %d: %w", r.Seq, err)
+		}
+		for field, values := range fields {
+			for _, v := range values {
+				if err := batch.Set(postingKey(field, v, r.Seq), nil); err != nil {
+					return err
+				}
+			}
+		}
+		done = r.Seq
+		if batch.Len() >= 4096 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return done, nil
+}
+
+// postingKey is 'p' field 0x00 len(value) value seq.
+func postingKey(field, value string, seq uint64) []byte {
+	k := make([]byte, 0, 1+len(field)+1+2+len(value)+8)
+	k = append(k, 'p')
+	k = append(k, field...)
+	k = append(k, 0x00)
+	k = binary.BigEndian.AppendUint16(k, uint16(len(value)))
+	k = append(k, value...)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// errStop ends a scan early without error.
+var errStop = errors.New("stop")
+
+// Query calls fn for every event of the chain with seq > afterSeq that
+// passes f, in seq order, until fn returns an error or limit events were
+// given (limit 0: no limit). It returns the seq of the last event given and
+// whether more may follow. It reads the most selective index up to the
+// index's checkpoint and the log after it, so it sees every durable event.
+func (ix *Index) Query(ctx context.Context, f EventFilter, afterSeq uint64, limit int, fn func(r eventstore.Record) error) (last uint64, more bool, err error) {
+	checkpoint, err := ix.Checkpoint()
+	if err != nil {
+		return 0, false, err
+	}
+	head, err := ix.store.Head(ix.chain)
+	if err != nil {
+		return 0, false, err
+	}
+	if !f.From.IsZero() {
+		first, err := ix.firstSeqFrom(ctx, f.From, head.Seq)
+		if err != nil {
+			return 0, false, err
+		}
+		afterSeq = max(afterSeq, first-1)
+	}
+	n := 0
+	emit := func(r eventstore.Record) error {
+		if !f.To.IsZero() && r.Time.After(f.To) {
+			return errStop // record times never decrease along a chain
+		}
+		if !f.From.IsZero() && r.Time.Before(f.From) {
+			return nil
+		}
+		fields, err := Fields(r)
+		if err != nil {
+			return fmt.Errorf("query seq %d: %w", r.Seq, err)
+		}
+		if !f.Matches(fields) {
+			return nil
+		}
+		if limit > 0 && n == limit {
+			more = true
+			return errStop
+		}
+		n++
+		last = r.Seq
+		return fn(r)
+	}
+
+	field, value := "", ""
+	for _, candidate := range queryOrder {
+		if v := f.value(candidate); v != "" {
+			field, value = candidate, v
+			break
+		}
+	}
+	tailFrom := afterSeq + 1
+	if field != "" && checkpoint > afterSeq {
+		err = ix.postings(ctx, field, value, afterSeq, checkpoint, func(seq uint64) error {
+			r, err := ix.store.Get(ctx, ix.chain, seq)
+			if err != nil {
+				return err
+			}
+			return emit(r)
+		})
+		tailFrom = checkpoint + 1
+	}
+	if err == nil {
+		err = ix.store.Records(ctx, ix.chain, tailFrom, head.Seq, emit)
+	}
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return last, more, err
+}
+
+// postings calls fn for the seqs in (after, through] of field = value.
+func (ix *Index) postings(ctx context.Context, field, value string, after, through uint64, fn func(seq uint64) error) error {
+	lower := postingKey(field, value, after+1)
+	upper := postingKey(field, value, through+1)
+	if through == ^uint64(0) {
+		upper = nil
+	}
+	return ix.aux.Scan(ctx, lower, upper, func(key, _ []byte) error {
+		return fn(binary.BigEndian.Uint64(key[len(key)-8:]))
+	})
+}
+
+// Changes calls fn, in seq order, for every key, policy and agent change
+// (every event that is not a decision) until fn returns an error; errStop-
+// like early ends are the caller's own errors, returned as they are. It
+// reads the index's state list up to its checkpoint and the log after it.
+func (ix *Index) Changes(ctx context.Context, fn func(r eventstore.Record) error) error {
+	checkpoint, err := ix.Checkpoint()
+	if err != nil {
+		return err
+	}
+	head, err := ix.store.Head(ix.chain)
+	if err != nil {
+		return err
+	}
+	err = ix.postings(ctx, fieldState, "", 0, checkpoint, func(seq uint64) error {
+		r, err := ix.store.Get(ctx, ix.chain, seq)
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	})
+	if err != nil {
+		return err
+	}
+	return ix.store.Records(ctx, ix.chain, checkpoint+1, head.Seq, func(r eventstore.Record) error {
+		if r.Type == decision.TypeMade {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
+// ReplayAt folds every key, policy and agent change with a time at or
+// before at into a new state: the tables as they were at that instant,
+// built with the same Apply as live state. Decisions are skipped (sessions
+// are not part of point-in-time tables). A time before genesis gives the
+// empty state.
+func (ix *Index) ReplayAt(ctx context.Context, at time.Time) (*domain.State, error) {
+	state := domain.NewState()
+	err := ix.Changes(ctx, func(r eventstore.Record) error {
+		if r.Time.After(at) {
+			return errStop
+		}
+		ev, err := domain.Decode(r.Type, r.Payload)
+		if err != nil {
+			return fmt.Errorf("replay seq %d: %w", r.Seq, err)
+		}
+		if err := state.Apply(metaOf(r), ev); err != nil {
+			return fmt.Errorf("replay seq %d (%s): %w", r.Seq, r.Type, err)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return state, nil
+}
+
+// firstSeqFrom returns the first seq in [1, head] whose time is at or after
+// from (head+1 when none), by binary search: record times never decrease.
+func (ix *Index) firstSeqFrom(ctx context.Context, from time.Time, head uint64) (uint64, error) {
+	lo, hi := uint64(1), head+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		r, err := ix.store.Get(ctx, ix.chain, mid)
+		if err != nil {
+			return 0, err
+		}
+		if r.Time.Before(from) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
