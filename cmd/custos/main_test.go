@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,7 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/assert"
@@ -196,33 +194,7 @@ func freeAddr(t *testing.T) string {
 
 func startServer(t *testing.T, dir string) *server {
 	t.Helper()
-	s := &server{addr: freeAddr(t), stdout: &lockedBuffer{}, logs: &lockedBuffer{}, logsDone: make(chan struct{})}
-	s.cmd = exec.Command(binary, "serve", "--data", dir, "--addr", s.addr)
-	s.cmd.Stdout = s.stdout
-	stderr, err := s.cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, s.cmd.Start())
-	ready := make(chan struct{})
-	go func() {
-		defer close(s.logsDone)
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			s.logs.WriteString(sc.Text() + "\n")
-			if !signalled && strings.Contains(sc.Text(), "custos serving") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		t.Fatalf("server did not start: %s", s.logs.String())
-	}
-	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
-	return s
+	return startServerWith(t, dir, nil)
 }
 
 func (s *server) do(t *testing.T, method, path, key string, body string) (int, []byte) {
