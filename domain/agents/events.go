@@ -1,8 +1,7 @@
 package agents
 
 import (
-	"encoding/json"
-	"fmt"
+	"github.com/custos-dev/custos/domain/internal/codec"
 	"time"
 )
 
@@ -63,76 +62,20 @@ var (
 	_ Event = AgentStatusChanged{}
 )
 
-// Encode returns the wire type and the JSON payload of e. The encoding is
-// deterministic (fixed field order), so the payload can be hashed as is;
-// json.Marshal of the event gives the same bytes. An event of another type
-// yields an error wrapping ErrUnknownEvent.
-func Encode(e Event) (typ string, payload []byte, err error) {
-	e, err = concrete(e)
-	if err != nil {
-		return "", nil, err
-	}
-	payload, err = json.Marshal(e)
-	if err != nil {
-		return "", nil, fmt.Errorf("agents: encode %s: %w", e.EventType(), err)
-	}
-	return e.EventType(), payload, nil
+// decoders maps each wire name to its event. An empty permitted_roles list
+// decodes as nil, so decoding the encoding of an event gives the event back.
+var decoders = map[string]codec.Decoder[Event]{
+	TypeAgentRegistered:    codec.As[AgentRegistered, Event](func(e *AgentRegistered) { e.Agent = e.Agent.clone() }),
+	TypeAgentUpdated:       codec.As[AgentUpdated, Event](func(e *AgentUpdated) { e.Agent = e.Agent.clone() }),
+	TypeAgentStatusChanged: codec.As[AgentStatusChanged, Event](nil),
 }
 
-// Decode parses a payload written by Encode. It returns the event as a value
+// Decode parses the JSON payload of an event of wire type typ (events are
+// stored as their json.Marshal encoding). It returns the event as a value
 // (AgentRegistered, not *AgentRegistered). An unknown typ yields an error
 // wrapping ErrUnknownEvent. Unknown JSON fields are ignored so that a log
 // written by a newer version that only added fields still decodes; Apply
-// checks that required fields are present. An empty permitted_roles list
-// decodes as nil, so Decode(Encode(e)) equals e for every event the deciders
-// return.
+// checks that required fields are present.
 func Decode(typ string, payload []byte) (Event, error) {
-	var (
-		e   Event
-		err error
-	)
-	switch typ {
-	case TypeAgentRegistered:
-		var v AgentRegistered
-		err = json.Unmarshal(payload, &v)
-		v.Agent = v.Agent.clone()
-		e = v
-	case TypeAgentUpdated:
-		var v AgentUpdated
-		err = json.Unmarshal(payload, &v)
-		v.Agent = v.Agent.clone()
-		e = v
-	case TypeAgentStatusChanged:
-		var v AgentStatusChanged
-		err = json.Unmarshal(payload, &v)
-		e = v
-	default:
-		return nil, fmt.Errorf("agents: decode %q: %w", typ, ErrUnknownEvent)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("agents: decode %s: %w", typ, err)
-	}
-	return e, nil
-}
-
-// concrete returns e as one of the three event values, dereferencing
-// pointers.
-func concrete(e Event) (Event, error) {
-	switch v := e.(type) {
-	case AgentRegistered, AgentUpdated, AgentStatusChanged:
-		return v, nil
-	case *AgentRegistered:
-		if v != nil {
-			return *v, nil
-		}
-	case *AgentUpdated:
-		if v != nil {
-			return *v, nil
-		}
-	case *AgentStatusChanged:
-		if v != nil {
-			return *v, nil
-		}
-	}
-	return nil, fmt.Errorf("agents: event %T: %w", e, ErrUnknownEvent)
+	return codec.Decode("agents", decoders, typ, payload, ErrUnknownEvent)
 }

@@ -1,6 +1,7 @@
 package agents_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func (h *harness) newID() string {
 // commit appends ev to the log and applies it, like the sequencer.
 func (h *harness) commit(ev agents.Event) {
 	h.t.Helper()
-	typ, payload, err := agents.Encode(ev)
+	typ, payload, err := encode(ev)
 	require.NoError(h.t, err)
 	h.log = append(h.log, record{typ, payload})
 	require.NoError(h.t, h.state.Apply(ev))
@@ -113,4 +114,11 @@ func validationFields(t *testing.T, err error) []string {
 		fields = append(fields, ve.Field)
 	}
 	return fields
+}
+
+// encode stores ev as the domain does: its wire type and its json.Marshal
+// encoding (see domain.Encode).
+func encode(ev agents.Event) (string, []byte, error) {
+	payload, err := json.Marshal(ev)
+	return ev.EventType(), payload, err
 }

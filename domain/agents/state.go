@@ -91,10 +91,6 @@ func (s *State) Clone() *State {
 // Times are stored in UTC and an empty permitted_roles as nil. On error
 // (wrapping ErrInconsistent or ErrUnknownEvent) s is unchanged.
 func (s *State) Apply(ev Event) error {
-	ev, err := concrete(ev)
-	if err != nil {
-		return err
-	}
 	switch e := ev.(type) {
 	case AgentRegistered:
 		a := normalise(e.Agent)
@@ -148,6 +144,8 @@ func (s *State) Apply(ev Event) error {
 		old.Status = e.To
 		old.UpdatedAt = t
 		old.StatusChangedAt = t
+	default:
+		return fmt.Errorf("agents: apply %T: %w", ev, ErrUnknownEvent)
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func TestApplyNormalises(t *testing.T) {
 	t.Parallel()
 	cet := time.FixedZone("CET", 3600)
 	var s agents.State
-	require.NoError(t, s.Apply(&agents.AgentRegistered{Agent: agents.Agent{
+	require.NoError(t, s.Apply(agents.AgentRegistered{Agent: agents.Agent{
 		AgentID: "a", AgentRole: "r", PermittedRoles: []string{}, Status: agents.StatusDraft,
 		CreatedAt: t0.In(cet), UpdatedAt: t0.In(cet), StatusChangedAt: t0.In(cet),
 	}}))

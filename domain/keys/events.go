@@ -1,8 +1,7 @@
 package keys
 
 import (
-	"encoding/json"
-	"fmt"
+	"github.com/custos-dev/custos/domain/internal/codec"
 	"time"
 )
 
@@ -82,79 +81,21 @@ var (
 	_ Event = KeyUsed{}
 )
 
-// Encode returns the wire type and the JSON payload of e. The encoding is
-// deterministic (fixed field order), so the payload can be hashed as is. An
-// event of another type yields an error wrapping ErrUnknownEvent.
-func Encode(e Event) (typ string, payload []byte, err error) {
-	e, err = concrete(e)
-	if err != nil {
-		return "", nil, err
-	}
-	payload, err = json.Marshal(e)
-	if err != nil {
-		return "", nil, fmt.Errorf("keys: encode %s: %w", e.EventType(), err)
-	}
-	return e.EventType(), payload, nil
+// decoders maps each wire name to its event.
+var decoders = map[string]codec.Decoder[Event]{
+	TypeKeyCreated: codec.As[KeyCreated, Event](nil),
+	TypeKeyRotated: codec.As[KeyRotated, Event](nil),
+	TypeKeyRevoked: codec.As[KeyRevoked, Event](nil),
+	TypeKeyUsed:    codec.As[KeyUsed, Event](nil),
 }
 
-// Decode parses a payload written by Encode. It returns the event as a value
-// (KeyCreated, not *KeyCreated). An unknown typ yields an error wrapping
-// ErrUnknownEvent. Unknown JSON fields are ignored so that a log written by a
-// newer version that only added fields still decodes; Apply checks that
-// required fields are present.
+// Decode parses the JSON payload of an event of wire type typ (events are
+// stored as their json.Marshal encoding, with fixed field order, so the
+// payload can be hashed as is). It returns the event as a value (KeyCreated,
+// not *KeyCreated). An unknown typ yields an error wrapping ErrUnknownEvent.
+// Unknown JSON fields are ignored so that a log written by a newer version
+// that only added fields still decodes; Apply checks that required fields
+// are present.
 func Decode(typ string, payload []byte) (Event, error) {
-	var (
-		e   Event
-		err error
-	)
-	switch typ {
-	case TypeKeyCreated:
-		var v KeyCreated
-		err = json.Unmarshal(payload, &v)
-		e = v
-	case TypeKeyRotated:
-		var v KeyRotated
-		err = json.Unmarshal(payload, &v)
-		e = v
-	case TypeKeyRevoked:
-		var v KeyRevoked
-		err = json.Unmarshal(payload, &v)
-		e = v
-	case TypeKeyUsed:
-		var v KeyUsed
-		err = json.Unmarshal(payload, &v)
-		e = v
-	default:
-		return nil, fmt.Errorf("keys: decode %q: %w", typ, ErrUnknownEvent)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("keys: decode %s: %w", typ, err)
-	}
-	return e, nil
-}
-
-// concrete returns e as one of the four event values, dereferencing
-// pointers.
-func concrete(e Event) (Event, error) {
-	switch v := e.(type) {
-	case KeyCreated, KeyRotated, KeyRevoked, KeyUsed:
-		return v, nil
-	case *KeyCreated:
-		if v != nil {
-			return *v, nil
-		}
-	case *KeyRotated:
-		if v != nil {
-			return *v, nil
-		}
-	case *KeyRevoked:
-		if v != nil {
-			return *v, nil
-		}
-	case *KeyUsed:
-		if v != nil {
-			return *v, nil
-		}
-	}
-	return nil, fmt.Errorf("keys: event %T: %w", e, ErrUnknownEvent)
+	return codec.Decode("keys", decoders, typ, payload, ErrUnknownEvent)
 }

@@ -139,10 +139,6 @@ func (s *State) Clone() *State {
 // keeps the latest used_at. On error (wrapping ErrInconsistent or
 // ErrUnknownEvent) s is unchanged.
 func (s *State) Apply(ev Event) error {
-	ev, err := concrete(ev)
-	if err != nil {
-		return err
-	}
 	switch e := ev.(type) {
 	case KeyCreated:
 		if e.RotatedFrom != "" {
@@ -194,6 +190,8 @@ func (s *State) Apply(ev Event) error {
 		if t := e.UsedAt.UTC(); t.After(k.lastUsedAt) {
 			k.lastUsedAt = t
 		}
+	default:
+		return fmt.Errorf("keys: apply %T: %w", ev, ErrUnknownEvent)
 	}
 	return nil
 }

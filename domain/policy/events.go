@@ -3,7 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
+	"github.com/custos-dev/custos/domain/internal/codec"
 	"time"
 )
 
@@ -92,80 +92,28 @@ func (e PolicyUpdated) MarshalJSON() ([]byte, error) { return marshalPolicyEvent
 // UnmarshalJSON reads what MarshalJSON writes.
 func (e *PolicyUpdated) UnmarshalJSON(b []byte) error { return unmarshalPolicyEvent(b, &e.Policy) }
 
-// Encode returns the wire type and the JSON payload of e. The encoding is
-// deterministic (fixed field order), so the payload can be hashed as is. An
-// event of another type yields an error wrapping [ErrUnknownEvent].
-//
-// The policy inside policy.created and policy.updated is written with the
-// field names of [Policy]'s JSON tags, but every list that is present is
-// written, even when empty, and every absent (nil) list is omitted. Decode
-// therefore returns the policy exactly: absent and empty lists stay
-// distinct at every depth, for the fields where the model treats them alike
-// too, so that replay equals live state byte for byte.
-func Encode(e Event) (typ string, payload []byte, err error) {
-	e, err = concrete(e)
-	if err != nil {
-		return "", nil, err
-	}
-	payload, err = json.Marshal(e)
-	if err != nil {
-		return "", nil, fmt.Errorf("policy: encode %s: %w", e.EventType(), err)
-	}
-	return e.EventType(), payload, nil
+// decoders maps each wire name to its event.
+var decoders = map[string]codec.Decoder[Event]{
+	TypePolicyCreated: codec.As[PolicyCreated, Event](nil),
+	TypePolicyUpdated: codec.As[PolicyUpdated, Event](nil),
+	TypePolicyDeleted: codec.As[PolicyDeleted, Event](nil),
 }
 
-// Decode parses a payload written by Encode. It returns the event as a value
+// Decode parses the JSON payload of an event of wire type typ (events are
+// stored as their json.Marshal encoding). It returns the event as a value
 // (PolicyCreated, not *PolicyCreated). An unknown typ yields an error
 // wrapping [ErrUnknownEvent]. Unknown JSON fields are ignored so that a log
 // written by a newer version that only added fields still decodes; Apply
 // checks that required fields are present.
+//
+// The policy inside policy.created and policy.updated is written with the
+// field names of [Policy]'s JSON tags, but every list that is present is
+// written, even when empty, and every absent (nil) list is omitted (see
+// PolicyCreated.MarshalJSON). Decode therefore returns the policy exactly:
+// absent and empty lists stay distinct at every depth, so that replay equals
+// live state byte for byte.
 func Decode(typ string, payload []byte) (Event, error) {
-	var (
-		e   Event
-		err error
-	)
-	switch typ {
-	case TypePolicyCreated:
-		var v PolicyCreated
-		err = json.Unmarshal(payload, &v)
-		e = v
-	case TypePolicyUpdated:
-		var v PolicyUpdated
-		err = json.Unmarshal(payload, &v)
-		e = v
-	case TypePolicyDeleted:
-		var v PolicyDeleted
-		err = json.Unmarshal(payload, &v)
-		e = v
-	default:
-		return nil, fmt.Errorf("policy: decode %q: %w", typ, ErrUnknownEvent)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("policy: decode %s: %w", typ, err)
-	}
-	return e, nil
-}
-
-// concrete returns e as one of the three event values, dereferencing
-// pointers.
-func concrete(e Event) (Event, error) {
-	switch v := e.(type) {
-	case PolicyCreated, PolicyUpdated, PolicyDeleted:
-		return v, nil
-	case *PolicyCreated:
-		if v != nil {
-			return *v, nil
-		}
-	case *PolicyUpdated:
-		if v != nil {
-			return *v, nil
-		}
-	case *PolicyDeleted:
-		if v != nil {
-			return *v, nil
-		}
-	}
-	return nil, fmt.Errorf("policy: event %T: %w", e, ErrUnknownEvent)
+	return codec.Decode("policy", decoders, typ, payload, ErrUnknownEvent)
 }
 
 // policyEventWire is the payload of policy.created and policy.updated.

@@ -95,7 +95,7 @@ func TestEncodeDecodeKeepsPolicyExactly(t *testing.T) {
 		for _, ev := range []policy.Event{policy.PolicyCreated{Policy: p}, policy.PolicyUpdated{Policy: p}} {
 			t.Run(name+"/"+ev.EventType(), func(t *testing.T) {
 				t.Parallel()
-				typ, payload, err := policy.Encode(ev)
+				typ, payload, err := encode(ev)
 				require.NoError(t, err)
 				require.Equal(t, ev.EventType(), typ)
 
@@ -147,7 +147,7 @@ func TestEncodeGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			typ, payload, err := policy.Encode(tc.ev)
+			typ, payload, err := encode(tc.ev)
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantType, typ)
 			assert.Equal(t, tc.wantJSON, string(payload))
@@ -167,8 +167,7 @@ func TestUnknownEvents(t *testing.T) {
 	}{
 		{name: "decode unknown type", run: func() error { _, err := policy.Decode("policy.renamed", []byte(`{}`)); return err }},
 		{name: "decode key event", run: func() error { _, err := policy.Decode("key.created", []byte(`{}`)); return err }},
-		{name: "encode foreign type", run: func() error { _, _, err := policy.Encode(otherEvent{}); return err }},
-		{name: "encode nil pointer", run: func() error { _, _, err := policy.Encode((*policy.PolicyCreated)(nil)); return err }},
+		{name: "apply nil pointer", run: func() error { var s policy.State; return s.Apply((*policy.PolicyCreated)(nil)) }},
 		{name: "apply foreign type", run: func() error { var s policy.State; return s.Apply(otherEvent{}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -113,10 +113,6 @@ func (s *State) ApplyAll(evs ...Event) error {
 
 // fold returns the set that results from applying ev to set.
 func fold(set *Set, ev Event) (*Set, error) {
-	ev, err := concrete(ev)
-	if err != nil {
-		return nil, err
-	}
 	switch e := ev.(type) {
 	case PolicyCreated:
 		p := e.Policy
@@ -156,7 +152,7 @@ func fold(set *Set, ev Event) (*Set, error) {
 		}
 		return set.Without(e.PolicyID), nil
 	}
-	return nil, fmt.Errorf("policy: event %T: %w", ev, ErrUnknownEvent) // unreachable: concrete
+	return nil, fmt.Errorf("policy: apply %T: %w", ev, ErrUnknownEvent)
 }
 
 // checkManaged checks the server-managed fields of a created or updated

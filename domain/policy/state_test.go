@@ -30,7 +30,7 @@ func newPolicyLog(t testing.TB) *policyLog { return &policyLog{t: t, live: &poli
 func (h *policyLog) record(evs ...policy.Event) {
 	h.t.Helper()
 	for _, ev := range evs {
-		typ, payload, err := policy.Encode(ev)
+		typ, payload, err := encode(ev)
 		require.NoError(h.t, err)
 		h.log = append(h.log, logRecord{typ, payload})
 		require.NoError(h.t, h.live.Apply(ev))
@@ -181,7 +181,7 @@ func TestStateSnapshotsAndClone(t *testing.T) {
 	var s policy.State
 	require.Nil(t, s.Set())
 	require.Empty(t, s.List())
-	require.NoError(t, s.Apply(&policy.PolicyCreated{Policy: stamped(mkPolicy("b", "rb"), "pol-b", 1)}))
+	require.NoError(t, s.Apply(policy.PolicyCreated{Policy: stamped(mkPolicy("b", "rb"), "pol-b", 1)}))
 	snap := s.Set()
 	clone := s.Clone()
 
