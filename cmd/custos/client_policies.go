@@ -343,3 +343,11 @@ func contentJSON(p client.Policy) ([]byte, error) {
 	p.CreatedAt, p.UpdatedAt = time.Time{}, time.Time{}
 	return json.Marshal(p)
 }
+
+// policiesCommand is the policies parent: validate (offline, policies.go)
+// and the server-side commands.
+func policiesCommand(stdout, stderr io.Writer) *cobra.Command {
+	parent := newPoliciesCommand(stdout, stderr)
+	addPolicyClientCommands(parent, stdout, stderr)
+	return parent
+}

@@ -72,10 +72,14 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newInitCommand(stdout, stderr),
 		newVerifyCommand(stdout, stderr),
 		newAdminKeyCommand(stdout, stderr),
-		newPoliciesCommand(stdout, stderr),
+		policiesCommand(stdout, stderr),
 		newExportCommand(stdout, stderr),
 		newReplayCommand(stdout, stderr),
 		newLoadtestCommand(stdout, stderr),
+		newKeysCommand(stdout, stderr),
+		newAgentsCommand(stdout),
+		newAuditCommand(stdout),
+		newBackupCommand(stdout, stderr),
 	)
 	return root
 }

@@ -146,6 +146,13 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		Ready:   store.Failed,
 		Logger:  logger,
 		Metrics: m,
+		Backup: func(_ context.Context, dir string) error {
+			if err := store.Checkpoint(dir); err != nil {
+				return err
+			}
+			logger.Info("backup written", "out", dir)
+			return nil
+		},
 	})
 	if err != nil {
 		return err

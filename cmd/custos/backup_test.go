@@ -1,0 +1,142 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// keyIDs lists the key ids a server answers GET /v1/keys with.
+func keyIDs(t *testing.T, s *server, admin string) map[string]bool {
+	t.Helper()
+	code, body := s.do(t, http.MethodGet, "/v1/keys", admin, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	var list []struct {
+		KeyID string `json:"key_id"`
+	}
+	require.NoError(t, json.Unmarshal(body, &list))
+	ids := make(map[string]bool, len(list))
+	for _, k := range list {
+		ids[k.KeyID] = true
+	}
+	return ids
+}
+
+// writer creates keys on s until stop is closed and records the ids the
+// server acknowledged.
+type writer struct {
+	mu    sync.Mutex
+	acked []string
+	errs  []error
+}
+
+func (w *writer) run(s *server, admin string, n int, stop <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body := fmt.Sprintf(`{"name":"load-%d-%d","scope":"read"}`, n, i)
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+s.addr+"/v1/keys", strings.NewReader(body))
+			req.Header.Set("X-API-Key", admin)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				w.fail(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var created struct {
+				KeyID string `json:"key_id"`
+			}
+			if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &created) != nil {
+				w.fail(fmt.Errorf("create key: %d %s", resp.StatusCode, b))
+				return
+			}
+			w.mu.Lock()
+			w.acked = append(w.acked, created.KeyID)
+			w.mu.Unlock()
+		}
+	})
+}
+
+func (w *writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errs = append(w.errs, err)
+}
+
+func (w *writer) snapshot() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.acked...)
+}
+
+func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	srv := startServer(t, dir)
+	admin := adminKeyOf(t, srv)
+	env := clientEnv(srv, admin)
+
+	var w writer
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for n := range 4 {
+		w.run(srv, admin, n, stop, &wg)
+	}
+	// Let the writers get going, then back up while they write.
+	require.Eventually(t, func() bool { return len(w.snapshot()) >= 20 }, 10*time.Second, 5*time.Millisecond)
+	before := w.snapshot()
+	out := filepath.Join(t.TempDir(), "backup-online")
+	r := requireCode(t, 0, runCLI(t, env, "backup", "--out", out))
+	assert.Contains(t, r.stdout, "backup written to "+out)
+	close(stop)
+	wg.Wait()
+	require.Empty(t, w.errs)
+	original := keyIDs(t, srv, admin)
+
+	// The out folder exists now: 409, exit 2. Offline mode refuses while
+	// the server holds the lock, and says to use online mode.
+	exists := requireCode(t, 2, runCLI(t, env, "backup", "--out", out))
+	assert.Contains(t, exists.stderr, "409 Conflict: Backup folder "+out+" already exists")
+	locked := requireCode(t, 2, runCLI(t, nil, "backup", "--data", dir, "--out", filepath.Join(t.TempDir(), "offline")))
+	assert.Contains(t, locked.stderr, "in use by another process")
+	assert.Contains(t, locked.stderr, "custos backup --server")
+
+	// The copy verifies, and a server started on it serves keys that all
+	// exist in the original, including every key acknowledged before the
+	// backup began.
+	requireCode(t, 0, runCLI(t, nil, "verify", "--data", out))
+	restored := startServer(t, out)
+	backedUp := keyIDs(t, restored, admin)
+	restored.stop(t)
+	assert.Greater(t, len(backedUp), len(before))
+	for id := range backedUp {
+		assert.True(t, original[id], "key %s of the backup exists in the original", id)
+	}
+	for _, id := range before {
+		assert.True(t, backedUp[id], "key %s, acknowledged before the backup, is in it", id)
+	}
+
+	// Offline, with the server stopped.
+	srv.stop(t)
+	offline := filepath.Join(t.TempDir(), "backup-offline")
+	r = requireCode(t, 0, runCLI(t, nil, "backup", "--data", dir, "--out", offline))
+	assert.Contains(t, r.stdout, "written to "+offline)
+	requireCode(t, 0, runCLI(t, nil, "verify", "--data", offline))
+	requireCode(t, 2, runCLI(t, nil, "backup", "--data", dir, "--out", offline))
+}
