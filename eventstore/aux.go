@@ -11,11 +11,19 @@ import (
 // kindAux prefixes derived data kept next to the log: 'x' ns 0x00 key.
 const kindAux byte = 'x'
 
-// Aux is a namespace of derived data (secondary indexes, snapshots) kept in
-// the store's Pebble next to the log. The store never interprets it and
-// verify never reads it: everything in it must be rebuildable from the log.
-// Writes are not synced; after a crash a projection rebuilds what it lost
-// from its own checkpoint. Safe for concurrent use; write batches are not.
+// Aux is a namespace of derived data (secondary indexes, snapshots). The
+// store never interprets it and verify never reads it: everything in it must
+// be rebuildable from the log.
+//
+// Derived data lives in a second Pebble database in the "derived" folder
+// inside the data folder, with its write-ahead log disabled, so that it
+// never shares the log's WAL and fsyncs: index writes cost the durable path
+// nothing. After a crash it comes back as a consistent prefix of its batches
+// (whatever Pebble had flushed), so a projection that keeps its checkpoint in
+// the same batches as its data resumes from an older checkpoint and redoes
+// the rest. Close flushes it. A read-only store without a derived folder
+// reads as empty. Backups (Checkpoint) leave it out. Safe for concurrent
+// use; write batches are not.
 type Aux struct {
 	s      *Store
 	prefix []byte
@@ -41,7 +49,10 @@ func (a *Aux) Get(key []byte) (value []byte, ok bool, err error) {
 		return nil, false, err
 	}
 	defer a.s.readers.RUnlock()
-	v, closer, err := a.s.db.Get(a.key(key))
+	if a.s.aux == nil {
+		return nil, false, nil
+	}
+	v, closer, err := a.s.aux.Get(a.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -63,7 +74,10 @@ func (a *Aux) Scan(ctx context.Context, lower, upper []byte, fn func(key, value 
 	if upper == nil {
 		hi = append(append([]byte(nil), a.prefix[:len(a.prefix)-1]...), 0x01)
 	}
-	it, err := a.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: a.key(lower), UpperBound: hi})
+	if a.s.aux == nil {
+		return nil
+	}
+	it, err := a.s.aux.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: a.key(lower), UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("eventstore: aux scan: %w", err)
 	}
@@ -95,14 +109,14 @@ type AuxBatch struct {
 
 // NewBatch starts a write batch. It fails on a read-only or closed store.
 func (a *Aux) NewBatch() (*AuxBatch, error) {
-	if a.s.opts.ReadOnly {
+	if a.s.opts.ReadOnly || a.s.aux == nil {
 		return nil, ErrReadOnly
 	}
 	if err := a.s.beginRead(); err != nil {
 		return nil, err
 	}
 	defer a.s.readers.RUnlock()
-	return &AuxBatch{a: a, b: a.s.db.NewBatch()}, nil
+	return &AuxBatch{a: a, b: a.s.aux.NewBatch()}, nil
 }
 
 // Set writes key = value.
@@ -135,3 +149,41 @@ func (b *AuxBatch) Commit() error {
 
 // Close releases the batch.
 func (b *AuxBatch) Close() error { return b.b.Close() }
+
+// auxFolder is the folder of the derived-data database inside Dir.
+const auxFolder = "derived"
+
+// openAux opens (or, when writable, creates) the derived-data database.
+// It returns nil without error for a read-only store that has none.
+func openAux(opts Options) (*pebble.DB, error) {
+	dir := opts.FS.PathJoin(opts.Dir, auxFolder)
+	if opts.ReadOnly {
+		if _, err := opts.FS.Stat(dir); err != nil {
+			return nil, nil
+		}
+	}
+	popts := &pebble.Options{
+		FS:         opts.FS,
+		ReadOnly:   opts.ReadOnly,
+		DisableWAL: true,
+		Logger:     pebbleLogger{opts.Logger},
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: open derived data in %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// closeAux flushes (without a WAL, unflushed writes would be lost) and
+// closes the derived-data database.
+func closeAux(db *pebble.DB, readOnly bool) error {
+	if db == nil {
+		return nil
+	}
+	var flushErr error
+	if !readOnly {
+		flushErr = recoverFatal(db.Flush)
+	}
+	return errors.Join(flushErr, db.Close())
+}

@@ -150,6 +150,7 @@ func Exists(fs vfs.FS, dir string) (bool, error) {
 type Store struct {
 	opts Options
 	db   *pebble.DB
+	aux  *pebble.DB // derived data (see Aux); nil on a read-only store without it
 
 	mu      sync.Mutex
 	writers map[string]*chainWriter
@@ -195,6 +196,10 @@ func Open(opts Options) (*Store, error) {
 			_ = db.Close()
 			return nil, err
 		}
+	}
+	if s.aux, err = openAux(opts); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	if opts.Publisher != nil {
 		s.pub = newPublisher(s)
@@ -268,7 +273,7 @@ func (s *Store) Close() error {
 		}
 		s.readers.Lock()
 		s.readClosed = true
-		s.closeErr = s.db.Close()
+		s.closeErr = errors.Join(closeAux(s.aux, s.opts.ReadOnly), s.db.Close())
 		s.readers.Unlock()
 	})
 	return s.closeErr
