@@ -92,6 +92,9 @@ func routeSpecs() []routeSpec {
 		{method: "GET", path: "/metrics", scope: httpapi.NoAuth, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.Contains(t, string(r.body), "custos_decisions_total")
 		}},
+		{method: "GET", path: "/openapi.json", scope: httpapi.NoAuth, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), `"openapi":"3.0.3"`)
+		}},
 		{method: "POST", path: "/v1/keys", scope: keys.ScopeAdmin, ok: 201, body: `{"name":"matrix","scope":"evaluate","expires_days":7}`,
 			check: func(t *testing.T, _ string, r response) {
 				m := r.object(t)

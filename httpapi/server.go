@@ -69,10 +69,11 @@ func (c Config) withDefaults() Config {
 
 // Server serves the custos HTTP API. It is safe for concurrent use.
 type Server struct {
-	cfg    Config
-	echo   *echo.Echo
-	scopes map[string]keys.Scope // "METHOD /route" -> scope required, or noAuth
-	allow  map[string][]string   // route path -> methods registered on it
+	cfg     Config
+	echo    *echo.Echo
+	scopes  map[string]keys.Scope // "METHOD /route" -> scope required, or noAuth
+	allow   map[string][]string   // route path -> methods registered on it
+	openapi []byte                // docs/openapi.yaml as JSON, for GET /openapi.json
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -87,11 +88,16 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	spec, err := openAPIJSON()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		cfg:    cfg.withDefaults(),
-		echo:   echo.New(),
-		scopes: make(map[string]keys.Scope, len(table)),
-		allow:  make(map[string][]string),
+		cfg:     cfg.withDefaults(),
+		echo:    echo.New(),
+		scopes:  make(map[string]keys.Scope, len(table)),
+		allow:   make(map[string][]string),
+		openapi: spec,
 	}
 	for route, scope := range table {
 		s.scopes[route] = scope
