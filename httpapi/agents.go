@@ -111,6 +111,11 @@ func (s *Server) listAgents(c echo.Context) error {
 		return err
 	}
 	filter := agents.Filter{Framework: c.QueryParam("framework"), Owner: c.QueryParam("owner"), Status: c.QueryParam("status")}
+	if filter.Status != "" {
+		if _, err := agents.ParseStatus(filter.Status); err != nil {
+			return err // a *ValidationError on status: 422
+		}
+	}
 	list := s.cfg.Ledger.Agents(filter)
 	if past, _, err := s.asOf(c); err != nil {
 		return err

@@ -11,6 +11,9 @@ import (
 // documented contract of this route, so it is sent as is; a broken chain is
 // a 200 with valid false, only a failed read is an error.
 func (s *Server) verifyChain(c echo.Context) error {
+	if err := onlyQueryParams(c); err != nil {
+		return err
+	}
 	report, err := s.cfg.Verify(c.Request().Context())
 	if err != nil {
 		return fmt.Errorf("httpapi: verify chain: %w", err)

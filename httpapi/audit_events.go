@@ -206,13 +206,13 @@ func (s *Server) exportEvents(c echo.Context) error {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errExportDone) {
-		// The status line is gone; cut the stream so the client sees an
-		// incomplete file rather than a silently short one.
-		s.cfg.Logger.Error("export failed mid-stream", "request_id", requestIDOf(c), "err", err)
-		panic(http.ErrAbortHandler)
+	if err == nil || errors.Is(err, errExportDone) {
+		err = flush()
 	}
-	return flush()
+	if err != nil {
+		return s.abortStream(c, err)
+	}
+	return nil
 }
 
 var errExportDone = errors.New("export: past to_seq")

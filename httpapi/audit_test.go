@@ -131,6 +131,11 @@ func TestAuditEventsBadInput(t *testing.T) {
 	}
 	r := s.get(t, "/v1/audit/export?format=xml", s.admin)
 	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
+	r = s.get(t, "/v1/agents?status=bogus", s.admin)
+	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
+	assert.Contains(t, r.detail(t), "status")
+	r = s.get(t, "/v1/audit/verify?full=1", s.admin)
+	assert.Equal(t, http.StatusBadRequest, r.status)
 	r = s.get(t, "/v1/keys?as_of=last-week", s.admin)
 	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
 	assert.Contains(t, r.detail(t), "as_of must be an RFC 3339 time")

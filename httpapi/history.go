@@ -80,20 +80,28 @@ func (s *Server) keyHistory(c echo.Context) error {
 		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"time", "fact", "key_id", "name", "scope", "actor", "related_key_id", "seq", "event_id"})
+		if err := cw.Write([]string{"time", "fact", "key_id", "name", "scope", "actor", "related_key_id", "seq", "event_id"}); err != nil {
+			return s.abortStream(c, err)
+		}
 		for _, f := range facts {
 			seq := ""
 			if f.Seq > 0 {
 				seq = strconv.FormatUint(f.Seq, 10)
 			}
-			_ = cw.Write([]string{f.Time.UTC().Format(time.RFC3339Nano), f.Fact, f.KeyID, f.Name, f.Scope, f.Actor, f.RelatedKeyID, seq, f.EventID})
+			if err := cw.Write([]string{f.Time.UTC().Format(time.RFC3339Nano), f.Fact, f.KeyID, f.Name, f.Scope, f.Actor, f.RelatedKeyID, seq, f.EventID}); err != nil {
+				return s.abortStream(c, err)
+			}
 		}
 		cw.Flush()
-		return cw.Error()
+		if err := cw.Error(); err != nil {
+			return s.abortStream(c, err)
+		}
+		return nil
 	}
 	w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	for _, f := range facts {
 		row := keyFactRow{Time: f.Time.UTC(), Fact: f.Fact, KeyID: f.KeyID, Name: f.Name, Scope: f.Scope, Actor: f.Actor,
 			RelatedKeyID: stringOrNil(f.RelatedKeyID), EventID: stringOrNil(f.EventID)}
@@ -102,8 +110,16 @@ func (s *Server) keyHistory(c echo.Context) error {
 			row.Seq = &seq
 		}
 		if err := enc.Encode(row); err != nil {
-			return err
+			return s.abortStream(c, err)
 		}
 	}
 	return nil
+}
+
+// abortStream ends a streamed answer whose status line is already sent:
+// it logs err and cuts the connection, so the client sees an incomplete
+// body instead of a silently short one.
+func (s *Server) abortStream(c echo.Context, err error) error {
+	s.cfg.Logger.Error("stream failed after the status line", "request_id", requestIDOf(c), "err", err)
+	panic(http.ErrAbortHandler)
 }

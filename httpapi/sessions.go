@@ -49,6 +49,9 @@ type sessionTrailResponse struct {
 }
 
 func (s *Server) sessionTrail(c echo.Context) error {
+	if err := onlyQueryParams(c); err != nil {
+		return err
+	}
 	sess, entries, ok, err := s.cfg.Ledger.SessionTrail(c.Request().Context(), c.Param("session_id"))
 	if err != nil {
 		return err
