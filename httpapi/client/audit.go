@@ -2,7 +2,13 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -84,4 +90,247 @@ func (c *Client) SessionTrail(ctx context.Context, sessionID string) (SessionTra
 	var out SessionTrail
 	err := c.do(ctx, http.MethodGet, "/v1/audit/sessions/"+seg(sessionID), nil, nil, &out)
 	return out, err
+}
+
+// EventDecisionMade is the type of the event that records one evaluation.
+// Event types are stable wire names, never renamed: key.created,
+// policy.updated, agent.registered, decision.made and so on.
+const EventDecisionMade = "decision.made"
+
+// Export formats of Export.
+const (
+	// ExportJSONL is JSON Lines as docs/export-format.md describes them: an
+	// unfiltered export verifies offline with custos verify --export.
+	ExportJSONL = "jsonl"
+	// ExportCSV is one row per event under a header: the envelope, the
+	// main fields of decisions and both hashes.
+	ExportCSV = "csv"
+)
+
+// MaxEventLimit is the largest page the server answers (EventQuery.Limit).
+const MaxEventLimit = 1000
+
+// Event is one event of the audit trail, as GET /v1/audit/events shows it.
+type Event struct {
+	Seq   uint64    `json:"seq"`
+	ID    string    `json:"id"`
+	Time  time.Time `json:"time"`
+	Type  string    `json:"type"`
+	Actor string    `json:"actor"`
+	// Payload is the event's payload as the server decoded it: a JSON
+	// object for every custos event. Decode decision.made payloads with
+	// DecisionMade.
+	Payload json.RawMessage `json:"payload"`
+	// PrevHash and Hash are 64 lowercase hex digits.
+	PrevHash    string `json:"prev_hash"`
+	Hash        string `json:"hash"`
+	HashVersion uint16 `json:"hash_version"`
+}
+
+// MadeDecision is the payload of a decision.made event: the request as
+// evaluated, the outcome and what decided it.
+type MadeDecision struct {
+	Request       EvaluateRequest `json:"request"`
+	Decision      string          `json:"decision"`
+	Reason        string          `json:"reason"`
+	PolicyName    string          `json:"policy_name"`
+	PolicyID      string          `json:"policy_id,omitempty"`
+	PolicyVersion int             `json:"policy_version,omitempty"`
+	DenialType    string          `json:"denial_type,omitempty"`
+	KeyID         string          `json:"key_id"`
+	EvaluatedAt   time.Time       `json:"evaluated_at"`
+}
+
+// ErrNotDecision is returned by Event.DecisionMade for an event of another
+// type than decision.made.
+var ErrNotDecision = errors.New("client: not a decision.made event")
+
+// DecisionMade decodes the payload of a decision.made event; ErrNotDecision
+// for any other type.
+func (e Event) DecisionMade() (MadeDecision, error) {
+	var m MadeDecision
+	if e.Type != EventDecisionMade {
+		return m, ErrNotDecision
+	}
+	if err := json.Unmarshal(e.Payload, &m); err != nil {
+		return m, fmt.Errorf("client: event %d: decode decision.made payload: %w", e.Seq, err)
+	}
+	return m, nil
+}
+
+// EventFilter narrows Events, AllEvents and Export; empty fields do not
+// filter, set fields must all match. The server checks the values and
+// answers ErrInvalid naming the parameter.
+type EventFilter struct {
+	// Type is an event type such as "key.created" or EventDecisionMade.
+	Type string
+	// KeyID matches the key an event is about or that caused it.
+	KeyID string
+	// AgentID, AgentRole, SessionID and SourceID match decisions by their
+	// request (and agent changes by their agent).
+	AgentID   string
+	AgentRole string
+	SessionID string
+	SourceID  string
+	// Decision is Allow or Deny.
+	Decision string
+	// From and To bound the event time, both inclusive; zero: unbounded.
+	From, To time.Time
+}
+
+func (f EventFilter) query() url.Values {
+	q := url.Values{}
+	for name, v := range map[string]string{"type": f.Type, "key_id": f.KeyID, "agent_id": f.AgentID,
+		"agent_role": f.AgentRole, "session_id": f.SessionID, "source_id": f.SourceID, "decision": f.Decision} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	if !f.From.IsZero() {
+		q.Set("from", f.From.Format(time.RFC3339Nano))
+	}
+	if !f.To.IsZero() {
+		q.Set("to", f.To.Format(time.RFC3339Nano))
+	}
+	return q
+}
+
+// EventQuery asks for one page of events.
+type EventQuery struct {
+	EventFilter
+	// AfterSeq starts the page after this seq: 0 from the start, else the
+	// NextAfterSeq of the previous page.
+	AfterSeq uint64
+	// Limit is the page size, 1 to MaxEventLimit. Default (0): the server's
+	// default, 100, for Events; MaxEventLimit for AllEvents.
+	Limit int
+}
+
+// EventPage answers Events.
+type EventPage struct {
+	// Events are in seq order; empty, never nil, when none match.
+	Events []Event `json:"events"`
+	// NextAfterSeq is the AfterSeq of the next page, or nil when this page
+	// is the last one.
+	NextAfterSeq *uint64 `json:"next_after_seq"`
+}
+
+// Events returns one page of the events that match q, in seq order (GET
+// /v1/audit/events; read).
+func (c *Client) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+	v := q.query()
+	if q.AfterSeq > 0 {
+		v.Set("after_seq", strconv.FormatUint(q.AfterSeq, 10))
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out EventPage
+	err := c.do(ctx, http.MethodGet, "/v1/audit/events", v, nil, &out)
+	if err == nil && out.Events == nil {
+		out.Events = []Event{}
+	}
+	return out, err
+}
+
+// AllEvents calls fn for every event that matches q with seq > q.AfterSeq,
+// in seq order, following NextAfterSeq page by page (q.Limit events per
+// request). It holds one page at a time. It stops at the first error, of a
+// request or of fn, and returns it; fn's error is returned as it is.
+func (c *Client) AllEvents(ctx context.Context, q EventQuery, fn func(Event) error) error {
+	if q.Limit == 0 {
+		q.Limit = MaxEventLimit
+	}
+	for {
+		page, err := c.Events(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, e := range page.Events {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if page.NextAfterSeq == nil {
+			return nil
+		}
+		if *page.NextAfterSeq <= q.AfterSeq {
+			return fmt.Errorf("client: GET /v1/audit/events: cursor did not advance past %d", q.AfterSeq)
+		}
+		q.AfterSeq = *page.NextAfterSeq
+	}
+}
+
+// ExportQuery selects what Export streams.
+type ExportQuery struct {
+	EventFilter
+	// Format is ExportJSONL or ExportCSV. Default (""): ExportJSONL.
+	Format string
+	// FromSeq and ToSeq bound the seqs exported, both inclusive. Default
+	// (0): from seq 1, to the head.
+	FromSeq, ToSeq uint64
+}
+
+// Export streams every event that matches q, in seq order, to w and
+// returns the number of bytes written (GET /v1/audit/export; read). It
+// holds a fixed-size buffer, never the export. An unfiltered JSONL export
+// (FromSeq and ToSeq may be set) verifies offline with custos verify
+// --export or verify.Export.
+//
+// An error answer before the first byte is an *APIError and nothing is
+// written. When the stream breaks after that (the server failed mid-way,
+// the connection dropped, ctx was cancelled), Export returns an error and
+// w holds a truncated export, which may still look like a valid shorter
+// chain: discard it.
+func (c *Client) Export(ctx context.Context, q ExportQuery, w io.Writer) (int64, error) {
+	v := q.query()
+	if q.Format != "" {
+		v.Set("format", q.Format)
+	}
+	if q.FromSeq > 0 {
+		v.Set("from_seq", strconv.FormatUint(q.FromSeq, 10))
+	}
+	if q.ToSeq > 0 {
+		v.Set("to_seq", strconv.FormatUint(q.ToSeq, 10))
+	}
+	const path = "/v1/audit/export"
+	resp, err := c.send(ctx, http.MethodGet, path, v)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return 0, apiError(resp)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("client: GET %s: after %d bytes: %w", path, n, err)
+	}
+	return n, nil
+}
+
+// send sends a request without a body and returns the answer unread, for
+// the streaming routes; do is the JSON counterpart. The caller closes the
+// body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values) (*http.Response, error) {
+	target := c.base.String() + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("User-Agent", c.ua)
+	if c.apiKey != "" {
+		req.Header.Set("X-API-Key", c.apiKey)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err // drop the repeated method and URL
+		}
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	return resp, nil
 }
