@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 )
@@ -28,7 +30,15 @@ func decodeJSON(c echo.Context, dst any) error {
 	if req.ContentLength > maxBodyBytes {
 		return tooLarge()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBodyBytes))
+	bp := bodyBuffers.Get().(*[]byte)
+	body, err := readAll(http.MaxBytesReader(c.Response(), req.Body, maxBodyBytes), (*bp)[:0])
+	defer func() {
+		// Nothing decoded keeps pointing into body: encoding/json copies.
+		if cap(body) <= maxPooledBody {
+			*bp = body[:0]
+			bodyBuffers.Put(bp)
+		}
+	}()
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return tooLarge()
@@ -38,7 +48,7 @@ func decodeJSON(c echo.Context, dst any) error {
 	if len(body) == 0 {
 		return nil
 	}
-	if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+	if ct := req.Header.Get(echo.HeaderContentType); ct != echo.MIMEApplicationJSON && !isJSONMediaType(ct) {
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -55,6 +65,35 @@ func decodeJSON(c echo.Context, dst any) error {
 	return nil
 }
 
+// bodyBuffers recycles request body buffers of up to maxPooledBody bytes.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledBody = 16 << 10
+
+// readAll is io.ReadAll into buf.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return buf, err
+		}
+	}
+}
+
+// isJSONMediaType reports whether the Content-Type ct is application/json,
+// parameters allowed.
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == echo.MIMEApplicationJSON
+}
+
 // checkFieldNames closes two gaps encoding/json leaves open: it matches
 // field names case-insensitively ("NAME" sets name) and lets a repeated field
 // silently win. body must already have decoded into dst. It returns a detail,
@@ -65,6 +104,164 @@ func checkFieldNames(body []byte, dst any) string {
 	if allowed == nil {
 		return ""
 	}
+	var seenBuf [16][]byte
+	seen := seenBuf[:0]
+	problem := ""
+	ok := eachTopLevelName(body, func(name []byte) bool {
+		switch {
+		case !allowed[string(name)]:
+			problem = fmt.Sprintf("Unknown field %q.", name)
+		case slices.ContainsFunc(seen, func(s []byte) bool { return bytes.Equal(s, name) }):
+			problem = fmt.Sprintf("Field %q is given more than once.", name)
+		default:
+			seen = append(seen, name)
+			return true
+		}
+		return false
+	})
+	if !ok && problem == "" {
+		return slowCheckFieldNames(body, allowed)
+	}
+	return problem
+}
+
+// eachTopLevelName calls fn with each top-level member name of the JSON
+// object in body, in order, until fn returns false. body must be valid JSON
+// (it has decoded); when it is not an object (null), fn is not called. It
+// returns false when it stopped early or met something it does not expect.
+// It is a single pass over the bytes: names without escapes are compared in
+// place (fn must not keep name), others are unquoted by encoding/json.
+func eachTopLevelName(body []byte, fn func(name []byte) bool) bool {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return true // null: nothing set
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(body) || body[i] != '"' {
+			return false
+		}
+		end, escaped := stringEnd(body, i)
+		if end < 0 {
+			return false
+		}
+		name := body[i+1 : end-1]
+		if escaped || !isASCII(name) {
+			var s string
+			if err := json.Unmarshal(body[i:end], &s); err != nil {
+				return false
+			}
+			name = []byte(s)
+		}
+		if !fn(name) {
+			return false
+		}
+		i = skipSpace(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return false
+		}
+		if i = skipValue(body, skipSpace(body, i+1)); i < 0 {
+			return false
+		}
+		i = skipSpace(body, i)
+		if i >= len(body) {
+			return false
+		}
+		switch body[i] {
+		case '}':
+			return true
+		case ',':
+			i = skipSpace(body, i+1)
+		default:
+			return false
+		}
+	}
+}
+
+// isASCII reports whether b is printable ASCII, which a JSON string holds
+// verbatim.
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the closing quote of the string that
+// starts at b[i] == '"', and whether it contains escapes; -1 if unclosed.
+func stringEnd(b []byte, i int) (int, bool) {
+	escaped := false
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// skipValue returns the index after the JSON value that starts at b[i], or
+// -1. It trusts b to be valid JSON: it only tracks nesting and strings.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := stringEnd(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				end, _ := stringEnd(b, i)
+				if end < 0 {
+					return -1
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// slowCheckFieldNames is checkFieldNames with encoding/json's tokenizer, for
+// the bodies the single pass does not expect (it never should: they have
+// decoded).
+func slowCheckFieldNames(body []byte, allowed map[string]bool) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return "" // null: nothing set
@@ -91,10 +288,26 @@ func checkFieldNames(body []byte, dst any) string {
 	return ""
 }
 
+// fieldNames caches jsonFieldNames by type: the maps are only read.
+var fieldNames sync.Map // reflect.Type -> map[string]bool
+
 // jsonFieldNames returns the JSON names of the fields of the struct t
-// points to, or nil when t is not a pointer to a struct.
+// points to, or nil when t is not a pointer to a struct. The map is shared:
+// callers must not modify it.
 func jsonFieldNames(t reflect.Type) map[string]bool {
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+	if t == nil {
+		return nil
+	}
+	if names, ok := fieldNames.Load(t); ok {
+		return names.(map[string]bool)
+	}
+	names := buildJSONFieldNames(t)
+	fieldNames.Store(t, names)
+	return names
+}
+
+func buildJSONFieldNames(t reflect.Type) map[string]bool {
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil
 	}
 	t = t.Elem()

@@ -82,18 +82,27 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
+		// Straight to the handler: Logger.LogAttrs would also capture the
+		// caller's pc (runtime.Callers) for a source that is always here.
+		ctx, h := c.Request().Context(), s.cfg.Logger.Handler()
+		if !h.Enabled(ctx, level) {
+			return nil
+		}
 		var keyID string
 		if k, ok := authenticated(c); ok {
 			keyID = k.KeyID
 		}
-		s.cfg.Logger.LogAttrs(c.Request().Context(), level, "http request",
+		now := time.Now()
+		r := slog.NewRecord(now, level, "http request", 0)
+		r.AddAttrs(
 			slog.String("method", c.Request().Method),
 			slog.String("route", c.Path()),
 			slog.Int("status", status),
-			slog.Duration("latency", time.Since(start)),
+			slog.Duration("latency", now.Sub(start)),
 			slog.String("request_id", requestIDOf(c)),
 			slog.String("key_id", keyID),
 		)
+		_ = h.Handle(ctx, r)
 		return nil
 	}
 }
@@ -143,6 +152,9 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if !key.Scope.Allows(need) {
 			return echo.NewHTTPError(http.StatusForbidden,
 				fmt.Sprintf("Insufficient scope: %s requires %s.", id, need))
+		}
+		if !keys.ShouldRecordUse(key, s.cfg.Ledger.Now()) {
+			return next(c) // use recorded less than a minute ago: nothing to add
 		}
 		resp := c.Response()
 		resp.Before(func() {

@@ -3,6 +3,9 @@ package projections
 import (
 	"context"
 	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/keys"
@@ -81,13 +84,114 @@ func (l *Ledger) RevokeKey(ctx context.Context, actor, actorKeyID, keyID string)
 }
 
 // Authenticate returns the active key with this plaintext, or
-// keys.ErrInvalidKey. It only reads; see RecordUse.
+// keys.ErrInvalidKey. It only reads; see RecordUse. It takes no lock for a
+// key it has seen before (see authCache), so requests never queue behind
+// writers to authenticate. The Key's pointer fields are shared: read only.
 func (l *Ledger) Authenticate(plaintext string) (keys.Key, error) {
-	var key keys.Key
-	var err error
+	if keys.CheckFormat(plaintext) != nil {
+		return keys.Key{}, keys.ErrInvalidKey
+	}
+	h := keys.Hash(plaintext)
 	now := l.Now()
-	l.Read(func(s *domain.State) { key, err = keys.Authenticate(s.Keys, plaintext, now) })
-	return key, err
+	if k, ok := l.auth.lookup(h); ok {
+		if !k.IsActive(now) {
+			return keys.Key{}, keys.ErrInvalidKey
+		}
+		return *k, nil
+	}
+	// First use of this key since start (or not a key): ask the state and
+	// remember the key. The read lock keeps writers, and so refresh, out
+	// while the key is added.
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	k, ok := l.state.Keys.ByHash(h)
+	if !ok {
+		return keys.Key{}, keys.ErrInvalidKey
+	}
+	l.auth.add(h, k)
+	if !k.IsActive(now) {
+		return keys.Key{}, keys.ErrInvalidKey
+	}
+	return k, nil
+}
+
+// authCache is a copy-on-write index of keys by hash that Authenticate reads
+// without locks. It holds, for every key Authenticate has looked up, the key
+// as the live state has it: the Ledger calls keyApplied under its write
+// lock after folding each event, so when a change to a key returns (rotate,
+// revoke, use), every later Authenticate sees it. Keys enter lazily, on
+// their first use (under the read lock, so never concurrently with
+// keyApplied); a key that is not cached is simply looked up in the state.
+// Whether a cached key authenticates is decided at each call with
+// keys.Key.IsActive, the same rule as keys.Authenticate (revocation, grace
+// window and expiry against the current time). The zero value is empty.
+type authCache struct {
+	mu    sync.Mutex // serializes add
+	index atomic.Pointer[authIndex]
+}
+
+// authIndex is immutable once published; its entries are updated in place.
+type authIndex struct {
+	byHash map[[32]byte]*authEntry
+	byID   map[string]*authEntry
+}
+
+type authEntry struct {
+	key atomic.Pointer[keys.Key] // never nil; the Key is never modified
+}
+
+func (c *authCache) lookup(h [32]byte) (*keys.Key, bool) {
+	ix := c.index.Load()
+	if ix == nil {
+		return nil, false
+	}
+	e, ok := ix.byHash[h]
+	if !ok {
+		return nil, false
+	}
+	return e.key.Load(), true
+}
+
+// add caches k under its hash h. The caller holds the Ledger's read lock.
+func (c *authCache) add(h [32]byte, k keys.Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.index.Load()
+	if old == nil {
+		old = &authIndex{}
+	} else if _, ok := old.byHash[h]; ok {
+		return // another request added it first; keyApplied keeps it current
+	}
+	ix := &authIndex{byHash: make(map[[32]byte]*authEntry, len(old.byHash)+1), byID: make(map[string]*authEntry, len(old.byID)+1)}
+	maps.Copy(ix.byHash, old.byHash)
+	maps.Copy(ix.byID, old.byID)
+	e := &authEntry{}
+	e.key.Store(&k)
+	ix.byHash[h], ix.byID[k.KeyID] = e, e
+	c.index.Store(ix)
+}
+
+// keyApplied publishes the keys ev changed, as s now has them. The caller
+// holds the Ledger's write lock and has just applied ev to s.
+func (l *Ledger) keyApplied(ev domain.Event) {
+	var id string
+	switch e := ev.(type) {
+	case keys.KeyRotated:
+		id = e.OldKeyID // the new key is not cached yet
+	case keys.KeyRevoked:
+		id = e.KeyID
+	case keys.KeyUsed:
+		id = e.KeyID
+	default:
+		return // key.created: a new key is cached on first use
+	}
+	if ix := l.auth.index.Load(); ix != nil {
+		if e, ok := ix.byID[id]; ok {
+			if k, ok := l.state.Keys.ByID(id); ok {
+				e.key.Store(&k)
+			}
+		}
+	}
 }
 
 // RecordUse records a key.used for key, at most once a minute per key, so

@@ -41,6 +41,12 @@ type Config struct {
 	Entropy io.Reader
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// SnapshotEvery is how many events apart the Ledger saves a snapshot of
+	// its state next to the log, and Open starts from the newest snapshot
+	// that matches the chain instead of replaying it all (see snapshot.go).
+	// Default (0) DefaultSnapshotEvery; NoSnapshots (any negative value)
+	// disables them: Open always replays the whole chain and saves none.
+	SnapshotEvery int
 }
 
 // Validate reports every problem with c.
@@ -70,6 +76,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
 	return c
 }
 
@@ -79,20 +88,25 @@ type Ledger struct {
 	ids   *ulid.MonotonicEntropy // guarded by mu
 	mu    sync.RWMutex
 	state *domain.State
-	err   error // set once the live state can no longer be trusted
+	last  eventstore.Head // guarded by mu: the last record folded into state
+	err   error           // set once the live state can no longer be trusted
+	snap  *snapshotter    // nil when snapshots are off
+	auth  authCache       // lock-free key lookups for Authenticate (keys.go)
 }
 
-// Open replays the chain from genesis into a new Ledger.
+// Open builds a new Ledger from the chain: from the newest snapshot that
+// matches the chain plus the records after it, or from genesis (see
+// snapshot.go). Close it when done, before closing the store.
 func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	state, err := Replay(ctx, cfg.Store, cfg.Chain, time.Time{})
-	if err != nil {
+	l := &Ledger{cfg: cfg, ids: ulid.Monotonic(cfg.Entropy, 0)}
+	if err := l.start(ctx); err != nil {
 		return nil, err
 	}
-	return &Ledger{cfg: cfg, state: state, ids: ulid.Monotonic(cfg.Entropy, 0)}, nil
+	return l, nil
 }
 
 // Replay folds the chain's records into a new State. With a non-zero at, it
@@ -100,21 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 // never decrease along a chain), giving the state as it was at that instant.
 func Replay(ctx context.Context, store *eventstore.Store, chain string, at time.Time) (*domain.State, error) {
 	state := domain.NewState()
-	errStop := errors.New("stop")
-	err := store.Records(ctx, chain, 1, 0, func(r eventstore.Record) error {
-		if !at.IsZero() && r.Time.After(at) {
-			return errStop
-		}
-		ev, err := domain.Decode(r.Type, r.Payload)
-		if err != nil {
-			return fmt.Errorf("projections: replay seq %d: %w", r.Seq, err)
-		}
-		if err := state.Apply(metaOf(r), ev); err != nil {
-			return fmt.Errorf("projections: replay seq %d (%s): %w", r.Seq, r.Type, err)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	if _, err := fold(ctx, store, chain, state, eventstore.Head{}, at); err != nil {
 		return nil, err
 	}
 	return state, nil
@@ -210,7 +210,9 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 			l.cfg.Logger.Error("live state rejected an appended event; refusing writes", "type", ev.EventType(), "err", err)
 			return nil, l.err
 		}
+		l.keyApplied(ev) // publish key changes to Authenticate (keys.go)
 	}
+	l.applied(p.Records()[len(events)-1])
 	return p, nil
 }
 

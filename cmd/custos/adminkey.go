@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,11 +36,12 @@ stay as they are: revoke lost ones with the new key.`,
 			if err != nil {
 				return err
 			}
+			defer ledger.Close()
 			key, _, err := createAdminKey(cmd.Context(), ledger, projections.ActorReset, "reset-admin")
 			if err != nil {
 				return err
 			}
-			if err := s.Close(); err != nil {
+			if err := errors.Join(ledger.Close(), s.Close()); err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, key)

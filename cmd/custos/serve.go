@@ -30,6 +30,7 @@ import (
 type serveOptions struct {
 	dataDir         string
 	policies        string
+	snapshotEvery   int
 	addr            string
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
@@ -72,6 +73,7 @@ finishes in-flight requests and their appends, then closes the store.`,
 	}
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
 	cmd.Flags().StringVar(&o.addr, "addr", defaultAddr, "HOST:PORT to listen on")
+	cmd.Flags().IntVar(&o.snapshotEvery, "snapshot-every", projections.DefaultSnapshotEvery, "save a snapshot of the state every N events so restarts replay only the tail; negative disables")
 	cmd.Flags().StringVar(&o.policies, "policies", "", "policy file or folder to load at start; only differences from the stored policies are appended")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
@@ -115,10 +117,11 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		return err
 	}
 	defer store.Close()
-	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger})
+	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery})
 	if err != nil {
 		return err
 	}
+	defer ledger.Close()
 	if err := m.Track(ledger, func() (uint64, error) {
 		h, err := store.Head(eventstore.DefaultChain)
 		return h.Seq, err
@@ -192,6 +195,9 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		logger.Warn("graceful shutdown incomplete", "err", err)
 	}
 	stopIndex()
+	if err := ledger.Close(); err != nil {
+		logger.Warn("close ledger", "err", err)
+	}
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

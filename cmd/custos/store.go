@@ -79,9 +79,10 @@ func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, er
 	if err != nil {
 		return "", err
 	}
+	defer ledger.Close()
 	key, _, err := createAdminKey(ctx, ledger, projections.ActorInit, "bootstrap-admin")
 	if err != nil {
 		return "", err
 	}
-	return key, s.Close()
+	return key, errors.Join(ledger.Close(), s.Close())
 }

@@ -1,0 +1,66 @@
+package decision
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/domain/internal/wire"
+	"github.com/custos-dev/custos/domain/internal/wire/wiretest"
+)
+
+// Internal test: every field of Session, with nil, empty and full lists,
+// survives a snapshot, so a field added to Session but not to the snapshot
+// fails here.
+func TestSnapshotKeepsEveryField(t *testing.T) {
+	t.Parallel()
+	s := Sessions{byID: map[string]*Session{}}
+	for i, lists := range wiretest.Variants {
+		var sess Session
+		wiretest.Fill(&sess, lists)
+		sess.SessionID = fmt.Sprintf("s-%d", i)
+		s.byID[sess.SessionID] = &sess
+	}
+	// Seqs need not increase for the encoding to be exact.
+	s.byID["s-0"].Seqs = []uint64{5, 3, math.MaxUint64, 0, 1 << 40, 7}
+	s.byID["s-1"].ExpiresAt = nil
+
+	b, err := s.MarshalSnapshot()
+	require.NoError(t, err)
+	var got Sessions
+	require.NoError(t, got.UnmarshalSnapshot(b))
+	require.Equal(t, s.byID, got.byID)
+	again, err := got.MarshalSnapshot()
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(b, again))
+
+	frozen, err := s.FrozenCopy().MarshalSnapshot()
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(b, frozen))
+}
+
+func TestSnapshotRejects(t *testing.T) {
+	t.Parallel()
+	var sess Session
+	wiretest.Fill(&sess, wiretest.Lists{EmptyAt: -1, NilAt: -1})
+	s := Sessions{byID: map[string]*Session{sess.SessionID: &sess}}
+	b, err := s.MarshalSnapshot()
+	require.NoError(t, err)
+
+	bad := append([]byte(nil), b...)
+	bad[0] = SnapshotVersion + 1
+	require.ErrorIs(t, (&Sessions{}).UnmarshalSnapshot(bad), wire.ErrVersion)
+
+	// A count larger than the input allocates nothing and fails.
+	w := wire.NewWriter(0)
+	w.Uvarint(SnapshotVersion)
+	w.Uvarint(math.MaxUint64)
+	require.ErrorIs(t, (&Sessions{}).UnmarshalSnapshot(w.Bytes()), wire.ErrCorrupt)
+
+	kept := Sessions{byID: map[string]*Session{"kept": {SessionID: "kept"}}}
+	require.Error(t, kept.UnmarshalSnapshot(b[:len(b)-1]))
+	require.Equal(t, 1, kept.Len(), "a failed restore leaves the state unchanged")
+}
