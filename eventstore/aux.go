@@ -167,7 +167,13 @@ func openAux(opts Options) (*pebble.DB, error) {
 		ReadOnly:   opts.ReadOnly,
 		DisableWAL: true,
 		Logger:     pebbleLogger{opts.Logger},
+		// Index postings arrive as a steady stream of small keys: a large
+		// memtable flushes rarely and uncompressed upper levels keep
+		// compaction cheap, as for the log (measured: compaction of this
+		// database was 28% of server CPU under load with the defaults).
+		MemTableSize: 64 << 20,
 	}
+	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return logCompression })
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open derived data in %s: %w", dir, err)
