@@ -297,6 +297,35 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 
+	// Point in time: as_of folds the key, policy and agent changes listed by
+	// the audit index, so it does not depend on the number of decisions.
+	index, err := projections.NewIndex(store, chain, quiet)
+	require.NoError(b, err)
+	began := time.Now()
+	_, err = index.CatchUp(ctx)
+	require.NoError(b, err)
+	b.Logf("index caught up over %d events in %s", head.Seq, time.Since(began).Round(time.Millisecond))
+	last, err := store.Get(ctx, chain, head.Seq)
+	require.NoError(b, err)
+	b.Run("as-of-head", func(b *testing.B) {
+		for b.Loop() {
+			_, err := index.ReplayAt(ctx, last.Time)
+			require.NoError(b, err)
+		}
+	})
+
+	// Export: the verifiable JSONL of the whole chain, streamed.
+	b.Run("export-jsonl", func(b *testing.B) {
+		var written int64
+		for b.Loop() {
+			cw := &countingWriter{}
+			_, err := eventstore.WriteExport(ctx, cw, store, chain, 1, 0, eventstore.JSONPayload)
+			require.NoError(b, err)
+			written = cw.n
+		}
+		b.SetBytes(written)
+	})
+
 	// The costs around a snapshot: the copy taken under the write lock, the
 	// encoding off the lock, and decoding at start-up.
 	l, err = projections.Open(ctx, projections.Config{Store: store, Logger: quiet})
@@ -337,4 +366,12 @@ func be64(v uint64) []byte {
 		v >>= 8
 	}
 	return b
+}
+
+// countingWriter discards what it is given and counts the bytes.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
 }

@@ -69,7 +69,7 @@ func (ix *Index) KeyHistory(ctx context.Context, now time.Time) ([]KeyFact, erro
 		}
 		facts = append(facts, f)
 	}
-	err := ix.Changes(ctx, func(r eventstore.Record) error {
+	err := ix.Changes(ctx, 0, func(r eventstore.Record) error {
 		if len(r.Type) < 4 || r.Type[:4] != "key." {
 			return nil
 		}

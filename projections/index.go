@@ -522,10 +522,10 @@ func (ix *Index) postings(ctx context.Context, field, value string, after, throu
 }
 
 // Changes calls fn, in seq order, for every key, policy and agent change
-// (every event that is not a decision) until fn returns an error; errStop-
-// like early ends are the caller's own errors, returned as they are. It
-// reads the index's state list up to its checkpoint and the log after it.
-func (ix *Index) Changes(ctx context.Context, fn func(r eventstore.Record) error) error {
+// (every event that is not a decision) after seq after, until fn returns an
+// error, which Changes returns as it is. It reads the index's state list up
+// to its checkpoint and the log after it.
+func (ix *Index) Changes(ctx context.Context, after uint64, fn func(r eventstore.Record) error) error {
 	checkpoint, err := ix.Checkpoint()
 	if err != nil {
 		return err
@@ -534,17 +534,19 @@ func (ix *Index) Changes(ctx context.Context, fn func(r eventstore.Record) error
 	if err != nil {
 		return err
 	}
-	err = ix.postings(ctx, fieldState, "", 0, checkpoint, func(seq uint64) error {
-		r, err := ix.store.Get(ctx, ix.chain, seq)
+	if checkpoint > after {
+		err = ix.postings(ctx, fieldState, "", after, checkpoint, func(seq uint64) error {
+			r, err := ix.store.Get(ctx, ix.chain, seq)
+			if err != nil {
+				return err
+			}
+			return fn(r)
+		})
 		if err != nil {
 			return err
 		}
-		return fn(r)
-	})
-	if err != nil {
-		return err
 	}
-	return ix.store.Records(ctx, ix.chain, checkpoint+1, head.Seq, func(r eventstore.Record) error {
+	return ix.store.Records(ctx, ix.chain, max(checkpoint, after)+1, head.Seq, func(r eventstore.Record) error {
 		if r.Type == decision.TypeMade {
 			return nil
 		}
@@ -554,12 +556,22 @@ func (ix *Index) Changes(ctx context.Context, fn func(r eventstore.Record) error
 
 // ReplayAt folds every key, policy and agent change with a time at or
 // before at into a new state: the tables as they were at that instant,
-// built with the same Apply as live state. Decisions are skipped (sessions
-// are not part of point-in-time tables). A time before genesis gives the
-// empty state.
+// built with the same Apply as live state. It starts from the newest
+// snapshot that covers no record after at, when there is one, and folds
+// the changes after it; decisions are skipped (sessions are not part of
+// point-in-time tables). A time before genesis gives the empty state.
 func (ix *Index) ReplayAt(ctx context.Context, at time.Time) (*domain.State, error) {
-	state := domain.NewState()
-	err := ix.Changes(ctx, func(r eventstore.Record) error {
+	state, from := domain.NewState(), uint64(0)
+	snaps, err := ix.store.Aux(snapshotNamespace(ix.chain))
+	if err != nil {
+		return nil, err
+	}
+	if snap, head, ok, err := newestSnapshotAt(ctx, ix.store, ix.chain, snaps, at, ix.logger); err != nil {
+		return nil, err
+	} else if ok {
+		state, from = snap, head.Seq
+	}
+	err = ix.Changes(ctx, from, func(r eventstore.Record) error {
 		if r.Time.After(at) {
 			return errStop
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,31 +167,54 @@ func fold(ctx context.Context, store *eventstore.Store, chain string, state *dom
 // matches the chain, and the record it ends with. Snapshots that do not are
 // logged and skipped; only a cancelled ctx is an error.
 func (l *Ledger) newestSnapshot(ctx context.Context) (*domain.State, eventstore.Head, bool, error) {
-	seqs, err := l.snap.list(ctx)
+	return newestSnapshotAt(ctx, l.cfg.Store, l.cfg.Chain, l.snap.aux, time.Time{}, l.cfg.Logger)
+}
+
+// newestSnapshotAt returns the newest snapshot in aux that decodes, matches
+// the chain and covers no record after at (zero at: no limit). Snapshots
+// that do not decode or match are logged and skipped; only a cancelled ctx
+// is an error.
+func newestSnapshotAt(ctx context.Context, store *eventstore.Store, chain string, aux *eventstore.Aux, at time.Time, logger *slog.Logger) (*domain.State, eventstore.Head, bool, error) {
+	seqs, err := (&snapshotter{aux: aux}).list(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, eventstore.Head{}, false, ctx.Err()
 		}
-		l.cfg.Logger.Warn("cannot list snapshots; replaying the whole chain", "chain", l.cfg.Chain, "err", err)
+		logger.Warn("cannot list snapshots; replaying the whole chain", "chain", chain, "err", err)
 		return nil, eventstore.Head{}, false, nil
 	}
 	for i := len(seqs) - 1; i >= 0; i-- {
-		state, head, err := l.loadSnapshot(ctx, seqs[i])
+		state, head, err := loadSnapshot(ctx, store, chain, aux, seqs[i], at, logger)
 		if err == nil {
 			return state, head, true, nil
 		}
 		if ctx.Err() != nil {
 			return nil, eventstore.Head{}, false, ctx.Err()
 		}
-		l.cfg.Logger.Warn("ignoring snapshot", "chain", l.cfg.Chain, "seq", seqs[i], "err", err)
+		if !errors.Is(err, errAfterInstant) {
+			logger.Warn("ignoring snapshot", "chain", chain, "seq", seqs[i], "err", err)
+		}
 	}
 	return nil, eventstore.Head{}, false, nil
 }
 
-// loadSnapshot reads, checks and restores the snapshot at seq.
-func (l *Ledger) loadSnapshot(ctx context.Context, seq uint64) (*domain.State, eventstore.Head, error) {
+// errAfterInstant marks a snapshot that covers records after the instant
+// asked for: not broken, just too new.
+var errAfterInstant = errors.New("snapshot covers records after the instant")
+
+// loadSnapshot reads, checks and restores the snapshot at seq. With a
+// non-zero at, a snapshot whose last record is after at is refused with
+// errAfterInstant.
+func loadSnapshot(ctx context.Context, store *eventstore.Store, chain string, aux *eventstore.Aux, seq uint64, at time.Time, logger *slog.Logger) (*domain.State, eventstore.Head, error) {
 	began := time.Now()
-	value, ok, err := l.snap.aux.Get(snapKey(snapValueKey, seq))
+	rec, err := store.Get(ctx, chain, seq)
+	if err != nil {
+		return nil, eventstore.Head{}, fmt.Errorf("chain record: %w", err)
+	}
+	if !at.IsZero() && rec.Time.After(at) {
+		return nil, eventstore.Head{}, errAfterInstant
+	}
+	value, ok, err := aux.Get(snapKey(snapValueKey, seq))
 	if err != nil {
 		return nil, eventstore.Head{}, err
 	}
@@ -204,10 +228,6 @@ func (l *Ledger) loadSnapshot(ctx context.Context, seq uint64) (*domain.State, e
 	if head.Seq != seq {
 		return nil, eventstore.Head{}, fmt.Errorf("stored under seq %d but says seq %d", seq, head.Seq)
 	}
-	rec, err := l.cfg.Store.Get(ctx, l.cfg.Chain, seq)
-	if err != nil {
-		return nil, eventstore.Head{}, fmt.Errorf("chain record: %w", err)
-	}
 	if rec.Hash != head.Hash {
 		return nil, eventstore.Head{}, fmt.Errorf("hash %x does not match the chain's %x", head.Hash, rec.Hash)
 	}
@@ -215,7 +235,7 @@ func (l *Ledger) loadSnapshot(ctx context.Context, seq uint64) (*domain.State, e
 	if err := state.UnmarshalSnapshot(body); err != nil {
 		return nil, eventstore.Head{}, err
 	}
-	l.cfg.Logger.Info("snapshot restored", "chain", l.cfg.Chain, "seq", seq, "bytes", len(value), "took", time.Since(began))
+	logger.Debug("snapshot restored", "chain", chain, "seq", seq, "bytes", len(value), "took", time.Since(began))
 	return state, head, nil
 }
 
