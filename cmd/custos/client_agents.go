@@ -155,27 +155,8 @@ func newAgentsListCommand(stdout io.Writer) *cobra.Command {
 }
 
 func newAgentsGetCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "get AGENT_ID",
-		Short: "Show one agent (exit 1 when it does not exist)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			a, err := s.client.GetAgent(s.ctx, args[0])
-			if err != nil {
-				return s.fail(err, true)
-			}
-			return printAgent(s, a)
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completeAgentIDs(&f)
-	return cmd
+	return idCommand(stdout, "get AGENT_ID", "Show one agent (exit 1 when it does not exist)", true, completeAgentIDs,
+		func(s *session, id string) (client.Agent, error) { return s.client.GetAgent(s.ctx, id) }, printAgent)
 }
 
 func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
@@ -229,49 +210,11 @@ func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
 }
 
 func newAgentStatusCommand(stdout io.Writer, use, status, short string) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   use + " AGENT_ID",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			a, err := s.client.SetAgentStatus(s.ctx, args[0], status)
-			if err != nil {
-				return s.fail(err, false)
-			}
-			return printAgent(s, a)
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completeAgentIDs(&f)
-	return cmd
+	return idCommand(stdout, use+" AGENT_ID", short, false, completeAgentIDs,
+		func(s *session, id string) (client.Agent, error) { return s.client.SetAgentStatus(s.ctx, id, status) }, printAgent)
 }
 
 func newAgentsRetireCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "retire AGENT_ID",
-		Short: "Retire an agent for good",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			a, err := s.client.RetireAgent(s.ctx, args[0])
-			if err != nil {
-				return s.fail(err, false)
-			}
-			return printAgent(s, a)
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completeAgentIDs(&f)
-	return cmd
+	return idCommand(stdout, "retire AGENT_ID", "Retire an agent for good", false, completeAgentIDs,
+		func(s *session, id string) (client.Agent, error) { return s.client.RetireAgent(s.ctx, id) }, printAgent)
 }

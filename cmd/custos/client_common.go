@@ -221,3 +221,35 @@ func completeWith(f *clientFlags, list func(context.Context, *client.Client) ([]
 		return ids, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// idCommand builds a `USE ID` command that calls one client method with the
+// id and prints its answer: the shape of get, revoke, retire, delete and
+// the status changes. With notFoundIsAnswer a 404 exits 1 (the command asked
+// whether the thing exists); otherwise it is an error (exit 2).
+func idCommand[T any](stdout io.Writer, use, short string, notFoundIsAnswer bool,
+	complete func(*clientFlags) cobra.CompletionFunc,
+	call func(s *session, id string) (T, error), print func(s *session, v T) error) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd, &f, stdout)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			v, err := call(s, args[0])
+			if err != nil {
+				return s.fail(err, notFoundIsAnswer)
+			}
+			return print(s, v)
+		},
+	}
+	addClientFlags(cmd, &f)
+	if complete != nil {
+		cmd.ValidArgsFunction = complete(&f)
+	}
+	return cmd
+}

@@ -158,27 +158,8 @@ func printKey(s *session, k client.Key) error {
 }
 
 func newKeysGetCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "get KEY_ID",
-		Short: "Show one key (exit 1 when it does not exist)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			k, err := s.client.GetKey(s.ctx, args[0])
-			if err != nil {
-				return s.fail(err, true)
-			}
-			return printKey(s, k)
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completeKeyIDs(&f)
-	return cmd
+	return idCommand(stdout, "get KEY_ID", "Show one key (exit 1 when it does not exist)", true, completeKeyIDs,
+		func(s *session, id string) (client.Key, error) { return s.client.GetKey(s.ctx, id) }, printKey)
 }
 
 func newKeysRotateCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -228,25 +209,6 @@ func newKeysRotateCommand(stdout, stderr io.Writer) *cobra.Command {
 }
 
 func newKeysRevokeCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "revoke KEY_ID",
-		Short: "Revoke a key for good",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			k, err := s.client.RevokeKey(s.ctx, args[0])
-			if err != nil {
-				return s.fail(err, false)
-			}
-			return printKey(s, k)
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completeKeyIDs(&f)
-	return cmd
+	return idCommand(stdout, "revoke KEY_ID", "Revoke a key for good", false, completeKeyIDs,
+		func(s *session, id string) (client.Key, error) { return s.client.RevokeKey(s.ctx, id) }, printKey)
 }

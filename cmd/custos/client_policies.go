@@ -122,55 +122,20 @@ func countOf(n int) string {
 }
 
 func newPoliciesGetCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "get POLICY_ID",
-		Short: "Show one policy (exit 1 when it does not exist)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			p, err := s.client.GetPolicy(s.ctx, args[0])
-			if err != nil {
-				return s.fail(err, true)
-			}
-			return printPolicy(s, p)
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completePolicyIDs(&f)
-	return cmd
+	return idCommand(stdout, "get POLICY_ID", "Show one policy (exit 1 when it does not exist)", true, completePolicyIDs,
+		func(s *session, id string) (client.Policy, error) { return s.client.GetPolicy(s.ctx, id) }, printPolicy)
 }
 
 func newPoliciesDeleteCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "delete POLICY_ID",
-		Short: "Delete a policy; its role is denied from then on",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			p, err := s.client.DeletePolicy(s.ctx, args[0])
-			if err != nil {
-				return s.fail(err, false)
-			}
+	return idCommand(stdout, "delete POLICY_ID", "Delete a policy; its role is denied from then on", false, completePolicyIDs,
+		func(s *session, id string) (client.Policy, error) { return s.client.DeletePolicy(s.ctx, id) },
+		func(s *session, p client.Policy) error {
 			if s.json() {
 				return s.printJSON(p)
 			}
-			fmt.Fprintf(stdout, "deleted policy %s (%s, version %d)\n", p.PolicyID, p.Name, p.Version)
-			return nil
-		},
-	}
-	addClientFlags(cmd, &f)
-	cmd.ValidArgsFunction = completePolicyIDs(&f)
-	return cmd
+			_, err := fmt.Fprintf(s.out, "deleted policy %s (%s, version %d)\n", p.PolicyID, p.Name, p.Version)
+			return err
+		})
 }
 
 // Actions of policies apply.
