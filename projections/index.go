@@ -398,6 +398,9 @@ func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
 			return fmt.Errorf("index seq %d: %w", seq, err)
 		}
 		err = eachField(string(v.Type), string(v.Actor), v.Payload, func(field, value string) error {
+			if !posted(field, value) {
+				return nil
+			}
 			key = appendPostingKey(key[:0], field, value, v.Seq)
 			return batch.Set(key, nil)
 		})
@@ -417,6 +420,22 @@ func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return done, nil
+}
+
+// posted reports whether the index keeps a posting list for field = value.
+// Values that most events share are not posted: every decision's type
+// (decision.made) and outcome (ALLOW or DENY). A filter on them alone is
+// answered by reading the log, where matches are dense, so a page fills
+// after a few records; posting them would add two of every decision's
+// seven index writes for no gain. Fields still reports them, for matching.
+func posted(field, value string) bool {
+	switch field {
+	case FieldDecision:
+		return false
+	case FieldType:
+		return value != decision.TypeMade
+	}
+	return true
 }
 
 // postingKey is 'p' field 0x00 len(value) value seq.
@@ -484,7 +503,7 @@ func (ix *Index) Query(ctx context.Context, f EventFilter, afterSeq uint64, limi
 
 	field, value := "", ""
 	for _, candidate := range queryOrder {
-		if v := f.value(candidate); v != "" {
+		if v := f.value(candidate); v != "" && posted(candidate, v) {
 			field, value = candidate, v
 			break
 		}
