@@ -126,14 +126,17 @@ func (w *chainWriter) sequence(drafts []Draft) (*Pending, error) {
 		stored:  make([][]byte, len(drafts)),
 		done:    make(chan struct{}),
 	}
+	// Link into locals and move the writer's head only once every draft is
+	// sequenced, so a failure part-way leaves no gap in the chain.
+	next, lastTime := w.next, w.lastTime
 	for i, d := range drafts {
 		t := d.Time
 		if t.IsZero() {
 			t = w.store.opts.Clock()
 		}
 		ns := t.UnixNano()
-		if ns < w.lastTime {
-			ns = w.lastTime
+		if ns < lastTime {
+			ns = lastTime
 		}
 		id, err := ulid.New(uint64(ns/int64(time.Millisecond)), w.entropy)
 		if err != nil {
@@ -142,21 +145,22 @@ func (w *chainWriter) sequence(drafts []Draft) (*Pending, error) {
 		r := &p.records[i]
 		*r = Record{
 			Chain:       w.chain,
-			Seq:         w.next.Seq + 1,
+			Seq:         next.Seq + 1,
 			ID:          id.String(),
 			Time:        time.Unix(0, ns).UTC(),
 			Type:        d.Type,
 			Actor:       d.Actor,
 			Payload:     cloneBytes(d.Payload),
-			PrevHash:    w.next.Hash,
+			PrevHash:    next.Hash,
 			HashVersion: HashVersion,
 		}
 		buf := r.Encode(make([]byte, 0, r.encodedSize()+HashSize))
 		r.Hash = LeafHash(buf)
 		p.stored[i] = append(buf, r.Hash[:]...)
-		w.next = Head{Seq: r.Seq, Hash: r.Hash}
-		w.lastTime = ns
+		next = Head{Seq: r.Seq, Hash: r.Hash}
+		lastTime = ns
 	}
+	w.next, w.lastTime = next, lastTime
 	w.queue = append(w.queue, p)
 	select { // under mu, so stop cannot close wake concurrently
 	case w.wake <- struct{}{}:

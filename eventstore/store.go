@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -207,8 +208,13 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
-// checkHeads compares every stored head with the last record of its chain.
+// checkHeads compares every stored head with the last record of its chain,
+// and refuses a chain that has records but no head (a deleted head would
+// otherwise make a chain look empty).
 func (s *Store) checkHeads() error {
+	if err := s.checkChainsHaveHeads(); err != nil {
+		return err
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindHead}, UpperBound: []byte{kindHead + 1}})
 	if err != nil {
 		return fmt.Errorf("eventstore: scan heads: %w", err)
@@ -230,6 +236,35 @@ func (s *Store) checkHeads() error {
 		case ok && (last.Seq != head.Seq || last.Hash != head.Hash):
 			return fmt.Errorf("%w: chain %s head says seq %d hash %x, last record is seq %d hash %x", ErrHeadMismatch, chain, head.Seq, head.Hash, last.Seq, last.Hash)
 		}
+	}
+	return it.Error()
+}
+
+// checkChainsHaveHeads walks the chains that have records (one seek per
+// chain) and fails with ErrHeadMismatch for any without a head.
+func (s *Store) checkChainsHaveHeads() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindRecord}, UpperBound: []byte{kindRecord + 1}})
+	if err != nil {
+		return fmt.Errorf("eventstore: scan chains: %w", err)
+	}
+	defer it.Close()
+	for valid := it.First(); valid; {
+		key := it.Key()
+		end := bytes.IndexByte(key[1:], 0x00)
+		if end < 0 {
+			return fmt.Errorf("%w: unexpected record key %x", ErrMalformedRecord, key)
+		}
+		chain := string(key[1 : 1+end])
+		_, closer, err := s.db.Get(HeadKey(chain))
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+			return fmt.Errorf("%w: chain %s has records but no head (deleted or never written)", ErrHeadMismatch, chain)
+		case err != nil:
+			return fmt.Errorf("eventstore: read head of %s: %w", chain, err)
+		}
+		_ = closer.Close()
+		next := append(append([]byte{kindRecord}, chain...), 0x01)
+		valid = it.SeekGE(next)
 	}
 	return it.Error()
 }

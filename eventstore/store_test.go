@@ -231,6 +231,19 @@ var contractCases = []struct {
 		assert.Contains(t, err.Error(), fmt.Sprintf("seq 2 hash %x", recs[1].Hash))
 		assert.Contains(t, err.Error(), fmt.Sprintf("seq 1 hash %x", recs[0].Hash))
 	}},
+	{"a chain whose head was deleted does not open as empty", func(t *testing.T, fs vfs.FS, dir string) {
+		s := open(t, fs, dir)
+		_, err := s.Append(context.Background(), eventstore.DefaultChain, draft(1), draft(2))
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		db, err := pebble.Open(dir, &pebble.Options{FS: fs})
+		require.NoError(t, err)
+		require.NoError(t, db.Delete(eventstore.HeadKey(eventstore.DefaultChain), pebble.Sync))
+		require.NoError(t, db.Close())
+		_, err = eventstore.Open(eventstore.Options{Dir: dir, FS: fs})
+		require.ErrorIs(t, err, eventstore.ErrHeadMismatch)
+		assert.Contains(t, err.Error(), "chain default has records but no head")
+	}},
 	{"concurrent appends share commits and keep order", func(t *testing.T, fs vfs.FS, dir string) {
 		var mu sync.Mutex
 		var batches []int
