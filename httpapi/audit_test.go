@@ -136,6 +136,8 @@ func TestAuditEventsBadInput(t *testing.T) {
 	assert.Contains(t, r.detail(t), "status")
 	r = s.get(t, "/v1/audit/verify?full=1", s.admin)
 	assert.Equal(t, http.StatusBadRequest, r.status)
+	r = s.get(t, "/v1/keys?as_of=0001-01-01T01:00:00%2B01:00", s.admin)
+	assert.Equal(t, http.StatusUnprocessableEntity, r.status, "the zero instant is refused, not read as no limit")
 	r = s.get(t, "/v1/keys?as_of=last-week", s.admin)
 	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
 	assert.Contains(t, r.detail(t), "as_of must be an RFC 3339 time")

@@ -37,6 +37,10 @@ func (s *Server) asOf(c echo.Context) (*domain.State, time.Time, error) {
 // it.
 func parseTimeParam(name, raw string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err == nil && !t.After(time.Time{}) {
+		return time.Time{}, echo.NewHTTPError(http.StatusUnprocessableEntity,
+			"Invalid request: "+name+" must be after 0001-01-01T00:00:00Z.")
+	}
 	if err != nil {
 		return time.Time{}, echo.NewHTTPError(http.StatusUnprocessableEntity,
 			"Invalid request: "+name+" must be an RFC 3339 time such as 2030-01-31T12:00:00Z.")

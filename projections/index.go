@@ -581,6 +581,12 @@ func (ix *Index) Changes(ctx context.Context, after uint64, fn func(r eventstore
 // point-in-time tables). A time before genesis gives the empty state.
 func (ix *Index) ReplayAt(ctx context.Context, at time.Time) (*domain.State, error) {
 	state, from := domain.NewState(), uint64(0)
+	if !at.After(time.Time{}) {
+		// Year 1 or before: before any record. (The zero time means "no
+		// limit" to the snapshot and fold helpers, so it must not reach
+		// them.)
+		return state, nil
+	}
 	snaps, err := ix.store.Aux(snapshotNamespace(ix.chain))
 	if err != nil {
 		return nil, err
