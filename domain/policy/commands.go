@@ -21,18 +21,23 @@ func Create(s *State, p Policy, now time.Time, newID string) (PolicyCreated, err
 	if err := p.Validate(); err != nil {
 		return PolicyCreated{}, err
 	}
-	if p.PolicyID == "" {
-		p.PolicyID = newID
+	// Conflicts are checked before a generated id is assigned, so a 409
+	// never names an id that was minted for the refused policy.
+	if err := conflicts(s.Set(), p, "", "new policy "); err != nil {
+		return PolicyCreated{}, err
 	}
 	if p.PolicyID == "" {
-		return PolicyCreated{}, errors.New("policy: create: no policy_id given and newID is empty")
+		if newID == "" {
+			return PolicyCreated{}, errors.New("policy: create: no policy_id given and newID is empty")
+		}
+		p.PolicyID = newID
+		if err := conflicts(s.Set(), p, "", "new policy "); err != nil {
+			return PolicyCreated{}, err // the minted id is taken
+		}
 	}
 	p.Version = 1
 	p.CreatedAt = now.UTC()
 	p.UpdatedAt = p.CreatedAt
-	if err := conflicts(s.Set(), p, "", "new policy "); err != nil {
-		return PolicyCreated{}, err
-	}
 	return PolicyCreated{Policy: p}, nil
 }
 

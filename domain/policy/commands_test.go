@@ -219,3 +219,11 @@ func TestDelete(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Apply(again))
 }
+
+func TestCreateConflictNamesNoMintedID(t *testing.T) {
+	t.Parallel()
+	s := twoPolicies(t)
+	_, err := policy.Create(s, mkPolicy("c", "ra"), evT0, "pol-minted")
+	require.ErrorIs(t, err, policy.ErrConflict)
+	assert.NotContains(t, err.Error(), "pol-minted", "a refused policy never got its id")
+}
