@@ -109,17 +109,6 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// Replay folds the chain's records into a new State. With a non-zero at, it
-// stops after the last record whose time is at or before at (record times
-// never decrease along a chain), giving the state as it was at that instant.
-func Replay(ctx context.Context, store *eventstore.Store, chain string, at time.Time) (*domain.State, error) {
-	state := domain.NewState()
-	if _, err := fold(ctx, store, chain, state, eventstore.Head{}, at); err != nil {
-		return nil, err
-	}
-	return state, nil
-}
-
 // Read calls fn with the live state under a read lock. fn must not keep the
 // state or anything pointing into it after it returns, and must not call
 // other Ledger methods.
