@@ -115,42 +115,19 @@ func newAgentsRegisterCommand(stdout io.Writer) *cobra.Command {
 }
 
 func newAgentsListCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
 	var filter client.AgentFilter
-	cmd := &cobra.Command{
-		Use:   "list [--framework F] [--owner O] [--status S]",
-		Short: "List agents, optionally filtered",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			list, err := s.client.ListAgents(s.ctx, filter)
-			if err != nil {
-				return s.fail(err, false)
-			}
-			if s.json() {
-				if list == nil {
-					list = []client.Agent{}
-				}
-				return s.printJSON(list)
-			}
-			t := newTable(stdout, "AGENT_ID", "AGENT_ROLE", "STATUS", "OWNER", "FRAMEWORK", "POLICY_NAME", "UPDATED_AT")
-			for _, a := range list {
-				t.row(a.AgentID, a.AgentRole, a.Status, a.Owner, a.Framework, a.PolicyName, when(a.UpdatedAt))
-			}
-			return t.flush()
-		},
-	}
+	cmd := listCommand(stdout, "list [--framework F] [--owner O] [--status S]", "List agents, optionally filtered",
+		func(s *session) ([]client.Agent, error) { return s.client.ListAgents(s.ctx, filter) },
+		[]string{"AGENT_ID", "AGENT_ROLE", "STATUS", "OWNER", "FRAMEWORK", "POLICY_NAME", "UPDATED_AT"},
+		func(a client.Agent) []string {
+			return []string{a.AgentID, a.AgentRole, a.Status, a.Owner, a.Framework, a.PolicyName, when(a.UpdatedAt)}
+		})
 	cmd.Flags().StringVar(&filter.Framework, "framework", "", "only agents of this framework")
 	cmd.Flags().StringVar(&filter.Owner, "owner", "", "only agents of this owner")
 	cmd.Flags().StringVar(&filter.Status, "status", "", "only agents in this status: draft, approved, suspended, retired")
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(
 		[]string{client.AgentDraft, client.AgentApproved, client.AgentSuspended, client.AgentRetired},
 		cobra.ShellCompDirectiveNoFileComp))
-	addClientFlags(cmd, &f)
 	return cmd
 }
 

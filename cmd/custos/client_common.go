@@ -253,3 +253,41 @@ func idCommand[T any](stdout io.Writer, use, short string, notFoundIsAnswer bool
 	}
 	return cmd
 }
+
+// listCommand builds a `list` command that fetches a list from the server
+// and prints it as a table (header, one row per item) or, with -o json, as a
+// JSON array (never null). Callers add their own filter flags to the
+// returned command.
+func listCommand[T any](stdout io.Writer, use, short string, call func(s *session) ([]T, error),
+	header []string, row func(T) []string) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := connect(cmd, &f, stdout)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			list, err := call(s)
+			if err != nil {
+				return s.fail(err, false)
+			}
+			if s.json() {
+				if list == nil {
+					list = []T{}
+				}
+				return s.printJSON(list)
+			}
+			t := newTable(stdout, header...)
+			for _, v := range list {
+				t.row(row(v)...)
+			}
+			return t.flush()
+		},
+	}
+	addClientFlags(cmd, &f)
+	return cmd
+}

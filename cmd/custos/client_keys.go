@@ -106,36 +106,12 @@ For scripts: KEY=$(custos keys create --name n --scope read -o json | jq -r .key
 }
 
 func newKeysListCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List every key ever created, newest first (never the keys themselves)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			list, err := s.client.ListKeys(s.ctx)
-			if err != nil {
-				return s.fail(err, false)
-			}
-			if s.json() {
-				if list == nil {
-					list = []client.Key{}
-				}
-				return s.printJSON(list)
-			}
-			t := newTable(stdout, "KEY_ID", "NAME", "SCOPE", "PREFIX", "ACTIVE", "EXPIRES_AT", "LAST_USED_AT", "AGENT_ID")
-			for _, k := range list {
-				t.row(k.KeyID, k.Name, k.Scope, k.Prefix, yesNo(k.IsActive), when(k.ExpiresAt), when(k.LastUsedAt), k.AgentID)
-			}
-			return t.flush()
-		},
-	}
-	addClientFlags(cmd, &f)
-	return cmd
+	return listCommand(stdout, "list", "List every key ever created, newest first (never the keys themselves)",
+		func(s *session) ([]client.Key, error) { return s.client.ListKeys(s.ctx) },
+		[]string{"KEY_ID", "NAME", "SCOPE", "PREFIX", "ACTIVE", "EXPIRES_AT", "LAST_USED_AT", "AGENT_ID"},
+		func(k client.Key) []string {
+			return []string{k.KeyID, k.Name, k.Scope, k.Prefix, yesNo(k.IsActive), when(k.ExpiresAt), when(k.LastUsedAt), k.AgentID}
+		})
 }
 
 func printKey(s *session, k client.Key) error {

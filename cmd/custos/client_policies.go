@@ -41,36 +41,12 @@ func completePolicyIDs(f *clientFlags) cobra.CompletionFunc {
 }
 
 func newPoliciesListCommand(stdout io.Writer) *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the policies of a server, by name",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := connect(cmd, &f, stdout)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			list, err := s.client.ListPolicies(s.ctx)
-			if err != nil {
-				return s.fail(err, false)
-			}
-			if s.json() {
-				if list == nil {
-					list = []client.Policy{}
-				}
-				return s.printJSON(list)
-			}
-			t := newTable(stdout, "NAME", "POLICY_ID", "AGENT_ROLE", "VERSION", "UPDATED_AT")
-			for _, p := range list {
-				t.row(p.Name, p.PolicyID, p.AgentRole, itoa(p.Version), when(p.UpdatedAt))
-			}
-			return t.flush()
-		},
-	}
-	addClientFlags(cmd, &f)
-	return cmd
+	return listCommand(stdout, "list", "List the policies of a server, by name",
+		func(s *session) ([]client.Policy, error) { return s.client.ListPolicies(s.ctx) },
+		[]string{"NAME", "POLICY_ID", "AGENT_ROLE", "VERSION", "UPDATED_AT"},
+		func(p client.Policy) []string {
+			return []string{p.Name, p.PolicyID, p.AgentRole, itoa(p.Version), when(p.UpdatedAt)}
+		})
 }
 
 func printPolicy(s *session, p client.Policy) error {

@@ -1,8 +1,8 @@
 package keys
 
 import (
-	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/custos-dev/custos/domain/internal/wire"
@@ -15,11 +15,7 @@ const SnapshotVersion = 1
 // MarshalSnapshot encodes every key of s, sorted by key id, so that equal
 // states give equal bytes. It only reads s.
 func (s *State) MarshalSnapshot() ([]byte, error) {
-	ids := make([]string, 0, len(s.byID))
-	for id := range s.byID {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, cmp.Compare)
+	ids := slices.Sorted(maps.Keys(s.byID))
 	w := wire.NewWriter(16 + 256*len(ids))
 	w.Uvarint(SnapshotVersion)
 	w.Uvarint(uint64(len(ids)))
