@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -115,4 +117,30 @@ func TestLogsNeverHoldKeys(t *testing.T) {
 	assert.Equal(t, 1, failures)
 	assert.Contains(t, logs, `"key_id":"`+admin2["key_id"].(string)+`"`)
 	assert.Contains(t, logs, `"route":"/v1/keys/:key_id/rotate"`)
+}
+
+// TestAccessLogLevels checks what an operator at the default level sees:
+// answered evaluations are in the chain and log only at debug, a rejected
+// evaluation and every other request log at info.
+func TestAccessLogLevels(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, withLogLevel(slog.LevelInfo))
+	agentKey := s.mustCreate(t, `{"name":"agent","scope":"evaluate","agent_id":"a-1"}`)["key"].(string)
+	body := `{"agent_role":"loan_officer","agent_id":"a-1","user_id":"u","source_id":"crm",` +
+		`"sensitivity_level":"low","session_id":"levels-1","query":"q"}`
+	require.Equal(t, http.StatusOK, s.postJSON(t, "/v1/context/evaluate", agentKey, body).status)
+	require.Equal(t, http.StatusBadRequest, s.postJSON(t, "/v1/context/evaluate", agentKey, `{"agent_role":1}`).status)
+	require.Equal(t, http.StatusOK, s.get(t, "/v1/keys", s.admin).status)
+	s.close()
+
+	var statuses []string
+	sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
+	for sc.Scan() {
+		var line map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
+		if line["msg"] == "http request" {
+			statuses = append(statuses, fmt.Sprintf("%v %v", line["route"], line["status"]))
+		}
+	}
+	require.Equal(t, []string{"/v1/keys 201", "/v1/context/evaluate 400", "/v1/keys 200"}, statuses)
 }

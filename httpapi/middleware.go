@@ -69,8 +69,9 @@ func newRequestID() string {
 }
 
 // accessLog writes one line per request after the error handler has
-// answered, so the status is the one the client saw. It never logs headers:
-// the X-API-Key value must not reach the log.
+// answered, so the status is the one the client saw: at info, except
+// answered evaluations (debug: the chain records them) and 5xx (warn). It
+// never logs headers: the X-API-Key value must not reach the log.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -79,8 +80,14 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelWarn
+		case status < 400 && c.Path() == evaluatePath:
+			// Every answered evaluation is already a durable decision.made
+			// in the chain, with the key, time and outcome: a line per
+			// decision would repeat the audit log at thousands per second.
+			level = slog.LevelDebug
 		}
 		// Straight to the handler: Logger.LogAttrs would also capture the
 		// caller's pc (runtime.Callers) for a source that is always here.

@@ -102,6 +102,13 @@ type stack struct {
 
 type stackOption func(*stack)
 
+// withLogLevel sets the level of the stack's one logger (default debug).
+func withLogLevel(l slog.Level) stackOption {
+	return func(s *stack) {
+		s.logger = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: l}))
+	}
+}
+
 // withReady sets Config.Ready.
 func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f } }
 
