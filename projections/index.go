@@ -251,11 +251,25 @@ type Index struct {
 	aux    *eventstore.Aux
 	wake   chan struct{}
 	logger *slog.Logger
+	// unusable is set when the index on disk has another format and the
+	// store is read-only, so it cannot be rebuilt: queries then read the
+	// log alone.
+	unusable bool
 }
 
-var checkpointKey = []byte("c")
+var (
+	checkpointKey = []byte("c")
+	formatKey     = []byte("v")
+)
 
-// NewIndex returns the index of chain in store.
+// indexFormat names the layout of the index on disk. An index written in
+// another layout (or before layouts were named) is dropped and rebuilt
+// from the log when it is opened writable.
+const indexFormat = "custos-index-2: posting blocks of uvarint seq deltas"
+
+// NewIndex returns the index of chain in store. An index in an older
+// format is dropped here, to be rebuilt by CatchUp; on a read-only store it
+// is ignored instead.
 func NewIndex(store *eventstore.Store, chain string, logger *slog.Logger) (*Index, error) {
 	aux, err := store.Aux("idx-" + chain)
 	if err != nil {
@@ -264,7 +278,44 @@ func NewIndex(store *eventstore.Store, chain string, logger *slog.Logger) (*Inde
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Index{store: store, chain: chain, aux: aux, wake: make(chan struct{}, 1), logger: logger}, nil
+	ix := &Index{store: store, chain: chain, aux: aux, wake: make(chan struct{}, 1), logger: logger}
+	if err := ix.checkFormat(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// checkFormat makes sure the index on disk is in indexFormat: it stamps a
+// new index, and drops one in another format so that CatchUp rebuilds it.
+func (ix *Index) checkFormat() error {
+	format, ok, err := ix.aux.Get(formatKey)
+	if err != nil || string(format) == indexFormat {
+		return err
+	}
+	_, indexed, err := ix.aux.Get(checkpointKey)
+	if err != nil {
+		return err
+	}
+	b, err := ix.aux.NewBatch()
+	if errors.Is(err, eventstore.ErrReadOnly) {
+		ix.unusable = indexed // nothing to ignore when there is no index
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close() }()
+	if ok || indexed {
+		ix.logger.Info("index format changed; rebuilding it from the log", "chain", ix.chain,
+			"found", string(format), "want", indexFormat)
+		if err := b.DeleteRange([]byte{}, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(formatKey, []byte(indexFormat)); err != nil {
+		return err
+	}
+	return b.Commit()
 }
 
 // Notify wakes Run; it never blocks. Wire it to the store's published
@@ -287,11 +338,12 @@ func (ix *Index) Notify() {
 const (
 	catchUpEvery   = 20 * time.Millisecond
 	catchUpBacklog = 4096
-	// batchOps is how many writes an index batch collects before it is
-	// committed (with the checkpoint). Kept well below Pebble's large-batch
-	// threshold (half a memtable): a larger batch becomes a memtable of its
-	// own and is flushed as a small L0 table, which multiplies compactions.
-	batchOps = 4096
+	// batchPostings is how many postings an index batch collects before it
+	// is committed (with the checkpoint). Kept well below Pebble's
+	// large-batch threshold (half a memtable): a larger batch becomes a
+	// memtable of its own and is flushed as a small L0 table, which
+	// multiplies compactions.
+	batchPostings = 4096
 )
 
 // Run catches up and then follows the log until ctx ends. It also polls
@@ -347,6 +399,9 @@ func (ix *Index) follow(ctx context.Context, tick <-chan time.Time, pace *time.T
 
 // Checkpoint returns the seq the index is complete through.
 func (ix *Index) Checkpoint() (uint64, error) {
+	if ix.unusable {
+		return 0, nil
+	}
 	v, ok, err := ix.aux.Get(checkpointKey)
 	if err != nil || !ok {
 		return 0, err
@@ -377,7 +432,11 @@ func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
 	}
 	defer func() { _ = batch.Close() }()
 	done := from
+	blocks := newPostingBlocks()
 	flush := func() error {
+		if err := blocks.write(batch); err != nil {
+			return err
+		}
 		if err := batch.Set(checkpointKey, binary.BigEndian.AppendUint64(nil, done)); err != nil {
 			return err
 		}
@@ -391,24 +450,22 @@ func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
 		runtime.Gosched()
 		return err
 	}
-	var key []byte
 	err = ix.store.Scan(ctx, ix.chain, from+1, head.Seq, func(seq uint64, stored []byte) error {
 		v, err := eventstore.ParseStored(stored)
 		if err != nil {
 			return fmt.Errorf("index seq %d: %w", seq, err)
 		}
 		err = eachField(string(v.Type), string(v.Actor), v.Payload, func(field, value string) error {
-			if !posted(field, value) {
-				return nil
+			if posted(field, value) {
+				blocks.add(field, value, v.Seq)
 			}
-			key = appendPostingKey(key[:0], field, value, v.Seq)
-			return batch.Set(key, nil)
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("index seq %d: %w", v.Seq, err)
 		}
 		done = v.Seq
-		if batch.Len() >= batchOps {
+		if blocks.n >= batchPostings {
 			return flush()
 		}
 		return nil
@@ -438,19 +495,99 @@ func posted(field, value string) bool {
 	return true
 }
 
-// postingKey is 'p' field 0x00 len(value) value seq.
-func postingKey(field, value string, seq uint64) []byte {
-	return appendPostingKey(make([]byte, 0, 1+len(field)+1+2+len(value)+8), field, value, seq)
+// Posting lists are stored in blocks: one key per list and catch-up batch,
+// 'p' field 0x00 len(value) value lastSeq, whose value is the block's seqs
+// in ascending order as uvarints, the first absolute and each next one the
+// difference to the one before. Catch-ups index seqs in order, so the blocks
+// of a list never overlap and ordering them by their last seq orders their
+// seqs; the first block that can hold a seq > s is the first whose key is at
+// or after lastSeq s+1. A decision adds one seq to five lists: blocks write
+// one key per list and batch instead of one per posting, which keeps the
+// derived database's memtable inserts and compactions off the hot path.
+
+// postingKey is the key of the block of field = value that ends at lastSeq.
+func postingKey(field, value string, lastSeq uint64) []byte {
+	return appendPostingKey(make([]byte, 0, 1+len(field)+1+2+len(value)+8), field, value, lastSeq)
 }
 
-// appendPostingKey appends postingKey(field, value, seq) to k.
-func appendPostingKey(k []byte, field, value string, seq uint64) []byte {
+// appendPostingKey appends postingKey(field, value, lastSeq) to k.
+func appendPostingKey(k []byte, field, value string, lastSeq uint64) []byte {
 	k = append(k, 'p')
 	k = append(k, field...)
 	k = append(k, 0x00)
 	k = binary.BigEndian.AppendUint16(k, uint16(len(value)))
 	k = append(k, value...)
-	return binary.BigEndian.AppendUint64(k, seq)
+	return binary.BigEndian.AppendUint64(k, lastSeq)
+}
+
+// postingList names one list: the events whose field has value.
+type postingList struct{ field, value string }
+
+// postingBlocks collects the postings of one catch-up batch, list by list.
+// Not safe for concurrent use.
+type postingBlocks struct {
+	lists    map[postingList][]uint64
+	n        int // postings added since the last write
+	key, val []byte
+}
+
+func newPostingBlocks() *postingBlocks {
+	return &postingBlocks{lists: make(map[postingList][]uint64)}
+}
+
+// add posts seq to field = value; seqs must come in ascending order.
+func (p *postingBlocks) add(field, value string, seq uint64) {
+	id := postingList{field, value}
+	p.lists[id] = append(p.lists[id], seq)
+	p.n++
+}
+
+// write puts one block per list into b and starts over.
+func (p *postingBlocks) write(b *eventstore.AuxBatch) error {
+	for id, seqs := range p.lists {
+		p.key = appendPostingKey(p.key[:0], id.field, id.value, seqs[len(seqs)-1])
+		p.val = appendSeqBlock(p.val[:0], seqs)
+		if err := b.Set(p.key, p.val); err != nil {
+			return err
+		}
+	}
+	clear(p.lists)
+	p.n = 0
+	return nil
+}
+
+// appendSeqBlock appends the block encoding of ascending seqs to dst.
+func appendSeqBlock(dst []byte, seqs []uint64) []byte {
+	prev := uint64(0)
+	for _, seq := range seqs {
+		dst = binary.AppendUvarint(dst, seq-prev)
+		prev = seq
+	}
+	return dst
+}
+
+// errCorruptBlock reports a posting block that does not decode to strictly
+// ascending seqs ending at its key's seq.
+var errCorruptBlock = errors.New("projections: corrupt index posting block")
+
+// eachSeqInBlock calls fn for every seq of block, whose key says it ends at
+// lastSeq, in order, until fn returns an error.
+func eachSeqInBlock(block []byte, lastSeq uint64, fn func(seq uint64) error) error {
+	seq := uint64(0)
+	for len(block) > 0 {
+		delta, n := binary.Uvarint(block)
+		if n <= 0 || delta == 0 || seq+delta < seq {
+			return errCorruptBlock
+		}
+		block, seq = block[n:], seq+delta
+		if err := fn(seq); err != nil {
+			return err
+		}
+	}
+	if seq != lastSeq {
+		return errCorruptBlock
+	}
+	return nil
 }
 
 // errStop ends a scan early without error.
@@ -528,16 +665,36 @@ func (ix *Index) Query(ctx context.Context, f EventFilter, afterSeq uint64, limi
 	return last, more, err
 }
 
-// postings calls fn for the seqs in (after, through] of field = value.
+// errPastRange ends a posting scan at the end of the asked range.
+var errPastRange = errors.New("past range")
+
+// postings calls fn for the seqs in (after, through] of field = value, in
+// order, until fn returns an error, which postings returns as it is.
 func (ix *Index) postings(ctx context.Context, field, value string, after, through uint64, fn func(seq uint64) error) error {
-	lower := postingKey(field, value, after+1)
-	upper := postingKey(field, value, through+1)
-	if through == ^uint64(0) {
-		upper = nil
+	if after == ^uint64(0) {
+		return nil
 	}
-	return ix.aux.Scan(ctx, lower, upper, func(key, _ []byte) error {
-		return fn(binary.BigEndian.Uint64(key[len(key)-8:]))
+	lower := postingKey(field, value, after+1)
+	upper := append(postingKey(field, value, ^uint64(0)), 0x00) // past every block of the list
+	err := ix.aux.Scan(ctx, lower, upper, func(key, block []byte) error {
+		err := eachSeqInBlock(block, binary.BigEndian.Uint64(key[len(key)-8:]), func(seq uint64) error {
+			switch {
+			case seq <= after:
+				return nil
+			case seq > through:
+				return errPastRange
+			}
+			return fn(seq)
+		})
+		if errors.Is(err, errCorruptBlock) {
+			return fmt.Errorf("%w %s=%q at %x", err, field, value, key)
+		}
+		return err
 	})
+	if errors.Is(err, errPastRange) {
+		return nil
+	}
+	return err
 }
 
 // Changes calls fn, in seq order, for every key, policy and agent change
