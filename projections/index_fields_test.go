@@ -2,12 +2,16 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/agents"
@@ -19,7 +23,7 @@ import (
 
 // indexFieldsSamples returns records of every event type, decisions in
 // every shape the index distinguishes.
-func indexFieldsSamples(t *testing.T) []eventstore.Record {
+func indexFieldsSamples(t testing.TB) []eventstore.Record {
 	t.Helper()
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
 	ttl := 60
@@ -192,4 +196,33 @@ func TestIndexCatchUpMatchesFields(t *testing.T) {
 			t.Errorf("Query(%+v) = %v, want %v", f, got, want)
 		}
 	}
+}
+
+// FuzzFastFields checks that the index's decoder (goccy/go-json) reads the
+// indexed fields of any payload exactly as encoding/json does, and accepts
+// what it accepts. Payloads are always valid UTF-8 (json.Marshal writes
+// them), so only those are compared.
+func FuzzFastFields(f *testing.F) {
+	for _, r := range indexFieldsSamples(f) {
+		if r.Type == decision.TypeMade {
+			f.Add(r.Payload)
+		}
+	}
+	f.Add([]byte(`{"request":{"session_id":"a\u00e9\"b","AGENT_ID":"x","agent_id":"y"},"decision":"DENY","decision":"ALLOW"}`))
+	f.Add([]byte(`{"request":null,"key_id":"k","evaluated_role":"r","extra":[1,{"a":true}],"n":-1.5e3}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if !utf8.Valid(payload) {
+			t.Skip()
+		}
+		var want madeIndexed
+		wantErr := json.Unmarshal(payload, &want)
+		var got madeIndexed
+		gotErr := gojson.Unmarshal(payload, &got)
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("%q: encoding/json error %v, goccy error %v", payload, wantErr, gotErr)
+		}
+		if wantErr == nil && got != want {
+			t.Fatalf("%q: goccy %+v, encoding/json %+v", payload, got, want)
+		}
+	})
 }
