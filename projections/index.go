@@ -312,8 +312,12 @@ func (ix *Index) checkFormat() error {
 	}
 	defer func() { _ = b.Close() }()
 	if ok || indexed {
+		found := string(format)
+		if !ok {
+			found = "unnamed (the first layout)"
+		}
 		ix.logger.Info("index format changed; rebuilding it from the log", "chain", ix.chain,
-			"found", string(format), "want", indexFormat)
+			"found", found, "want", indexFormat)
 		if err := b.DeleteRange([]byte{}, nil); err != nil {
 			return err
 		}
