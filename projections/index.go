@@ -328,8 +328,9 @@ func (ix *Index) checkFormat() error {
 	return b.Commit()
 }
 
-// Notify wakes Run; it never blocks. Wire it to the store's published
-// records (watermill) so the index follows the log closely.
+// Notify wakes Run; it never blocks. Wire it to the durable heads the
+// store publishes (watermill, eventstore.Options.HeadTopic) so the index
+// follows the log closely.
 func (ix *Index) Notify() {
 	select {
 	case ix.wake <- struct{}{}:

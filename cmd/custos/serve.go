@@ -224,7 +224,7 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 }
 
 // runIndex starts the audit index projection: it catches up from its
-// checkpoint and then follows the records the store publishes on bus. The
+// checkpoint and then follows the durable heads the store publishes on bus. The
 // returned stop waits for it and is safe to call twice.
 func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Logger) (stop func(), index *projections.Index, err error) {
 	index, err = projections.NewIndex(store, eventstore.DefaultChain, logger)
@@ -232,14 +232,14 @@ func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Lo
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	records, err := bus.Subscribe(ctx, eventstore.DefaultTopic)
+	heads, err := bus.Subscribe(ctx, eventstore.DefaultHeadTopic)
 	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("subscribe to records: %w", err)
+		return nil, nil, fmt.Errorf("subscribe to heads: %w", err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for msg := range records {
+		for msg := range heads {
 			index.Notify()
 			msg.Ack()
 		}
