@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/domain/policy"
+)
+
+// numbersDTO is a flat type with every kind of scalar the fast path takes.
+type numbersDTO struct {
+	N   int      `json:"n"`
+	U   uint16   `json:"u"`
+	F   float64  `json:"f"`
+	B   bool     `json:"b"`
+	P   *int     `json:"p"`
+	S   *string  `json:"s"`
+	Ns  []int    `json:"ns"`
+	Ss  []string `json:"ss"`
+	Raw string
+}
+
+func TestIsFlat(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		dst  any
+		flat bool
+	}{
+		{&evaluateRequest{}, true},
+		{&createKeyRequest{}, true},
+		{&rotateKeyRequest{}, true},
+		{&numbersDTO{}, true},
+		{&updateAgentRequest{}, false}, // *[]string
+		{&policy.Policy{}, false},
+		{&struct{ T time.Time }{}, false},
+		{&struct{ M map[string]string }{}, false},
+		{&struct{ B []byte }{}, false},
+		{&struct{ Inner struct{ A string } }{}, false},
+		{evaluateRequest{}, false},
+		{&[]string{}, false},
+	} {
+		require.Equal(t, tc.flat, isFlat(reflect.TypeOf(tc.dst)), "%T", tc.dst)
+	}
+}
+
+var decodeBodySeeds = []string{
+	`{"agent_role":"loan_officer","agent_id":"a","user_id":"u","source_id":"crm","sensitivity_level":"low","session_id":"s","principal_claims":["g:x"]}`,
+	`{"agent_role":"r","agent_role":"s"}`, `{"AGENT_ROLE":"r"}`, `{"agent_role":1}`, `{"principal_claims":[1]}`,
+	`{"principal_claims":"x"}`, `{"query":"a\u00e9\ud83d\ude00\"\\"}`, `{"query":"\ud800"}`, `{"bogus":{}}`,
+	`{"agent_role":"r"} x`, `{"agent_role":"r"}{}`, `[]`, `null`, `"x"`, `{`, `{"agent_role":"r",}`, ` {} `,
+	`{"n":1.5}`, `{"n":1e2}`, `{"n":99999999999999999999}`, `{"u":-1}`, `{"u":70000}`, `{"f":1e400}`,
+	`{"b":"true"}`, `{"p":null,"s":null}`, `{"ns":[1,2,null]}`, `{"ss":null}`, `{"Raw":"x","raw":"y"}`,
+	`{"n":-0}`, `{"n":01}`, `{"f":.5}`, `{"s":"\u0000"}`, "{\"s\":\"\x01\"}", `{"n":1}` + "\n",
+}
+
+// FuzzDecodeBodyFastPath checks that decoding with the goccy fast path
+// gives exactly what the encoding/json path gives: the same problem (or
+// none) and the same value, from a zero value (the fast path) and from one
+// with defaults set (never the fast path).
+func FuzzDecodeBodyFastPath(f *testing.F) {
+	for _, s := range decodeBodySeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) == 0 {
+			return // decodeJSON answers an empty body before decodeBody
+		}
+		p := 7
+		for _, fresh := range []func() any{
+			func() any { return &evaluateRequest{} },
+			func() any { return &createKeyRequest{} },
+			func() any { return &numbersDTO{} },
+			func() any { return &evaluateRequest{AgentRole: "default", PrincipalClaims: []string{"d"}} },
+			func() any { return &createKeyRequest{Name: "default", ExpiresDays: &p} },
+			func() any { return &numbersDTO{N: 3, Ss: []string{"d"}} },
+		} {
+			fast, slow := fresh(), fresh()
+			fastProblem := decodeBody(body, fast, true)
+			slowProblem := decodeBody(body, slow, false)
+			if fastProblem != slowProblem {
+				t.Fatalf("%T %q: fast path %q, encoding/json %q", fast, body, fastProblem, slowProblem)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%T %q: fast path %+v, encoding/json %+v", fast, body, fast, slow)
+			}
+		}
+	})
+}
