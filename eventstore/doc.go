@@ -29,7 +29,9 @@
 //
 // A Store is safe for concurrent use. Close stops accepting writes, commits
 // what is queued, stops publishing and closes Pebble; it is safe to call twice.
-// After a successful commit, records are published through the watermill
-// Publisher given in Options, if any. Delivery is a wake-up, not the source of
-// truth: a subscriber that misses messages catches up by reading the store.
+// After a successful commit, the new durable head (and, when
+// Options.RecordTopic is set, every record) is published through the
+// watermill Publisher given in Options, if any. Delivery is a wake-up, not
+// the source of truth: a subscriber that misses messages catches up by
+// reading the store.
 package eventstore
