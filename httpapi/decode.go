@@ -36,7 +36,8 @@ func decodeJSON(c echo.Context, dst any) error {
 	bp := bodyBuffers.Get().(*[]byte)
 	body, err := readAll(http.MaxBytesReader(c.Response(), req.Body, maxBodyBytes), (*bp)[:0])
 	defer func() {
-		// Nothing decoded keeps pointing into body: encoding/json copies.
+		// Nothing decoded keeps pointing into body: encoding/json and
+		// goccy/go-json copy strings (TestDecodeBodyDoesNotAliasBody).
 		if cap(body) <= maxPooledBody {
 			*bp = body[:0]
 			bodyBuffers.Put(bp)

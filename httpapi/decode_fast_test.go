@@ -89,3 +89,18 @@ func FuzzDecodeBodyFastPath(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeBodyDoesNotAliasBody: decodeJSON reuses body buffers, so no
+// decoded string may point into them, on either path.
+func TestDecodeBodyDoesNotAliasBody(t *testing.T) {
+	t.Parallel()
+	for _, fast := range []bool{true, false} {
+		body := []byte(`{"agent_role":"loan_officer","query":"q\u00e9","principal_claims":["group:x"]}`)
+		var r evaluateRequest
+		require.Empty(t, decodeBody(body, &r, fast))
+		for i := range body {
+			body[i] = 'X'
+		}
+		require.Equal(t, evaluateRequest{AgentRole: "loan_officer", Query: "qé", PrincipalClaims: []string{"group:x"}}, r, "fast=%v", fast)
+	}
+}
