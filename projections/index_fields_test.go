@@ -212,7 +212,7 @@ func FuzzFastFields(f *testing.F) {
 	f.Add([]byte(`{"request":null,"key_id":"k","evaluated_role":"r","extra":[1,{"a":true}],"n":-1.5e3}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		if !utf8.Valid(payload) {
-			t.Skip()
+			return // never stored: json.Marshal writes valid UTF-8
 		}
 		var want madeIndexed
 		wantErr := json.Unmarshal(payload, &want)
