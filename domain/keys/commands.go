@@ -249,6 +249,46 @@ func (s *State) otherAdmin(except string, now time.Time) bool {
 	return false
 }
 
+// Authorize is the precondition of every change a key orders: the key
+// keyID exists in s, is active at now (not revoked, not past its grace
+// window, not expired) and its scope allows need. The caller checks it
+// against the state at the change's position in the log, under the same
+// serialization that orders key.revoked and key.rotated, with now the time
+// the change is recorded at, so that no record exists whose actor key was
+// not valid for it at its seq. Errors: ErrInvalidKey (unknown, revoked or
+// expired, without saying which) or ErrInsufficientScope.
+func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
+	e, ok := s.byID[keyID]
+	if !ok || !e.active(now) {
+		return Key{}, ErrInvalidKey
+	}
+	if !e.scope.Allows(need) {
+		return Key{}, fmt.Errorf("%w: key %s has scope %s, the change needs %s", ErrInsufficientScope, keyID, e.scope, need)
+	}
+	return e.view(), nil
+}
+
+// ActiveAdmins returns how many admin keys are active at now, and the
+// earliest instant after now at which one of them stops being active (its
+// pending revocation or its expiry): until then, and until the next key
+// event, the count cannot change. It visits every key.
+func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
+	for _, e := range s.byID {
+		if e.scope != ScopeAdmin || !e.active(now) {
+			continue
+		}
+		n++
+		end := e.expiresAt
+		if !e.revokedAt.IsZero() && e.revokedAt.Before(end) {
+			end = e.revokedAt
+		}
+		if until.IsZero() || end.Before(until) {
+			until = end
+		}
+	}
+	return n, until
+}
+
 // Authenticate returns the key whose plaintext is given, if it is well
 // formed, known and active at now. Every failure is ErrInvalidKey.
 func Authenticate(s *State, plaintext string, now time.Time) (Key, error) {

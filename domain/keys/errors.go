@@ -30,6 +30,10 @@ var (
 // wrap it and name the reason, for tools such as secret scanners.
 var ErrInvalidKey = errors.New("keys: invalid API key")
 
+// ErrInsufficientScope reports a key whose scope does not allow the change
+// it orders (HTTP 403).
+var ErrInsufficientScope = errors.New("keys: insufficient scope")
+
 // Reasons CheckFormat reports; each satisfies errors.Is(err, ErrInvalidKey).
 var (
 	errShape    error = &childError{"keys: invalid API key: want cst_ followed by 49 base62 characters", ErrInvalidKey}
