@@ -16,18 +16,24 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/projections"
 )
 
 // Fixed details. They say nothing about the cause that could help an attacker
 // or leak internals.
 const (
-	detailInvalidKey      = "Invalid or revoked API key."
-	detailUnavailable     = "audit log unavailable"
-	detailInternal        = "Internal server error."
-	detailKeyNotFound     = "Key not found."
-	detailPolicyNotFound  = "Policy not found."
-	detailAgentNotFound   = "Agent not found."
-	detailSessionNotFound = "Session not found."
+	detailInvalidKey = "Invalid or revoked API key."
+	// detailInsufficientScope answers a change whose key's scope does not
+	// allow it at the moment it is ordered (the route table lets it through
+	// only when the scope fits, so this is a guard, not a path).
+	detailInsufficientScope = "Insufficient scope for this change."
+	detailUnboundKey        = "This server lets only keys bound to an agent evaluate (--require-bound-keys); this key is bound to none."
+	detailUnavailable       = "audit log unavailable"
+	detailInternal          = "Internal server error."
+	detailKeyNotFound       = "Key not found."
+	detailPolicyNotFound    = "Policy not found."
+	detailAgentNotFound     = "Agent not found."
+	detailSessionNotFound   = "Session not found."
 )
 
 // errorBody is the body of every error response.
@@ -56,6 +62,10 @@ func statusOf(err error) (code int, detail string) {
 		return http.StatusNotFound, detailSessionNotFound
 	case errors.Is(err, keys.ErrInvalidKey):
 		return http.StatusForbidden, detailInvalidKey
+	case errors.Is(err, keys.ErrInsufficientScope):
+		return http.StatusForbidden, detailInsufficientScope
+	case errors.Is(err, projections.ErrUnboundKey):
+		return http.StatusForbidden, detailUnboundKey
 	case errors.Is(err, keys.ErrNotFound):
 		return http.StatusNotFound, detailKeyNotFound
 	case errors.Is(err, keys.ErrConflict):

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 )
 
+// ErrUnboundKey reports an evaluation by a key bound to no agent while
+// Config.RequireBoundKeys is set (HTTP 403). Nothing is appended.
+var ErrUnboundKey = errors.New("projections: this server lets only keys bound to an agent evaluate (--require-bound-keys)")
+
 // Evaluate decides req for the calling key against the live state, appends
 // the decision.made and waits until it is durable. It returns the decision
 // and its record (event id, seq). A decision is never returned without its
@@ -19,8 +24,14 @@ import (
 func (l *Ledger) Evaluate(ctx context.Context, caller keys.Key, req policy.Request) (decision.Made, eventstore.Record, error) {
 	var made decision.Made
 	recs, err := l.Write(ctx, caller.KeyID, func(tx *Tx) ([]domain.Event, error) {
+		// Write checked that the key is valid at this position; its binding
+		// never changes, but read it from the same state all the same.
+		key, _ := tx.State.Keys.ByID(caller.KeyID)
+		if l.cfg.RequireBoundKeys && key.AgentID == "" {
+			return nil, ErrUnboundKey
+		}
 		made = tx.State.Evaluate(domain.EvaluateInput{
-			Request: req, KeyID: caller.KeyID, KeyAgentID: caller.AgentID, Now: tx.Now,
+			Request: req, KeyID: key.KeyID, KeyAgentID: key.AgentID, Now: tx.Now,
 		})
 		return []domain.Event{made}, nil
 	})

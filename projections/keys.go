@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -35,6 +36,8 @@ func (l *Ledger) CreateKey(ctx context.Context, actor string, cmd keys.CreateCom
 			if _, ok := tx.State.Agents.ByID(cmd.AgentID); !ok {
 				return nil, &keys.ValidationError{Field: "agent_id", Problem: "must name a registered agent"}
 			}
+		} else if l.cfg.RequireBoundKeys && created.Scope == keys.ScopeEvaluate {
+			return nil, &keys.ValidationError{Field: "agent_id", Problem: "is required for evaluate keys: this server runs with --require-bound-keys"}
 		}
 		return []domain.Event{created}, nil
 	})
@@ -209,7 +212,11 @@ func (l *Ledger) RecordUse(ctx context.Context, key keys.Key) {
 		}
 		return []domain.Event{keys.KeyUsed{KeyID: key.KeyID, UsedAt: tx.Now}}, nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, keys.ErrInvalidKey):
+		// Revoked or expired since the request was authenticated: a use
+		// after that point is not recorded (Write refuses it).
+	case err != nil:
 		// A failed store is reported by the request's own write, if any.
 		l.cfg.Logger.Warn("record key use", "key_id", key.KeyID, "err", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/custos-dev/custos/domain"
+	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
 )
 
@@ -41,6 +42,12 @@ type Config struct {
 	Entropy io.Reader
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// RequireBoundKeys, when set, lets only keys bound to an agent evaluate:
+	// creating an evaluate key without agent_id is refused, and an
+	// evaluation by an unbound key is refused with ErrUnboundKey and
+	// appends nothing. Default false: an unbound evaluate key may evaluate
+	// as any agent.
+	RequireBoundKeys bool
 	// SnapshotEvery is how many events apart the Ledger saves a snapshot of
 	// its state next to the log, and Open starts from the newest snapshot
 	// that matches the chain instead of replaying it all (see snapshot.go).
@@ -89,6 +96,10 @@ type Ledger struct {
 	mu    sync.RWMutex
 	state *domain.State
 	last  eventstore.Head // guarded by mu: the last record folded into state
+	// lastTime is the time of the last record folded into state (guarded by
+	// mu). A change is decided at max(clock, lastTime): the store never
+	// lets time decrease, so the decider's now is the record's time.
+	lastTime time.Time
 	err   error           // set once the live state can no longer be trusted
 	snap  *snapshotter    // nil when snapshots are off
 	auth  authCache       // lock-free key lookups for Authenticate (keys.go)
@@ -147,6 +158,15 @@ type Decider func(tx *Tx) ([]domain.Event, error)
 // the records are durable: many writers share one fsync. A decider error is
 // returned as is and nothing is appended. A log error (for example
 // eventstore.ErrStoreFailed) is returned wrapped.
+//
+// actor is a key id or a system actor (domain.IsSystemActor). A key must be
+// valid for the change at the change's own position: under the write lock,
+// against the state the change is decided on and at the time it is recorded
+// at, the key must exist and be active (keys.Authorize) before decide runs,
+// and its scope must allow every event decide returns
+// (domain.AuthorizeEvent). Otherwise Write returns keys.ErrInvalidKey or
+// keys.ErrInsufficientScope and appends nothing, so a revocation that
+// returned is in force for every change sequenced after it.
 func (l *Ledger) Write(ctx context.Context, actor string, decide Decider) ([]eventstore.Record, error) {
 	p, err := l.enqueue(ctx, actor, decide)
 	if err != nil || p == nil {
@@ -173,7 +193,16 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	if l.err != nil {
 		return nil, l.err
 	}
-	tx := &Tx{State: l.state, Now: l.Now(), Entropy: l.cfg.Entropy, l: l}
+	now := l.Now()
+	if now.Before(l.lastTime) {
+		now = l.lastTime
+	}
+	if !domain.IsSystemActor(actor) {
+		if _, err := keys.Authorize(l.state.Keys, actor, keys.ScopeEvaluate, now); err != nil {
+			return nil, err
+		}
+	}
+	tx := &Tx{State: l.state, Now: now, Entropy: l.cfg.Entropy, l: l}
 	events, err := decide(tx)
 	if err != nil {
 		return nil, err
@@ -183,6 +212,9 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	}
 	drafts := make([]eventstore.Draft, len(events))
 	for i, ev := range events {
+		if err := l.state.AuthorizeEvent(actor, ev, now); err != nil {
+			return nil, err
+		}
 		payload, err := domain.Encode(ev)
 		if err != nil {
 			return nil, err

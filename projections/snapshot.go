@@ -128,11 +128,19 @@ func (l *Ledger) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var lastTime time.Time
+	if last.Seq > 0 {
+		r, err := l.cfg.Store.Get(ctx, l.cfg.Chain, last.Seq)
+		if err != nil {
+			return fmt.Errorf("projections: read the last record: %w", err)
+		}
+		lastTime = r.Time
+	}
 	l.cfg.Logger.Info("ledger state rebuilt", "chain", l.cfg.Chain, "seq", last.Seq, "from_snapshot", from,
 		"replayed", last.Seq-from, "took", time.Since(began))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.state, l.last = state, last
+	l.state, l.last, l.lastTime = state, last, lastTime
 	l.maybeSnapshot()
 	return nil
 }
@@ -289,7 +297,7 @@ func (s *snapshotter) list(ctx context.Context) ([]uint64, error) {
 // applied records that the Ledger folded everything up to r and saves a
 // snapshot if one is due. The caller holds l.mu.
 func (l *Ledger) applied(r eventstore.Record) {
-	l.last = eventstore.Head{Seq: r.Seq, Hash: r.Hash}
+	l.last, l.lastTime = eventstore.Head{Seq: r.Seq, Hash: r.Hash}, r.Time
 	l.maybeSnapshot()
 }
 

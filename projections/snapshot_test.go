@@ -109,7 +109,7 @@ func (f *fixture) writeOnce(l *projections.Ledger, n int) {
 	for i := range evs {
 		evs[i] = f.gen.next()
 	}
-	_, err := l.Write(context.Background(), "key_test", func(*projections.Tx) ([]domain.Event, error) { return evs, nil })
+	_, err := l.Write(context.Background(), "system:test", func(*projections.Tx) ([]domain.Event, error) { return evs, nil })
 	require.NoError(f.t, err)
 	l.WaitSnapshot()
 }
@@ -330,7 +330,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 100 {
-				_, err := l.Write(context.Background(), "key_test", func(*projections.Tx) ([]domain.Event, error) {
+				_, err := l.Write(context.Background(), "system:test", func(*projections.Tx) ([]domain.Event, error) {
 					mu.Lock()
 					defer mu.Unlock()
 					return []domain.Event{f.gen.next()}, nil

@@ -45,7 +45,10 @@ func TestSessionTrailShowsOnlyDurableDecisions(t *testing.T) {
 	_, err = ledger.ChangeAgentStatus(ctx, projections.ActorInit, "a", "approved")
 	require.NoError(t, err)
 	req := policy.Request{AgentRole: "r", AgentID: "a", UserID: "u", SourceID: "crm", Sensitivity: policy.LevelLow, SessionID: "held-session"}
-	caller := keys.Key{KeyID: "key_caller"}
+	created, _, _, err := ledger.CreateKey(ctx, projections.ActorInit, keys.CreateCommand{Name: "agent", Scope: "evaluate"})
+	require.NoError(t, err)
+	caller, err := ledger.Key(created.KeyID)
+	require.NoError(t, err)
 
 	hold.Store(true)
 	answered := make(chan error, 1)
