@@ -22,18 +22,20 @@ var errLiveChainBroken = errors.New("the server's chain is broken")
 
 // newAuditCommand returns the audit parent command: the online reads and
 // checks of a running server's audit trail.
-func newAuditCommand(stdout io.Writer) *cobra.Command {
+func newAuditCommand(stdout, stderr io.Writer) *cobra.Command {
 	parent := &cobra.Command{
 		Use:   "audit",
 		Short: "Read and check the audit trail of a server",
 		Long: `audit reads the audit trail of a running server. To check a data folder
-offline (server stopped), use custos verify --data DIR.`,
+offline (server stopped), use custos verify --data DIR for its hash chain and
+custos audit check --data DIR for who was allowed to do what.`,
 	}
 	parent.AddCommand(
 		newAuditVerifyCommand(stdout),
 		newAuditSessionCommand(stdout),
 		newAuditEventsCommand(stdout),
 		newAuditExportCommand(stdout),
+		newAuditCheckCommand(stdout, stderr),
 	)
 	return parent
 }

@@ -107,6 +107,8 @@ func TestCrashDrillKeepsEveryAcknowledgedDecision(t *testing.T) {
 		requireAcknowledged(t, dir, evalKeyID, acks, fmt.Sprintf("cycle %d (seed %d)", cycle, seed))
 		v := runCLI(t, nil, "verify", "--data", dir)
 		require.Equal(t, 0, v.code, "cycle %d (seed %d): custos verify: %s%s", cycle, seed, v.stdout, v.stderr)
+		a := runCLI(t, nil, "audit", "check", "--data", dir)
+		require.Equal(t, 0, a.code, "cycle %d (seed %d): custos audit check: %s%s", cycle, seed, a.stdout, a.stderr)
 		t.Logf("cycle %d: checked in %v", cycle, time.Since(began).Round(time.Millisecond))
 	}
 	requireAcknowledged(t, dir, evalKeyID, all, fmt.Sprintf("all cycles (seed %d)", seed))

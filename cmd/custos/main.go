@@ -78,7 +78,7 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newLoadtestCommand(stdout, stderr),
 		newKeysCommand(stdout, stderr),
 		newAgentsCommand(stdout),
-		newAuditCommand(stdout),
+		newAuditCommand(stdout, stderr),
 		newBackupCommand(stdout, stderr),
 	)
 	return root

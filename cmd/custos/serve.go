@@ -32,6 +32,7 @@ type serveOptions struct {
 	dataDir         string
 	policies        string
 	snapshotEvery   int
+	requireBound    bool // only keys bound to an agent may evaluate
 	addr            string
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
@@ -75,6 +76,7 @@ finishes in-flight requests and their appends, then closes the store.`,
 	}
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
 	cmd.Flags().StringVar(&o.addr, "addr", defaultAddr, "HOST:PORT to listen on")
+	cmd.Flags().BoolVar(&o.requireBound, "require-bound-keys", false, "let only keys bound to an agent evaluate: unbound evaluate keys cannot be created, and unbound keys get 403 on evaluate")
 	cmd.Flags().IntVar(&o.snapshotEvery, "snapshot-every", projections.DefaultSnapshotEvery, "save a snapshot of the state every N events so restarts replay only the tail; negative disables")
 	cmd.Flags().StringVar(&o.policies, "policies", "", "policy file or folder to load at start; only differences from the stored policies are appended")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
@@ -135,7 +137,7 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		return err
 	}
 	defer store.Close()
-	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery})
+	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
 	if err != nil {
 		return err
 	}
