@@ -100,9 +100,9 @@ type Ledger struct {
 	// mu). A change is decided at max(clock, lastTime): the store never
 	// lets time decrease, so the decider's now is the record's time.
 	lastTime time.Time
-	err   error           // set once the live state can no longer be trusted
-	snap  *snapshotter    // nil when snapshots are off
-	auth  authCache       // lock-free key lookups for Authenticate (keys.go)
+	err      error        // set once the live state can no longer be trusted
+	snap     *snapshotter // nil when snapshots are off
+	auth     authCache    // lock-free key lookups for Authenticate (keys.go)
 }
 
 // Open builds a new Ledger from the chain: from the newest snapshot that
