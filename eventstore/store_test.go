@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // backend opens stores on one kind of filesystem. Every contract test runs
@@ -54,11 +55,21 @@ func allRecords(t *testing.T, s *eventstore.Store, chain string) []eventstore.Re
 	return out
 }
 
+// TestStoreContract runs the eventstore.Log contract suite against the
+// Pebble store on disk and in memory, then the cases only a Pebble store
+// has (read-only opening, heads on disk, commit sharing).
 func TestStoreContract(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
+			t.Run("log", func(t *testing.T) {
+				t.Parallel()
+				eventstoretest.TestLog(t, func(t *testing.T) (eventstore.Log, func() eventstore.Log) {
+					fs, dir := b.newDir(t)
+					return open(t, fs, dir), func() eventstore.Log { return open(t, fs, dir) }
+				})
+			})
 			for _, tc := range contractCases {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
@@ -74,128 +85,6 @@ var contractCases = []struct {
 	name string
 	run  func(t *testing.T, fs vfs.FS, dir string)
 }{
-	{"append assigns contiguous seqs and links hashes", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		ctx := context.Background()
-		first, err := s.Append(ctx, eventstore.DefaultChain, draft(1))
-		require.NoError(t, err)
-		rest, err := s.Append(ctx, eventstore.DefaultChain, draft(2), draft(3))
-		require.NoError(t, err)
-		recs := append(first, rest...)
-		require.Len(t, recs, 3)
-		prev := eventstore.GenesisPrevHash
-		for i, r := range recs {
-			assert.Equal(t, uint64(i+1), r.Seq)
-			assert.Equal(t, eventstore.DefaultChain, r.Chain)
-			assert.Equal(t, prev, r.PrevHash, "record %d links to its predecessor", r.Seq)
-			assert.Equal(t, r.ComputeHash(), r.Hash)
-			assert.Equal(t, eventstore.HashVersion, r.HashVersion)
-			assert.Len(t, r.ID, 26)
-			prev = r.Hash
-		}
-		head, err := s.Head(eventstore.DefaultChain)
-		require.NoError(t, err)
-		assert.Equal(t, eventstore.Head{Seq: 3, Hash: recs[2].Hash}, head)
-	}},
-	{"records read back identical", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		ctx := context.Background()
-		var want []eventstore.Record
-		for i := range 5 {
-			r, err := s.Append(ctx, eventstore.DefaultChain, eventstore.Draft{
-				Time: time.Date(2026, 1, 2, 3, 4, 5, 6+i, time.UTC), Type: "t", Actor: "a", Payload: []byte{0, 1, byte(i)},
-			})
-			require.NoError(t, err)
-			want = append(want, r...)
-		}
-		assert.Equal(t, want, allRecords(t, s, eventstore.DefaultChain))
-		got, err := s.Get(ctx, eventstore.DefaultChain, 3)
-		require.NoError(t, err)
-		assert.Equal(t, want[2], got)
-		_, err = s.Get(ctx, eventstore.DefaultChain, 6)
-		require.ErrorIs(t, err, eventstore.ErrNotFound)
-		_, err = s.Get(ctx, eventstore.DefaultChain, 0)
-		require.ErrorIs(t, err, eventstore.ErrNotFound)
-	}},
-	{"scan bounds are inclusive", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		for i := range 10 {
-			_, err := s.Append(context.Background(), eventstore.DefaultChain, draft(i))
-			require.NoError(t, err)
-		}
-		var seqs []uint64
-		require.NoError(t, s.Scan(context.Background(), eventstore.DefaultChain, 4, 6, func(seq uint64, _ []byte) error {
-			seqs = append(seqs, seq)
-			return nil
-		}))
-		assert.Equal(t, []uint64{4, 5, 6}, seqs)
-	}},
-	{"reopen continues the chain", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		ctx := context.Background()
-		before, err := s.Append(ctx, eventstore.DefaultChain, draft(1), draft(2))
-		require.NoError(t, err)
-		require.NoError(t, s.Close())
-		s = open(t, fs, dir)
-		head, err := s.Head(eventstore.DefaultChain)
-		require.NoError(t, err)
-		assert.Equal(t, eventstore.Head{Seq: 2, Hash: before[1].Hash}, head)
-		after, err := s.Append(ctx, eventstore.DefaultChain, draft(3))
-		require.NoError(t, err)
-		assert.Equal(t, uint64(3), after[0].Seq)
-		assert.Equal(t, before[1].Hash, after[0].PrevHash)
-		assert.Equal(t, append(before, after...), allRecords(t, s, eventstore.DefaultChain))
-	}},
-	{"time never decreases along a chain", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		late := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-		recs, err := s.Append(context.Background(), eventstore.DefaultChain,
-			eventstore.Draft{Time: late, Type: "t"}, eventstore.Draft{Time: late.Add(-time.Hour), Type: "t"})
-		require.NoError(t, err)
-		assert.Equal(t, late, recs[1].Time)
-	}},
-	{"chains are independent", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		a, err := s.Append(context.Background(), "tenant-a", draft(1))
-		require.NoError(t, err)
-		b, err := s.Append(context.Background(), "tenant-b", draft(1))
-		require.NoError(t, err)
-		assert.Equal(t, uint64(1), a[0].Seq)
-		assert.Equal(t, uint64(1), b[0].Seq)
-		assert.Len(t, allRecords(t, s, "tenant-a"), 1)
-		_, err = s.Append(context.Background(), "Bad Chain", draft(1))
-		require.Error(t, err)
-	}},
-	{"empty append is refused", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		_, err := s.Append(context.Background(), eventstore.DefaultChain)
-		require.ErrorIs(t, err, eventstore.ErrEmptyAppend)
-	}},
-	{"closed store refuses appends and close is idempotent", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		_, err := s.Append(context.Background(), eventstore.DefaultChain, draft(1))
-		require.NoError(t, err)
-		require.NoError(t, s.Close())
-		require.NoError(t, s.Close())
-		_, err = s.Append(context.Background(), eventstore.DefaultChain, draft(2))
-		require.ErrorIs(t, err, eventstore.ErrClosed)
-	}},
-	{"close commits what is queued", func(t *testing.T, fs vfs.FS, dir string) {
-		s := open(t, fs, dir)
-		var pendings []*eventstore.Pending
-		for i := range 100 {
-			p, err := s.Enqueue(context.Background(), eventstore.DefaultChain, draft(i))
-			require.NoError(t, err)
-			pendings = append(pendings, p)
-		}
-		require.NoError(t, s.Close())
-		for _, p := range pendings {
-			_, err := p.Wait(context.Background())
-			require.NoError(t, err)
-		}
-		s = open(t, fs, dir)
-		assert.Len(t, allRecords(t, s, eventstore.DefaultChain), 100)
-	}},
 	{"read-only store reads and refuses appends", func(t *testing.T, fs vfs.FS, dir string) {
 		s := open(t, fs, dir)
 		_, err := s.Append(context.Background(), eventstore.DefaultChain, draft(1))
@@ -267,23 +156,6 @@ var contractCases = []struct {
 		defer mu.Unlock()
 		assert.Less(t, len(batches), writers*each, "some appends shared a commit")
 	}},
-}
-
-func TestEnqueueOrderIsCallOrder(t *testing.T) {
-	t.Parallel()
-	s := open(t, vfs.NewMem(), "/d")
-	var ps []*eventstore.Pending
-	for i := range 200 {
-		p, err := s.Enqueue(context.Background(), eventstore.DefaultChain, draft(i))
-		require.NoError(t, err)
-		require.Equal(t, uint64(i+1), p.Records()[0].Seq)
-		ps = append(ps, p)
-	}
-	for i, p := range ps {
-		recs, err := p.Wait(context.Background())
-		require.NoError(t, err)
-		assert.Equal(t, fmt.Sprintf(`{"i":%d}`, i), string(recs[0].Payload))
-	}
 }
 
 func TestOptionsValidateReportsEveryProblem(t *testing.T) {

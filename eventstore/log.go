@@ -1,0 +1,78 @@
+package eventstore
+
+import "context"
+
+// Log is the contract of custos's hash-chained log: what the write side,
+// the read side and verify may rely on, whatever holds the records (the
+// Pebble Store today). Every implementation must pass the suite in
+// eventstore/eventstoretest (eventstoretest.TestLog).
+//
+// # Chains and records
+//
+// A Log holds any number of chains, named as ValidateChain allows. Each
+// chain is a contiguous, 1-based sequence of Records: record n+1's PrevHash
+// is record n's Hash (GenesisPrevHash for record 1), every Hash is
+// Record.ComputeHash, Time never decreases along a chain, and ID is a
+// 26-character ULID. The Log never looks inside a Payload and stores it
+// byte for byte as given.
+//
+// # Durability
+//
+// A record is durable once it survives a crash of the process and of the
+// machine (fsync, or a quorum that did). Enqueue only sequences; the records
+// of a Pending are durable once Pending.Wait returns nil (Append returns
+// nil). A Pending that completes with an error may or may not have been
+// written; after ErrStoreFailed the Log accepts no further appends until it
+// is reopened, and reopening shows exactly the records that are on disk.
+//
+// # Reads
+//
+// Head, Get, Scan and Records show only durable records, in seq order: a
+// reader never sees a record that a crash could still take away. An empty
+// chain has the zero Head; Get of a seq past the durable head, or of seq
+// 0, returns ErrNotFound.
+//
+// # Concurrency and lifetime
+//
+// Every method is safe for concurrent use. Appends to one chain are
+// sequenced in call order: calls that the caller serializes get increasing
+// seqs in that order, and the records of one call are contiguous. The
+// opener owns the Log and calls Close once its users are done (HTTP server
+// first, then Ledger and projections, then the Log). Close commits what is
+// queued, answers every waiting Pending and is safe to call twice; after it
+// every method returns ErrClosed.
+//
+// # Errors
+//
+// Match with errors.Is: ErrEmptyAppend (no drafts), ErrReadOnly,
+// ErrStoreFailed, ErrClosed, ErrNotFound, ErrMalformedRecord (a stored
+// record that does not parse), and a ValidateChain error for a bad chain
+// name. A context that ends returns ctx.Err().
+type Log interface {
+	// Enqueue sequences drafts as the next records of chain and returns
+	// them as a Pending (seq, id, time and hashes assigned) without waiting
+	// for durability. It may block while the implementation's queue is full,
+	// until ctx ends.
+	Enqueue(ctx context.Context, chain string, drafts ...Draft) (*Pending, error)
+	// Append is Enqueue followed by Pending.Wait. If ctx ends first it
+	// returns ctx.Err() and the records may or may not be committed.
+	Append(ctx context.Context, chain string, drafts ...Draft) ([]Record, error)
+	// Head returns the seq and hash of chain's last durable record.
+	Head(chain string) (Head, error)
+	// Get returns chain's durable record seq, or ErrNotFound.
+	Get(ctx context.Context, chain string, seq uint64) (Record, error)
+	// Scan calls fn with the seq and the stored bytes (see ParseStored) of
+	// every durable record of chain with from <= seq <= to, in order.
+	// stored is valid only during the call. An error from fn stops the scan
+	// and is returned as is.
+	Scan(ctx context.Context, chain string, from, to uint64, fn func(seq uint64, stored []byte) error) error
+	// Records is Scan with each record parsed and copied; to 0 means no
+	// upper bound.
+	Records(ctx context.Context, chain string, from, to uint64, fn func(Record) error) error
+	// Failed returns the error that made the Log refuse appends, or nil.
+	Failed() error
+	// Close stops the Log; see the type's doc.
+	Close() error
+}
+
+var _ Log = (*Store)(nil)
