@@ -18,8 +18,9 @@ const HashSize = sha256.Size
 // Hash is a SHA-256 record hash.
 type Hash [HashSize]byte
 
-// GenesisPrevHash is the prev_hash of the first record of every chain.
-var GenesisPrevHash Hash
+// GenesisPrevHash returns the prev_hash of the first record of every chain:
+// 32 zero bytes. It is a function so that no one can change it.
+func GenesisPrevHash() Hash { return Hash{} }
 
 // ErrMalformedRecord is returned when stored or exported bytes do not parse as
 // a record encoding.
@@ -89,13 +90,6 @@ func (r *Record) ComputeHash() Hash {
 
 func (r *Record) encodedSize() int {
 	return 2 + 4 + len(r.Chain) + 8 + 4 + len(r.ID) + 8 + 4 + len(r.Type) + 4 + len(r.Actor) + 4 + len(r.Payload) + HashSize
-}
-
-// appendStored appends the stored form of r: its canonical encoding followed
-// by its hash.
-func (r *Record) appendStored(dst []byte) []byte {
-	dst = r.Encode(dst)
-	return append(dst, r.Hash[:]...)
 }
 
 func appendBytes(dst, b []byte) []byte {

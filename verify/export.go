@@ -174,7 +174,7 @@ func (e *exportCheck) line(lineNo int, raw []byte, tooLong bool) {
 // start creates the Checker from the first line: from genesis if it is seq
 // 1 (or does not parse), else anchored at its seq and prev_hash.
 func (e *exportCheck) start(chain string, first eventstore.Record, err error) {
-	seq, prev := uint64(1), eventstore.GenesisPrevHash
+	seq, prev := uint64(1), eventstore.GenesisPrevHash()
 	if err == nil && first.Seq != 1 {
 		seq, prev = first.Seq, first.PrevHash
 	}

@@ -92,7 +92,7 @@ type Checker struct {
 }
 
 // NewChecker starts a check of chain at firstSeq (1 for genesis) with prev as
-// the expected prev_hash of the first record (eventstore.GenesisPrevHash for
+// the expected prev_hash of the first record (eventstore.GenesisPrevHash() for
 // genesis).
 func NewChecker(chain string, firstSeq uint64, prev eventstore.Hash) *Checker {
 	c := &Checker{chain: []byte(chain), nextSeq: firstSeq, prevHash: prev, start: time.Now()}
@@ -117,14 +117,6 @@ func (c *Checker) Add(seq uint64, stored []byte) {
 		return
 	}
 	c.check(seq, v)
-}
-
-// AddView checks an already parsed record found at position seq.
-func (c *Checker) AddView(seq uint64, v eventstore.View) {
-	c.report.Total++
-	if !c.Broken() {
-		c.check(seq, v)
-	}
 }
 
 func (c *Checker) check(seq uint64, v eventstore.View) {
@@ -219,7 +211,7 @@ func Store(ctx context.Context, s *eventstore.Store, chain string, opts ...Optio
 	if s.ReadOnly() {
 		to = math.MaxUint64
 	}
-	c := NewChecker(chain, 1, eventstore.GenesisPrevHash)
+	c := NewChecker(chain, 1, eventstore.GenesisPrevHash())
 	err = s.Scan(ctx, chain, 1, to, func(seq uint64, stored []byte) error {
 		c.Add(seq, stored)
 		o.tick(c.report.Total)

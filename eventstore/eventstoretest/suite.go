@@ -62,7 +62,7 @@ func All(t *testing.T, log eventstore.Log, chain string) []eventstore.Record {
 // start at genesis.
 func requireChained(t *testing.T, chain string, recs []eventstore.Record) {
 	t.Helper()
-	prev, last := eventstore.GenesisPrevHash, time.Time{}
+	prev, last := eventstore.GenesisPrevHash(), time.Time{}
 	for i, r := range recs {
 		require.Equal(t, uint64(i+1), r.Seq, "seqs are contiguous from 1")
 		require.Equal(t, chain, r.Chain)

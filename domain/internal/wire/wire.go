@@ -41,9 +41,6 @@ func NewWriter(sizeHint int) *Writer { return &Writer{buf: make([]byte, 0, sizeH
 // Bytes returns the encoded bytes. The Writer must not be used afterwards.
 func (w *Writer) Bytes() []byte { return w.buf }
 
-// Len is the number of bytes written so far.
-func (w *Writer) Len() int { return len(w.buf) }
-
 // Uvarint writes v.
 func (w *Writer) Uvarint(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
 
