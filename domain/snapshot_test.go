@@ -18,6 +18,7 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // eventGen produces random events that fit the state they are applied to:
@@ -249,11 +250,9 @@ func requireSameReads(t *testing.T, g *eventGen, want, got *domain.State) {
 func TestSnapshotRoundTripRandom(t *testing.T) {
 	t.Parallel()
 	for i := range 6 {
-		seed := uint64(time.Now().UnixNano()) + uint64(i)
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Parallel()
-			t.Logf("seed %d", seed)
-			g := newEventGen(seed)
+			g := newEventGen(eventstoretest.Seed(t))
 			live := domain.NewState()
 			for range 200 + g.rng.IntN(800) {
 				m, ev := g.next(live)

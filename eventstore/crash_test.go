@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -83,9 +84,8 @@ func TestCrashLosesNoAcknowledgedRecord(t *testing.T) {
 		require.NoError(t, err)
 		cycles = n
 	}
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	seed := eventstoretest.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	acked := map[uint64]ackedRecord{}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -23,8 +24,7 @@ import (
 // fsync; this one does.
 func TestPowerLossKeepsAcknowledgedRecords(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for cycle := range 5 {
 		fs := vfs.NewCrashableMem()

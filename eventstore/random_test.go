@@ -5,11 +5,11 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -19,8 +19,7 @@ import (
 // back identical.
 func TestRandomConcurrentAppends(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (rerun: set seed here)", seed)
+	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dir := t.TempDir()
 	chains := []string{eventstore.DefaultChain, "tenant-a"}

@@ -16,6 +16,7 @@ import (
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/projections"
 )
 
@@ -71,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	store, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
-	return &fixture{t: t, store: store, gen: newMixGen(uint64(time.Now().UnixNano()), 40)}
+	return &fixture{t: t, store: store, gen: newMixGen(eventstoretest.Seed(t), 40)}
 }
 
 // open opens a Ledger that logs to sink (if not nil) and closes it at the

@@ -25,10 +25,11 @@ import (
 
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // Crash drill parameters. CUSTOS_DRILL_CYCLES raises the cycles,
-// CUSTOS_DRILL_SEED replays a logged run.
+// CUSTOS_SEED replays a logged run.
 const (
 	drillCycles      = 5
 	drillConnections = 64
@@ -62,13 +63,8 @@ func TestCrashDrillKeepsEveryAcknowledgedDecision(t *testing.T) {
 	}
 	t.Parallel()
 	cycles := envInt(t, "CUSTOS_DRILL_CYCLES", drillCycles)
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("CUSTOS_DRILL_SEED"); v != "" {
-		var err error
-		seed, err = strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err, "CUSTOS_DRILL_SEED")
-	}
-	t.Logf("crash drill: %d cycles, seed %d (replay with CUSTOS_DRILL_SEED=%d)", cycles, seed, seed)
+	seed := eventstoretest.Seed(t)
+	t.Logf("crash drill: %d cycles", cycles)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	dir := filepath.Join(t.TempDir(), "data")

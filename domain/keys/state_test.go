@@ -3,8 +3,6 @@ package keys_test
 import (
 	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // scenario drives a harness through every kind of event and returns the
@@ -76,13 +75,7 @@ func TestReplayPointInTime(t *testing.T) {
 
 func TestRandomizedReplayEqualsLive(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if env := os.Getenv("KEYS_SEED"); env != "" {
-		var err error
-		seed, err = strconv.ParseUint(env, 10, 64)
-		require.NoError(t, err)
-	}
-	t.Logf("seed %d (rerun with KEYS_SEED=%[1]d)", seed)
+	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	h := newHarness(t)
 	now := t0

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // TestGlobMatchesFnmatchTranslation compares permitted_agent_ids glob
@@ -16,8 +17,7 @@ import (
 // on random patterns and ids. The seed is logged.
 func TestGlobMatchesFnmatchTranslation(t *testing.T) {
 	t.Parallel()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	lits := []string{"a", "b", "/", "-", ".", "é", "\\", "^"}
 	classes := []struct{ glob, re string }{

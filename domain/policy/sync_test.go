@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // idSeq returns a newID func minting "gen-1", "gen-2", ...
@@ -299,8 +300,7 @@ func TestSyncErrors(t *testing.T) {
 // equals live and a second sync yields nothing.
 func TestSyncRandomized(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	h := newPolicyLog(t)
 	gen := idSeq()

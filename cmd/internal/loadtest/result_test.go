@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/cmd/internal/loadtest"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 func ms(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
@@ -48,8 +49,7 @@ func TestPercentileIsNearestRank(t *testing.T) {
 
 func TestSummarizeMergesUnsortedSamples(t *testing.T) {
 	t.Parallel()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	samples := make([]time.Duration, 1000)
 	for i := range samples {
