@@ -45,6 +45,9 @@ func (a *Aux) key(k []byte) []byte {
 
 // Get returns a copy of the value of key, or ok false.
 func (a *Aux) Get(key []byte) (value []byte, ok bool, err error) {
+	if err := a.s.DerivedFailed(); err != nil {
+		return nil, false, err
+	}
 	if err := a.s.beginRead(); err != nil {
 		return nil, false, err
 	}
@@ -66,6 +69,9 @@ func (a *Aux) Get(key []byte) (value []byte, ok bool, err error) {
 // Scan calls fn for every key of the namespace in [lower, upper) (nil upper:
 // to the end), in order, with views valid only during the call.
 func (a *Aux) Scan(ctx context.Context, lower, upper []byte, fn func(key, value []byte) error) error {
+	if err := a.s.DerivedFailed(); err != nil {
+		return err
+	}
 	if err := a.s.beginRead(); err != nil {
 		return err
 	}
@@ -107,10 +113,14 @@ type AuxBatch struct {
 	b *pebble.Batch
 }
 
-// NewBatch starts a write batch. It fails on a read-only or closed store.
+// NewBatch starts a write batch. It fails on a read-only or closed store
+// and once the derived database has failed (ErrDerivedFailed).
 func (a *Aux) NewBatch() (*AuxBatch, error) {
 	if a.s.opts.ReadOnly || a.s.aux == nil {
 		return nil, ErrReadOnly
+	}
+	if err := a.s.DerivedFailed(); err != nil {
+		return nil, err
 	}
 	if err := a.s.beginRead(); err != nil {
 		return nil, err
@@ -135,14 +145,18 @@ func (b *AuxBatch) DeleteRange(lower, upper []byte) error {
 func (b *AuxBatch) Len() int { return int(b.b.Count()) }
 
 // Commit applies the batch without fsync: derived data is rebuilt from the
-// log after a crash.
+// log after a crash. A failed commit fails the derived database
+// (ErrDerivedFailed), not the log.
 func (b *AuxBatch) Commit() error {
+	if err := b.a.s.DerivedFailed(); err != nil {
+		return err
+	}
 	if err := b.a.s.beginRead(); err != nil {
 		return err
 	}
 	defer b.a.s.readers.RUnlock()
 	if err := recoverFatal(func() error { return b.b.Commit(pebble.NoSync) }); err != nil {
-		return fmt.Errorf("eventstore: aux commit: %w", b.a.s.fail(err))
+		return fmt.Errorf("eventstore: aux commit: %w", b.a.s.failDerived(err))
 	}
 	return nil
 }
@@ -155,7 +169,7 @@ const auxFolder = "derived"
 
 // openAux opens (or, when writable, creates) the derived-data database.
 // It returns nil without error for a read-only store that has none.
-func openAux(opts Options) (*pebble.DB, error) {
+func openAux(opts Options, w *dbWatch) (*pebble.DB, error) {
 	dir := opts.FS.PathJoin(opts.Dir, auxFolder)
 	if opts.ReadOnly {
 		if _, err := opts.FS.Stat(dir); err != nil {
@@ -166,7 +180,6 @@ func openAux(opts Options) (*pebble.DB, error) {
 		FS:         opts.FS,
 		ReadOnly:   opts.ReadOnly,
 		DisableWAL: true,
-		Logger:     pebbleLogger{opts.Logger},
 		// Index postings arrive as a steady stream of small keys: a large
 		// memtable flushes rarely and uncompressed upper levels keep
 		// compaction cheap, as for the log (measured: compaction of this
@@ -174,7 +187,8 @@ func openAux(opts Options) (*pebble.DB, error) {
 		MemTableSize: 64 << 20,
 	}
 	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return logCompression })
-	db, err := pebble.Open(dir, popts)
+	w.configure(popts)
+	db, err := openPebble(dir, popts, w)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open derived data in %s: %w", dir, err)
 	}
@@ -182,14 +196,37 @@ func openAux(opts Options) (*pebble.DB, error) {
 }
 
 // closeAux flushes (without a WAL, unflushed writes would be lost) and
-// closes the derived-data database.
-func closeAux(db *pebble.DB, readOnly bool) error {
+// closes the derived-data database. A failed one is not flushed (the flush
+// would wait for Pebble's endless retries), and closing it is bounded.
+func (s *Store) closeAux() error {
+	db := s.aux
 	if db == nil {
 		return nil
 	}
-	var flushErr error
-	if !readOnly {
-		flushErr = recoverFatal(db.Flush)
+	return closeBounded("derived", s.auxFailedCh, func() error {
+		var flushErr error
+		if !s.opts.ReadOnly && s.DerivedFailed() == nil {
+			flushErr = s.flushAux()
+		}
+		return errors.Join(flushErr, recoverFatal(db.Close))
+	})
+}
+
+// flushAux flushes the derived database's memtables, or gives up when it
+// fails meanwhile.
+func (s *Store) flushAux() error {
+	var flushed <-chan struct{}
+	err := recoverFatal(func() (err error) {
+		flushed, err = s.aux.AsyncFlush()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("eventstore: flush derived data: %w", s.failDerived(err))
 	}
-	return errors.Join(flushErr, db.Close())
+	select {
+	case <-flushed:
+		return nil
+	case <-s.auxFailedCh:
+		return s.DerivedFailed()
+	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/custos-dev/custos/eventstore/lograte"
 )
 
 // Errors returned by the store. Match them with errors.Is.
@@ -174,7 +176,14 @@ type Store struct {
 	writers map[string]*chainWriter
 	closed  bool
 
-	failed atomic.Pointer[error]
+	failed    atomic.Pointer[error]
+	failedCh  chan struct{} // closed when failed is set
+	auxFailed atomic.Pointer[error]
+	// auxFailedCh is closed when auxFailed is set.
+	auxFailedCh chan struct{}
+	limit       *lograte.Limiter // repeated log lines
+	stopWatch   chan struct{}    // stops watchFolders; nil when not running
+	watchDone   chan struct{}
 
 	pub *publisher
 	// readers guards Pebble against Close while a read is running: reads
@@ -193,36 +202,66 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	limit := lograte.New(lograte.DefaultEvery)
+	logWatch := newWatch("log", opts.Logger, limit)
 	popts := &pebble.Options{
 		FS:               opts.FS,
 		ReadOnly:         opts.ReadOnly,
 		ErrorIfNotExists: !opts.CreateIfMissing,
-		Logger:           pebbleLogger{opts.Logger},
 		// A log of fresh records is mostly flushed and compacted, rarely
 		// read: skip compression on the upper levels (hashes do not
 		// compress) and let the bottom levels use Pebble's balanced zstd.
 		MemTableSize: 64 << 20,
 	}
 	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return logCompression })
-	db, err := pebble.Open(opts.Dir, popts)
+	logWatch.configure(popts)
+	db, err := openPebble(opts.Dir, popts, logWatch)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, err)
 	}
-	s := &Store{opts: opts, db: db, writers: map[string]*chainWriter{}}
+	s := &Store{opts: opts, db: db, writers: map[string]*chainWriter{}, limit: limit,
+		failedCh: make(chan struct{}), auxFailedCh: make(chan struct{})}
+	logWatch.opened(func(err error) { s.fail(fmt.Errorf("log database: %w", err)) })
+	closeDB := func() { _ = closeBounded("log", s.failedCh, func() error { return recoverFatal(db.Close) }) }
 	if !opts.ReadOnly {
 		if err := s.checkHeads(); err != nil {
-			_ = db.Close()
+			closeDB()
 			return nil, err
 		}
 	}
-	if s.aux, err = openAux(opts); err != nil {
-		_ = db.Close()
+	auxWatch := newWatch("derived", opts.Logger, limit)
+	if s.aux, err = openAux(opts, auxWatch); err != nil {
+		closeDB()
 		return nil, err
+	}
+	auxWatch.opened(func(err error) { s.failDerived(fmt.Errorf("derived database: %w", err)) })
+	if !opts.ReadOnly {
+		folders, err := s.folders()
+		if err != nil {
+			_ = s.closeAux()
+			closeDB()
+			return nil, err
+		}
+		s.stopWatch, s.watchDone = make(chan struct{}), make(chan struct{})
+		go s.watchFolders(s.stopWatch, s.watchDone, folders)
 	}
 	if opts.Publisher != nil {
 		s.pub = newPublisher(s)
 	}
 	return s, nil
+}
+
+// folders returns the data folder and the derived folder as they are now.
+func (s *Store) folders() ([]folder, error) {
+	var folders []folder
+	for _, dir := range []string{s.opts.Dir, s.opts.FS.PathJoin(s.opts.Dir, auxFolder)} {
+		fi, err := s.opts.FS.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: %w", err)
+		}
+		folders = append(folders, folder{path: dir, info: fi})
+	}
+	return folders, nil
 }
 
 // checkHeads compares every stored head with the last record of its chain,
@@ -306,29 +345,40 @@ func (s *Store) lastStored(chain string) (Record, bool, error) {
 
 // Close stops accepting appends, commits everything already queued, stops
 // publishing and closes Pebble. Waiting callers get their results before
-// Close returns. Safe to call more than once; later calls return the first
-// result.
+// Close returns. Once the log has failed, Close gives up after a few seconds
+// (a failed Pebble may never finish closing) and says it left the database
+// open. Safe to call more than once; later calls return the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		writers := make([]*chainWriter, 0, len(s.writers))
-		for _, w := range s.writers {
-			writers = append(writers, w)
+		if s.stopWatch != nil {
+			close(s.stopWatch)
+			<-s.watchDone
 		}
-		s.mu.Unlock()
-		for _, w := range writers {
-			w.stop()
-		}
-		if s.pub != nil {
-			s.pub.stop()
-		}
-		s.readers.Lock()
-		s.readClosed = true
-		s.closeErr = errors.Join(closeAux(s.aux, s.opts.ReadOnly), s.db.Close())
-		s.readers.Unlock()
+		s.closeErr = closeBounded("log", s.failedCh, s.close)
 	})
 	return s.closeErr
+}
+
+// close is Close without its bound.
+func (s *Store) close() error {
+	s.mu.Lock()
+	s.closed = true
+	writers := make([]*chainWriter, 0, len(s.writers))
+	for _, w := range s.writers {
+		writers = append(writers, w)
+	}
+	s.mu.Unlock()
+	for _, w := range writers {
+		w.stop()
+	}
+	if s.pub != nil {
+		s.pub.stop()
+	}
+	// Wait for running reads; later ones see readClosed and get ErrClosed.
+	s.readers.Lock()
+	s.readClosed = true
+	s.readers.Unlock()
+	return errors.Join(s.closeAux(), recoverFatal(s.db.Close))
 }
 
 // ReadOnly reports whether the store was opened read-only.
@@ -403,6 +453,7 @@ func (s *Store) writer(chain string) (*chainWriter, error) {
 func (s *Store) fail(err error) error {
 	wrapped := fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	if s.failed.CompareAndSwap(nil, &wrapped) {
+		close(s.failedCh)
 		s.opts.Logger.Error("event store failed; refusing appends until reopened", "err", err)
 		return wrapped
 	}
@@ -568,49 +619,9 @@ func (s *Store) Checkpoint(dir string) error {
 	return nil
 }
 
-// pebbleLogger routes Pebble's log lines to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-// Fatalf is called by Pebble when it cannot go on, notably when a WAL write
-// or fsync fails during a commit. Instead of exiting the process it panics
-// with a pebbleFatal, which commitBatch turns into a fail-stop of the store:
-// reads keep working, appends are refused until the store is reopened.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error(msg, "component", "pebble", "fatal", true)
-	panic(pebbleFatal{msg})
-}
-
-// pebbleFatal is the panic value of pebbleLogger.Fatalf.
-type pebbleFatal struct{ msg string }
-
-func (f pebbleFatal) Error() string { return f.msg }
-
 // applyNoSyncWait writes b to the WAL and memtable with pebble.Sync without
 // waiting for the fsync (the caller calls b.SyncWait), and converts a Pebble
 // fatal error into an ordinary error.
 func applyNoSyncWait(db *pebble.DB, b *pebble.Batch) error {
 	return recoverFatal(func() error { return db.ApplyNoSyncWait(b, pebble.Sync) })
-}
-
-// recoverFatal runs fn and turns a Pebble fatal error (see pebbleLogger)
-// into an ordinary error.
-func recoverFatal(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(pebbleFatal)
-			if !ok {
-				panic(r)
-			}
-			err = f
-		}
-	}()
-	return fn()
 }

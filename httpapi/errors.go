@@ -29,6 +29,7 @@ const (
 	detailInsufficientScope = "Insufficient scope for this change."
 	detailUnboundKey        = "This server lets only keys bound to an agent evaluate (--require-bound-keys); this key is bound to none."
 	detailUnavailable       = "audit log unavailable"
+	detailIndexFailed       = "Audit index unavailable: the server's derived data failed; decisions are still recorded. Restart the server to rebuild the index."
 	detailInternal          = "Internal server error."
 	detailKeyNotFound       = "Key not found."
 	detailPolicyNotFound    = "Policy not found."
@@ -48,6 +49,8 @@ func statusOf(err error) (code int, detail string) {
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable
+	case errors.Is(err, eventstore.ErrDerivedFailed):
+		return http.StatusServiceUnavailable, detailIndexFailed
 	case hasFieldProblem(err):
 		return http.StatusUnprocessableEntity, validationDetail(err)
 	case errors.Is(err, policy.ErrNotFound):

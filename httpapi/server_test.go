@@ -228,6 +228,8 @@ func TestErrorMapping(t *testing.T) {
 		{"store failed", wrap(fmt.Errorf("%w: disk full", eventstore.ErrStoreFailed)), 503, "audit log unavailable"},
 		{"store closed", wrap(eventstore.ErrClosed), 503, "audit log unavailable"},
 		{"store failure beats other errors", errors.Join(keys.ErrNotFound, eventstore.ErrStoreFailed), 503, "audit log unavailable"},
+		{"derived data failed", wrap(fmt.Errorf("%w: folder removed", eventstore.ErrDerivedFailed)), 503,
+			"Audit index unavailable: the server's derived data failed; decisions are still recorded. Restart the server to rebuild the index."},
 		{"echo error", echo.NewHTTPError(http.StatusTeapot, "short and stout"), 418, "short and stout"},
 		{"wrapped echo error", wrap(echo.NewHTTPError(http.StatusConflict, "busy")), 409, "busy"},
 		{"echo error without message", &echo.HTTPError{Code: http.StatusBadGateway}, 502, "Bad Gateway"},

@@ -18,6 +18,7 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/lograte"
 )
 
 // Index fields, in the order a query prefers them (most selective first).
@@ -257,6 +258,7 @@ type Index struct {
 	aux    *eventstore.Aux
 	wake   chan struct{}
 	logger *slog.Logger
+	limit  *lograte.Limiter // repeated catch-up errors
 	// unusable is set when the index on disk has another format and the
 	// store is read-only, so it cannot be rebuilt: queries then read the
 	// log alone.
@@ -284,7 +286,8 @@ func NewIndex(store *eventstore.Store, chain string, logger *slog.Logger) (*Inde
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ix := &Index{store: store, chain: chain, aux: aux, wake: make(chan struct{}, 1), logger: logger}
+	ix := &Index{store: store, chain: chain, aux: aux, wake: make(chan struct{}, 1), logger: logger,
+		limit: lograte.New(lograte.DefaultEvery)}
 	if err := ix.checkFormat(); err != nil {
 		return nil, err
 	}
@@ -358,7 +361,10 @@ const (
 )
 
 // Run catches up and then follows the log until ctx ends. It also polls
-// once a second, so a lost wake-up only delays the index.
+// once a second, so a lost wake-up only delays the index. Errors are logged
+// (repeats once per interval) and retried at the next poll; once the
+// derived database has failed, Run logs that and waits for ctx without
+// retrying: queries answer ErrDerivedFailed until a restart.
 func (ix *Index) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -367,8 +373,15 @@ func (ix *Index) Run(ctx context.Context) error {
 	defer pace.Stop()
 	for {
 		done, err := ix.CatchUp(ctx)
-		if err != nil && ctx.Err() == nil {
-			ix.logger.Warn("index catch-up", "chain", ix.chain, "err", err)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, eventstore.ErrDerivedFailed):
+			ix.logger.Warn("audit index stopped: derived data failed; audit queries answer 503 until a restart rebuilds the index",
+				"chain", ix.chain, "err", err)
+			<-ctx.Done()
+			return nil
+		default:
+			ix.limit.Log(ctx, ix.logger, slog.LevelWarn, "catch-up", "index catch-up", "chain", ix.chain, "err", err)
 		}
 		ix.follow(ctx, tick.C, pace, done, time.Now())
 		pace.Stop() // since Go 1.23 this also drops a pending tick
@@ -748,6 +761,9 @@ func (ix *Index) Changes(ctx context.Context, after uint64, fn func(r eventstore
 // the changes after it; decisions are skipped (sessions are not part of
 // point-in-time tables). A time before genesis gives the empty state.
 func (ix *Index) ReplayAt(ctx context.Context, at time.Time) (*domain.State, error) {
+	if err := ix.store.DerivedFailed(); err != nil {
+		return nil, err
+	}
 	state, from := domain.NewState(), uint64(0)
 	if !at.After(time.Time{}) {
 		// Year 1 or before: before any record. (The zero time means "no

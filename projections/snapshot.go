@@ -100,6 +100,8 @@ type snapshotter struct {
 	closed bool
 	busy   atomic.Bool // a save is running
 	wg     sync.WaitGroup
+	// stopped is set once saving stopped because derived data failed.
+	stopped atomic.Bool
 }
 
 // nextDue returns the first multiple of every after seq.
@@ -306,7 +308,18 @@ func (l *Ledger) applied(r eventstore.Record) {
 // one else can reach the Ledger).
 func (l *Ledger) maybeSnapshot() {
 	s := l.snap
-	if s == nil || !s.save || s.closed || l.err != nil || l.last.Seq < s.next || !s.busy.CompareAndSwap(false, true) {
+	if s == nil || !s.save || s.closed || l.err != nil || l.last.Seq < s.next || s.stopped.Load() {
+		return
+	}
+	if err := l.cfg.Store.DerivedFailed(); err != nil {
+		// Derived data is gone until a restart: stop freezing copies
+		// that cannot be saved, and say so once.
+		s.stopped.Store(true)
+		l.cfg.Logger.Warn("snapshots stopped: derived data failed; restarts replay the log from the last saved snapshot",
+			"chain", l.cfg.Chain, "seq", l.last.Seq, "err", err)
+		return
+	}
+	if !s.busy.CompareAndSwap(false, true) {
 		return
 	}
 	began := time.Now()

@@ -61,7 +61,14 @@ CUSTOS_PPROF=true) Go profiles are served under /debug/pprof/ on --pprof-addr,
 a listener of their own, never on --addr.
 
 SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
-finishes in-flight requests and their appends, then closes the store.`,
+finishes in-flight requests and their appends, then closes the store. The
+whole shutdown ends within --shutdown-timeout (at least 2 s are left for
+closing the store); a store that does not close in time (a failed disk) is
+left to the restart, which recovers from the log, and the exit code is 2.
+
+Exit codes: 0 after a clean shutdown, 1 when the store cannot be opened at
+start (one line on stderr says why), 2 for other errors, including a
+shutdown after the store failed.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -126,22 +133,37 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 `, key, o.dataDir)
 	case errors.Is(err, errAlreadyInitialised):
 	default:
-		return err
+		return withCode(1, err)
 	}
 
+	// abandoned is set when closing did not finish in time: the deferred
+	// closes below must not wait for it either.
+	abandoned := false
 	bus := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, newBusLogger(logger))
-	defer bus.Close()
+	defer func() {
+		if !abandoned {
+			_ = bus.Close()
+		}
+	}()
 	m := metrics.New()
 	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit})
 	if err != nil {
-		return err
+		return withCode(1, err)
 	}
-	defer store.Close()
+	defer func() {
+		if !abandoned {
+			_ = store.Close()
+		}
+	}()
 	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
 	if err != nil {
-		return err
+		return withCode(1, err)
 	}
-	defer ledger.Close()
+	defer func() {
+		if !abandoned {
+			_ = ledger.Close()
+		}
+	}()
 	if err := m.Track(ledger, func() (uint64, error) {
 		h, err := store.Head(eventstore.DefaultChain)
 		return h.Seq, err
@@ -159,7 +181,11 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 	if err != nil {
 		return err
 	}
-	defer stopIndex()
+	defer func() {
+		if !abandoned {
+			stopIndex()
+		}
+	}()
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,
 		Index:  index,
@@ -214,15 +240,47 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("graceful shutdown incomplete", "err", err)
 	}
-	stopIndex()
-	if err := ledger.Close(); err != nil {
-		logger.Warn("close ledger", "err", err)
+	// A failed Pebble may never finish closing: bound it, so that SIGTERM
+	// always ends the process.
+	budget := max(time.Until(deadlineOf(shutdownCtx)), minCloseBudget)
+	closed := make(chan error, 1)
+	go func() {
+		stopIndex()
+		if err := ledger.Close(); err != nil {
+			logger.Warn("close ledger", "err", err)
+		}
+		closed <- store.Close()
+	}()
+	var closeErr error
+	select {
+	case closeErr = <-closed:
+	case <-time.After(budget):
+		abandoned = true
+		closeErr = fmt.Errorf("closing the store did not finish within %s; exiting without a clean close (a restart recovers from the log)", budget.Round(time.Millisecond))
 	}
-	if err := store.Close(); err != nil {
-		return fmt.Errorf("close store: %w", err)
+	if err := store.Failed(); err != nil {
+		if closeErr != nil {
+			logger.Warn("close store", "err", closeErr)
+		}
+		return fmt.Errorf("stopped after the store failed: %w", err)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close store: %w", closeErr)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// minCloseBudget is the least time shutdown gives the store to close after
+// draining requests, even when draining used up --shutdown-timeout.
+const minCloseBudget = 2 * time.Second
+
+// deadlineOf returns ctx's deadline, or now.
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now()
 }
 
 // runIndex starts the audit index projection: it catches up from its
