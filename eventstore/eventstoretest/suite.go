@@ -241,10 +241,12 @@ var cases = []logCase{
 		wg.Go(func() {
 			defer close(done)
 			for i := range 300 {
-				_, err := log.Append(ctx, eventstore.DefaultChain, Draft(i))
-				assert.NoError(t, err)
+				if _, err := log.Append(ctx, eventstore.DefaultChain, Draft(i)); !assert.NoError(t, err) {
+					return
+				}
 			}
 		})
+		defer wg.Wait() // also when a check below fails: the writer reports before the test ends
 		for {
 			seen := All(t, log, eventstore.DefaultChain)
 			head, err := log.Head(eventstore.DefaultChain)
@@ -253,7 +255,6 @@ var cases = []logCase{
 			requireChained(t, eventstore.DefaultChain, seen)
 			select {
 			case <-done:
-				wg.Wait()
 				require.Len(t, All(t, log, eventstore.DefaultChain), 300)
 				return
 			default:
