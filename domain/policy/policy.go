@@ -22,8 +22,9 @@ type Policy struct {
 	// generates one before storing the policy. Empty ids are not indexed by
 	// [Set.ByID] and are not checked for duplicates.
 	PolicyID string `json:"policy_id,omitempty" yaml:"policy_id,omitempty"`
-	// AgentRole is required: the role this policy governs. One policy per
-	// role per tenant.
+	// AgentRole is required: the role this policy governs. A role may have
+	// several policies; an agent of a role with several is governed by the
+	// one it is bound to (see [Set.Resolve]).
 	AgentRole string `json:"agent_role" yaml:"agent_role"`
 	// Description is documentation only.
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
