@@ -54,6 +54,11 @@ type Made struct {
 	// when no policy decided.
 	PolicyID      string `json:"policy_id,omitempty"`
 	PolicyVersion int    `json:"policy_version,omitempty"`
+	// PolicyResolution is the rule that chose the deciding policy:
+	// policy.ResolvedBound (the agent's binding) or policy.ResolvedRole (the
+	// role's only policy); empty when no policy decided. Records written
+	// before it existed decode with it empty.
+	PolicyResolution string `json:"policy_resolution,omitempty"`
 	// DenialType is empty for Allow.
 	DenialType string `json:"denial_type,omitempty"`
 	// EvaluatedRole is the role whose policy was evaluated (the agent's
