@@ -206,7 +206,7 @@ func Open(opts Options) (*Store, error) {
 	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return logCompression })
 	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
-		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, err)
+		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, lockedError(opts.Dir, err))
 	}
 	s := &Store{opts: opts, db: db, writers: map[string]*chainWriter{}}
 	if !opts.ReadOnly {
