@@ -287,3 +287,12 @@ func TestSecondServeOnAFolderSaysItIsHeld(t *testing.T) {
 	assert.NotContains(t, second.stdout, "first admin key")
 	srv.stop(t)
 }
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runCLI(t, nil, args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Regexp(t, `^custos \S+\ncommit:        \S+( \(modified\))?\ngo:            go1\.\d+\S*\nhash versions: \[1\]\n$`, r.stdout, args)
+	}
+}
