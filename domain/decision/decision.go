@@ -45,7 +45,7 @@ type Made struct {
 	Request policy.Request `json:"request"`
 	// Decision is Allow or Deny.
 	Decision string `json:"decision"`
-	// Reason is the exact reason text of POLICY-SEMANTICS.md.
+	// Reason is the exact reason text of docs/policy-semantics.md.
 	Reason string `json:"reason"`
 	// PolicyName is the deciding policy's name or a fixed name such as
 	// "default_deny".
