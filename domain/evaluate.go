@@ -19,7 +19,7 @@ type EvaluateInput struct {
 	Now time.Time
 }
 
-// Evaluate decides a request in the order of POLICY-SEMANTICS.md: key
+// Evaluate decides a request in the order of docs/policy-semantics.md: key
 // binding, identity, role lock, session, policy (and its steps 5 to 14). It
 // reads s only and returns the decision.made to record, which carries
 // SessionStarted when this request starts its session (even when the rest of
@@ -53,14 +53,11 @@ func (s *State) Evaluate(in EvaluateInput) decision.Made {
 	}
 	role := agent.AgentRole
 
-	// The policy that governs this agent: its bound policy, or its role's.
-	set := s.Policies.Set()
-	var compiled *policy.Compiled
-	if agent.PolicyName != "" {
-		compiled, ok = set.ByName(agent.PolicyName)
-	} else {
-		compiled, ok = set.ByRole(role)
-	}
+	// The policy that governs this agent: its bound policy when the binding
+	// resolves, else its role's only policy, else none (policy.Set.Resolve).
+	resolved := s.Policies.Set().Resolve(role, "", agent.PolicyName)
+	compiled := resolved.Policy
+	ok = compiled != nil
 
 	// 3. Session: the first request starts it, owned by this role, with the
 	// owner policy's TTL fixed now.
@@ -88,14 +85,18 @@ func (s *State) Evaluate(in EvaluateInput) decision.Made {
 
 	// 4. Policy, then its own steps 5 to 14.
 	var d policy.Decision
-	if !ok {
-		d = policy.DenyNoPolicy(role)
-	} else {
+	switch {
+	case ok:
 		evaluated := req
 		evaluated.AgentRole = role
 		d = compiled.Evaluate(evaluated, sessionAge)
+	case resolved.RolePolicies > 1:
+		d = policy.DenyPolicyAmbiguous(role, resolved.RolePolicies, req.AgentID)
+	default:
+		d = policy.DenyNoPolicy(role)
 	}
 	m := made(d, role)
+	m.PolicyResolution = resolved.Rule
 	m.SessionStarted = started
 	return m
 }

@@ -233,3 +233,177 @@ func TestSessionTrailCountsDecisions(t *testing.T) {
 	again, _ := clone.Sessions.Get("trail")
 	assert.Equal(t, sess, again)
 }
+
+// TestPolicyResolution drives the three rules of step 4: the bound policy
+// when the binding resolves, else the role's only policy, else DENY
+// (default_deny without a policy, policy_ambiguous with several). Bindings
+// are resolved at each evaluation, so policies created or deleted after the
+// agent was registered take effect without touching the agent.
+func TestPolicyResolution(t *testing.T) {
+	t.Parallel()
+	p := func(name, role string, sources ...string) policy.Policy {
+		return policy.Policy{Name: name, AgentRole: role, AllowedSources: sources}
+	}
+	del := func(w *world, name string) {
+		w.t.Helper()
+		ev, err := policy.Delete(w.state.Policies, "pol_"+name, t0)
+		require.NoError(w.t, err)
+		w.apply(ev)
+	}
+	approved := func(id, role, bound string) agents.Agent {
+		return agents.Agent{AgentID: id, AgentRole: role, PolicyName: bound, Status: agents.StatusApproved}
+	}
+	cases := []struct {
+		name       string
+		setup      func(w *world)
+		agent      agents.Agent
+		later      func(w *world) // after the agent is registered
+		source     string
+		decision   string
+		policyName string
+		reason     string
+		resolution string
+	}{
+		{name: "rule 1: bound by name among several", source: "b-src",
+			setup: func(w *world) { w.policy(p("claims-a", "claims", "a-src")); w.policy(p("claims-b", "claims", "b-src")) },
+			agent: approved("ag", "claims", "claims-b"), decision: decision.Allow, policyName: "claims-b",
+			reason: "Access granted", resolution: policy.ResolvedBound},
+		{name: "rule 1: the bound policy decides, not the role's other one", source: "a-src",
+			setup: func(w *world) { w.policy(p("claims-a", "claims", "a-src")); w.policy(p("claims-b", "claims", "b-src")) },
+			agent: approved("ag", "claims", "claims-b"), decision: decision.Deny, policyName: "claims-b",
+			reason: "Source 'a-src' is not in the allowed list for role 'claims'", resolution: policy.ResolvedBound},
+		{name: "rule 1: bound to the only policy of the role", source: "a-src",
+			setup: func(w *world) { w.policy(p("claims-a", "claims", "a-src")) },
+			agent: approved("ag", "claims", "claims-a"), decision: decision.Allow, policyName: "claims-a",
+			reason: "Access granted", resolution: policy.ResolvedBound},
+		{name: "rule 2: unbound, the role's only policy", source: "a-src",
+			setup: func(w *world) { w.policy(p("claims-a", "claims", "a-src")); w.policy(p("other", "other", "o-src")) },
+			agent: approved("ag", "claims", ""), decision: decision.Allow, policyName: "claims-a",
+			reason: "Access granted", resolution: policy.ResolvedRole},
+		{name: "rule 2: dangling binding falls back to the only policy", source: "a-src",
+			setup: func(w *world) { w.policy(p("claims-a", "claims", "a-src")) },
+			agent: approved("ag", "claims", "trial-tenant-policy"), decision: decision.Allow, policyName: "claims-a",
+			reason: "Access granted", resolution: policy.ResolvedRole},
+		{name: "rule 3: unbound among several", source: "a-src",
+			setup: func(w *world) { w.policy(p("claims-a", "claims", "a-src")); w.policy(p("claims-b", "claims", "b-src")) },
+			agent: approved("ag", "claims", ""), decision: decision.Deny, policyName: "policy_ambiguous",
+			reason: "Role 'claims' has 2 policies and agent 'ag' is bound to none of them"},
+		{name: "rule 3: dangling binding among several", source: "a-src",
+			setup: func(w *world) {
+				w.policy(p("claims-a", "claims", "a-src"))
+				w.policy(p("claims-b", "claims", "b-src"))
+				w.policy(p("claims-c", "claims", "c-src"))
+			},
+			agent: approved("ag", "claims", "ghost"), decision: decision.Deny, policyName: "policy_ambiguous",
+			reason: "Role 'claims' has 3 policies and agent 'ag' is bound to none of them"},
+		{name: "rule 3: dangling binding, no policy at all", source: "a-src",
+			agent: approved("ag", "claims", "ghost"), decision: decision.Deny, policyName: "default_deny",
+			reason: "No policy found for role 'claims'"},
+		{name: "a policy created after the dangling binding takes effect", source: "b-src",
+			setup:    func(w *world) { w.policy(p("claims-a", "claims", "a-src")); w.policy(p("other", "claims", "x")) },
+			agent:    approved("ag", "claims", "claims-b"),
+			later:    func(w *world) { w.policy(p("claims-b", "claims", "b-src")) },
+			decision: decision.Allow, policyName: "claims-b", reason: "Access granted", resolution: policy.ResolvedBound},
+		{name: "a bound policy deleted under its agent: the role's only policy", source: "a-src",
+			setup:    func(w *world) { w.policy(p("claims-a", "claims", "a-src")); w.policy(p("claims-b", "claims", "b-src")) },
+			agent:    approved("ag", "claims", "claims-b"),
+			later:    func(w *world) { del(w, "claims-b") },
+			decision: decision.Allow, policyName: "claims-a", reason: "Access granted", resolution: policy.ResolvedRole},
+		{name: "a bound policy deleted under its agent: ambiguous among the rest", source: "a-src",
+			setup: func(w *world) {
+				w.policy(p("claims-a", "claims", "a-src"))
+				w.policy(p("claims-b", "claims", "b-src"))
+				w.policy(p("claims-c", "claims", "c-src"))
+			},
+			agent:    approved("ag", "claims", "claims-c"),
+			later:    func(w *world) { del(w, "claims-c") },
+			decision: decision.Deny, policyName: "policy_ambiguous",
+			reason: "Role 'claims' has 2 policies and agent 'ag' is bound to none of them"},
+		{name: "a bound policy deleted under its agent: no policy left", source: "a-src",
+			setup:    func(w *world) { w.policy(p("claims-a", "claims", "a-src")) },
+			agent:    approved("ag", "claims", "claims-a"),
+			later:    func(w *world) { del(w, "claims-a") },
+			decision: decision.Deny, policyName: "default_deny", reason: "No policy found for role 'claims'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			if tc.setup != nil {
+				tc.setup(w)
+			}
+			w.agent(tc.agent)
+			if tc.later != nil {
+				tc.later(w)
+			}
+			m := w.eval(req(tc.agent.AgentID, tc.agent.AgentRole, tc.source, "s-"+tc.name, policy.LevelLow), "", t0)
+			assert.Equal(t, tc.decision, m.Decision)
+			assert.Equal(t, tc.policyName, m.PolicyName)
+			assert.Equal(t, tc.reason, m.Reason)
+			assert.Equal(t, tc.resolution, m.PolicyResolution)
+			if tc.resolution == "" {
+				assert.Empty(t, m.PolicyID, "no policy decided")
+				assert.Equal(t, policy.DenialPolicy, m.DenialType)
+			} else {
+				got, ok := w.state.Policies.ByID(m.PolicyID)
+				require.True(t, ok)
+				assert.Equal(t, tc.policyName, got.Name)
+				assert.Equal(t, got.Version, m.PolicyVersion)
+			}
+			after, ok := w.state.Agents.ByID(tc.agent.AgentID)
+			require.True(t, ok)
+			assert.Equal(t, tc.agent.PolicyName, after.PolicyName, "resolution never changes the agent")
+		})
+	}
+}
+
+func TestPermittedRolesListingTheOwnRole(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.policy(policy.Policy{Name: "dispensing", AgentRole: "dispensing_agent", AllowedSources: []string{"pharmacy"}})
+	w.agent(agents.Agent{AgentID: "disp-1", AgentRole: "dispensing_agent",
+		PermittedRoles: []string{"rx_verification_agent", "dispensing_agent"}, Status: agents.StatusApproved})
+	for _, tc := range []struct {
+		claimed, decision, reason string
+	}{
+		{"dispensing_agent", decision.Allow, "Access granted"},
+		{"rx_verification_agent", decision.Allow, "Access granted"},
+		{"billing_agent", decision.Deny,
+			"Agent 'disp-1' is not permitted to act as 'billing_agent' — permitted: ['rx_verification_agent', 'dispensing_agent']"},
+	} {
+		m := w.eval(req("disp-1", tc.claimed, "pharmacy", "s-"+tc.claimed, policy.LevelLow), "", t0)
+		assert.Equal(t, tc.decision, m.Decision, tc.claimed)
+		assert.Equal(t, tc.reason, m.Reason, tc.claimed)
+	}
+}
+
+func TestAgentWarnings(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.policy(policy.Policy{Name: "one-a", AgentRole: "one", AllowedSources: []string{"x"}})
+	w.policy(policy.Policy{Name: "two-a", AgentRole: "two", AllowedSources: []string{"x"}})
+	w.policy(policy.Policy{Name: "two-b", AgentRole: "two", AllowedSources: []string{"x"}})
+	cases := []struct {
+		name  string
+		agent agents.Agent
+		want  []string
+	}{
+		{"bound and resolving", agents.Agent{AgentID: "a", AgentRole: "two", PolicyName: "two-b"}, nil},
+		{"unbound, one policy", agents.Agent{AgentID: "a", AgentRole: "one"}, nil},
+		{"unbound, no policy", agents.Agent{AgentID: "a", AgentRole: "none"}, nil},
+		{"unbound, several policies", agents.Agent{AgentID: "a", AgentRole: "two"}, []string{
+			"agent 'a' is bound to no policy and role 'two' has 2 policies, so its requests are denied (policy_ambiguous); bind it with policy_name"}},
+		{"dangling, one policy", agents.Agent{AgentID: "a", AgentRole: "one", PolicyName: "trial"}, []string{
+			"policy_name 'trial' names no policy yet; until a policy of that name exists, it is governed by the only policy of role 'one', 'one-a'"}},
+		{"dangling, no policy", agents.Agent{AgentID: "a", AgentRole: "none", PolicyName: "trial"}, []string{
+			"policy_name 'trial' names no policy yet; until a policy of that name exists, role 'none' has no policy, so its requests are denied (default_deny)"}},
+		{"dangling, several policies", agents.Agent{AgentID: "a", AgentRole: "two", PolicyName: "trial"}, []string{
+			"policy_name 'trial' names no policy yet; until a policy of that name exists, role 'two' has 2 policies, so its requests are denied (policy_ambiguous)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, w.state.AgentWarnings(tc.agent))
+		})
+	}
+}

@@ -152,7 +152,7 @@ func (g *eventGen) try(s *domain.State) domain.Event {
 		}
 		return agents.AgentRegistered{Agent: a}
 	case r < 34 && s.Agents.Len() > 0:
-		all := s.Agents.List(agents.Filter{})
+		all := s.Agents.List(agents.Filter{AllStatuses: true})
 		a := all[g.rng.IntN(len(all))]
 		a.Description = fmt.Sprintf("update %d", g.n)
 		a.PermittedRoles = nil
@@ -162,7 +162,7 @@ func (g *eventGen) try(s *domain.State) domain.Event {
 		a.UpdatedAt = g.now
 		return agents.AgentUpdated{Agent: a}
 	case r < 36 && s.Agents.Len() > 0:
-		all := s.Agents.List(agents.Filter{})
+		all := s.Agents.List(agents.Filter{AllStatuses: true})
 		a := all[g.rng.IntN(len(all))]
 		to := []agents.Status{agents.StatusApproved, agents.StatusSuspended, agents.StatusRetired}[g.rng.IntN(3)]
 		return agents.AgentStatusChanged{AgentID: a.AgentID, From: a.Status, To: to, ChangedAt: g.now}
@@ -229,8 +229,8 @@ func requireSameReads(t *testing.T, g *eventGen, want, got *domain.State) {
 	}
 
 	require.Equal(t, want.Agents.Len(), got.Agents.Len())
-	require.Equal(t, want.Agents.List(agents.Filter{}), got.Agents.List(agents.Filter{}))
-	for _, a := range want.Agents.List(agents.Filter{}) {
+	require.Equal(t, want.Agents.List(agents.Filter{AllStatuses: true}), got.Agents.List(agents.Filter{AllStatuses: true}))
+	for _, a := range want.Agents.List(agents.Filter{AllStatuses: true}) {
 		ga, ok := got.Agents.ByID(a.AgentID)
 		require.True(t, ok)
 		require.Equal(t, a, ga)

@@ -217,7 +217,7 @@ func Open(opts Options) (*Store, error) {
 	logWatch.configure(popts)
 	db, err := openPebble(opts.Dir, popts, logWatch)
 	if err != nil {
-		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, err)
+		return nil, fmt.Errorf("eventstore: open %s: %w", opts.Dir, lockedError(opts.Dir, err))
 	}
 	s := &Store{opts: opts, db: db, writers: map[string]*chainWriter{}, limit: limit,
 		failedCh: make(chan struct{}), auxFailedCh: make(chan struct{})}

@@ -74,6 +74,16 @@ type agentResponse struct {
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
 	StatusChangedAt time.Time `json:"status_changed_at"`
+	// Warnings say how the agent's policy binding resolves when that needs
+	// saying, for example a policy_name that names no policy yet; always a
+	// list, empty when there is nothing to say.
+	Warnings []string `json:"warnings"`
+}
+
+// withWarnings returns r with warnings (never null).
+func (r agentResponse) withWarnings(warnings []string) agentResponse {
+	r.Warnings = append([]string{}, warnings...)
+	return r
 }
 
 func newAgentResponse(a agents.Agent) agentResponse {
@@ -87,7 +97,20 @@ func newAgentResponse(a agents.Agent) agentResponse {
 		Owner: stringOrNil(a.Owner), OwnerTeam: stringOrNil(a.OwnerTeam), Framework: stringOrNil(a.Framework),
 		PolicyName: stringOrNil(a.PolicyName), PermittedRoles: roles, Status: string(a.Status),
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(), StatusChangedAt: a.StatusChangedAt.UTC(),
+		Warnings: []string{},
 	}
+}
+
+// agentRetiredError answers 404 for GET of a retired agent: retired agents
+// are kept for history but are no longer current.
+type agentRetiredError struct {
+	id string
+	at time.Time
+}
+
+func (e *agentRetiredError) Error() string {
+	return fmt.Sprintf("Agent '%s' was retired at %s; its history stays readable with ?as_of= before that instant and in GET /v1/audit/events?agent_id=%s.",
+		e.id, e.at.UTC().Format(time.RFC3339Nano), e.id)
 }
 
 func (s *Server) registerAgent(c echo.Context) error {
@@ -103,7 +126,7 @@ func (s *Server) registerAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, newAgentResponse(a))
+	return c.JSON(http.StatusCreated, newAgentResponse(a).withWarnings(s.cfg.Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) listAgents(c echo.Context) error {
@@ -116,15 +139,18 @@ func (s *Server) listAgents(c echo.Context) error {
 			return err // a *ValidationError on status: 422
 		}
 	}
+	// Without ?status= retired agents are left out (they are kept for
+	// history, see GET /v1/audit/events); ?status=retired lists them.
+	warnings := s.cfg.Ledger.AgentWarnings
 	list := s.cfg.Ledger.Agents(filter)
 	if past, _, err := s.asOf(c); err != nil {
 		return err
 	} else if past != nil {
-		list = past.Agents.List(filter)
+		list, warnings = past.Agents.List(filter), past.AgentWarnings
 	}
 	out := make([]agentResponse, len(list))
 	for i, a := range list {
-		out[i] = newAgentResponse(a)
+		out[i] = newAgentResponse(a).withWarnings(warnings(a))
 	}
 	return c.JSON(http.StatusOK, out) // a bare array, as AutoPIL's clients expect
 }
@@ -138,17 +164,21 @@ func (s *Server) getAgent(c echo.Context) error {
 		return err
 	}
 	if past != nil {
+		// History: the agent as it was, retired or not.
 		a, ok := past.Agents.ByID(c.Param("agent_id"))
 		if !ok {
 			return agents.ErrNotFound
 		}
-		return c.JSON(http.StatusOK, newAgentResponse(a))
+		return c.JSON(http.StatusOK, newAgentResponse(a).withWarnings(past.AgentWarnings(a)))
 	}
 	a, err := s.cfg.Ledger.Agent(c.Param("agent_id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newAgentResponse(a))
+	if a.Status == agents.StatusRetired {
+		return &agentRetiredError{id: a.AgentID, at: a.StatusChangedAt}
+	}
+	return c.JSON(http.StatusOK, newAgentResponse(a).withWarnings(s.cfg.Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) updateAgent(c echo.Context) error {
@@ -164,7 +194,7 @@ func (s *Server) updateAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newAgentResponse(a))
+	return c.JSON(http.StatusOK, newAgentResponse(a).withWarnings(s.cfg.Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) changeAgentStatus(c echo.Context) error {

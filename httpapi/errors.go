@@ -46,6 +46,7 @@ type errorBody struct {
 // errors.As only, so errors wrapped with %w or joined map like the original.
 func statusOf(err error) (code int, detail string) {
 	var httpErr *echo.HTTPError
+	var retired *agentRetiredError
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable
@@ -57,6 +58,8 @@ func statusOf(err error) (code int, detail string) {
 		return http.StatusNotFound, detailPolicyNotFound
 	case errors.Is(err, policy.ErrConflict):
 		return http.StatusConflict, conflictDetail(err)
+	case errors.As(err, &retired):
+		return http.StatusNotFound, retired.Error()
 	case errors.Is(err, agents.ErrNotFound):
 		return http.StatusNotFound, detailAgentNotFound
 	case errors.Is(err, agents.ErrConflict):

@@ -41,16 +41,20 @@ func (r evaluateRequest) request() policy.Request {
 
 // evaluateResponse answers both outcomes with 200.
 type evaluateResponse struct {
-	Decision      string    `json:"decision"`
-	Reason        string    `json:"reason"`
-	PolicyName    string    `json:"policy_name"`
-	PolicyID      *string   `json:"policy_id"`
-	PolicyVersion *int      `json:"policy_version"`
-	DenialType    string    `json:"denial_type,omitempty"`
-	EventID       string    `json:"event_id"`
-	Seq           uint64    `json:"seq"`
-	SessionID     string    `json:"session_id"`
-	EvaluatedAt   time.Time `json:"evaluated_at"`
+	Decision      string  `json:"decision"`
+	Reason        string  `json:"reason"`
+	PolicyName    string  `json:"policy_name"`
+	PolicyID      *string `json:"policy_id"`
+	PolicyVersion *int    `json:"policy_version"`
+	// PolicyResolution says which rule chose the deciding policy: "bound"
+	// (the agent's policy binding) or "role" (the role's only policy); null
+	// when no policy decided.
+	PolicyResolution *string   `json:"policy_resolution"`
+	DenialType       string    `json:"denial_type,omitempty"`
+	EventID          string    `json:"event_id"`
+	Seq              uint64    `json:"seq"`
+	SessionID        string    `json:"session_id"`
+	EvaluatedAt      time.Time `json:"evaluated_at"`
 }
 
 func (s *Server) evaluate(c echo.Context) error {
@@ -89,6 +93,9 @@ func (s *Server) evaluate(c echo.Context) error {
 	}
 	if made.PolicyID != "" {
 		resp.PolicyID, resp.PolicyVersion = &made.PolicyID, &made.PolicyVersion
+	}
+	if made.PolicyResolution != "" {
+		resp.PolicyResolution = &made.PolicyResolution
 	}
 	return c.JSON(http.StatusOK, resp)
 }

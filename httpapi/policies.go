@@ -9,7 +9,7 @@ import (
 )
 
 // The policy document is its own wire format: AutoPIL's field names, which
-// teams already write in YAML, are the contract (POLICY-SEMANTICS.md). So
+// teams already write in YAML, are the contract (docs/policy-semantics.md). So
 // handlers read and answer policy.Policy as it is instead of a copy of its
 // twenty fields; version, created_at and updated_at are set by the server
 // and ignored on input.

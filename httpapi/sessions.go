@@ -22,6 +22,7 @@ type trailEvent struct {
 	PolicyName       string    `json:"policy_name"`
 	PolicyID         string    `json:"policy_id,omitempty"`
 	PolicyVersion    int       `json:"policy_version,omitempty"`
+	PolicyResolution string    `json:"policy_resolution,omitempty"`
 	DenialType       string    `json:"denial_type,omitempty"`
 	AgentID          string    `json:"agent_id"`
 	AgentRole        string    `json:"agent_role"`
@@ -33,11 +34,14 @@ type trailEvent struct {
 	KeyID            string    `json:"key_id"`
 }
 
+// sessionTrailResponse is a session's trail: every decision that named it.
+// The ownership fields are null when no decision started the session (every
+// decision that named it came before the session step).
 type sessionTrailResponse struct {
 	SessionID       string       `json:"session_id"`
-	OwnerRole       string       `json:"owner_role"`
-	OwnerAgentID    string       `json:"owner_agent_id"`
-	StartedAt       time.Time    `json:"started_at"`
+	OwnerRole       *string      `json:"owner_role"`
+	OwnerAgentID    *string      `json:"owner_agent_id"`
+	StartedAt       *time.Time   `json:"started_at"`
 	ExpiresAt       *time.Time   `json:"expires_at"`
 	TotalEvents     int          `json:"total_events"`
 	Allowed         int          `json:"allowed"`
@@ -52,26 +56,30 @@ func (s *Server) sessionTrail(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
-	sess, entries, ok, err := s.cfg.Ledger.SessionTrail(c.Request().Context(), c.Param("session_id"))
+	trail, ok, err := s.cfg.Index.SessionTrail(c.Request().Context(), c.Param("session_id"))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return errSessionNotFound
 	}
+	sess, entries := trail.Session, trail.Entries
 	resp := sessionTrailResponse{
-		SessionID: sess.SessionID, OwnerRole: sess.OwnerRole, OwnerAgentID: sess.OwnerAgentID,
-		StartedAt: sess.StartedAt, ExpiresAt: sess.ExpiresAt,
+		SessionID:   sess.SessionID,
 		TotalEvents: len(entries), Allowed: sess.Allowed, Denied: sess.Denied,
 		SourcesAccessed: append([]string{}, sess.SourcesAccessed...),
 		FirstEvent:      sess.FirstEventAt, LastEvent: sess.LastEventAt,
 		Events: make([]trailEvent, len(entries)),
 	}
+	if trail.Started {
+		resp.OwnerRole, resp.OwnerAgentID = &sess.OwnerRole, &sess.OwnerAgentID
+		resp.StartedAt, resp.ExpiresAt = &sess.StartedAt, sess.ExpiresAt
+	}
 	for i, e := range entries {
 		m := e.Made
 		resp.Events[i] = trailEvent{
 			EventID: e.ID, Seq: e.Seq, Time: e.Time, Decision: m.Decision, Reason: m.Reason,
-			PolicyName: m.PolicyName, PolicyID: m.PolicyID, PolicyVersion: m.PolicyVersion, DenialType: m.DenialType,
+			PolicyName: m.PolicyName, PolicyID: m.PolicyID, PolicyVersion: m.PolicyVersion, PolicyResolution: m.PolicyResolution, DenialType: m.DenialType,
 			AgentID: m.Request.AgentID, AgentRole: m.Request.AgentRole, UserID: m.Request.UserID,
 			SourceID: m.Request.SourceID, SensitivityLevel: string(m.Request.Sensitivity), TaskType: m.Request.TaskType,
 			Action: string(m.Request.Action), KeyID: m.KeyID,

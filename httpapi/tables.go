@@ -27,7 +27,7 @@ func TablesAt(st *domain.State, at time.Time) Tables {
 	if t.Policies == nil {
 		t.Policies = []policy.Policy{}
 	}
-	for _, a := range st.Agents.List(agents.Filter{}) {
+	for _, a := range st.Agents.List(agents.Filter{AllStatuses: true}) {
 		t.Agents = append(t.Agents, newAgentResponse(a))
 	}
 	return t

@@ -8,22 +8,13 @@ import (
 	"github.com/custos-dev/custos/domain/agents"
 )
 
-// policyExists resolves a policy name in state s, for agent bindings.
-func policyExists(s *domain.State) func(string) bool {
-	set := s.Policies.Set()
-	return func(name string) bool {
-		_, ok := set.ByName(name)
-		return ok
-	}
-}
-
 // RegisterAgent decides, appends and applies an agent.registered (status
 // draft) and returns the agent.
 func (l *Ledger) RegisterAgent(ctx context.Context, actor string, cmd agents.RegisterCommand) (agents.Agent, error) {
 	var ev agents.AgentRegistered
 	_, err := l.Write(ctx, actor, func(tx *Tx) ([]domain.Event, error) {
 		var err error
-		ev, err = agents.Register(tx.State.Agents, cmd, tx.Now, tx.NewID("agent"), policyExists(tx.State))
+		ev, err = agents.Register(tx.State.Agents, cmd, tx.Now, tx.NewID("agent"))
 		if err != nil {
 			return nil, err
 		}
@@ -41,7 +32,7 @@ func (l *Ledger) UpdateAgent(ctx context.Context, actor, id string, cmd agents.U
 	var ev agents.AgentUpdated
 	_, err := l.Write(ctx, actor, func(tx *Tx) ([]domain.Event, error) {
 		var err error
-		ev, err = agents.Update(tx.State.Agents, id, cmd, tx.Now, policyExists(tx.State))
+		ev, err = agents.Update(tx.State.Agents, id, cmd, tx.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -83,6 +74,14 @@ func (l *Ledger) Agent(id string) (agents.Agent, error) {
 		return agents.Agent{}, fmt.Errorf("%w: %s", agents.ErrNotFound, id)
 	}
 	return a, nil
+}
+
+// AgentWarnings returns domain.State.AgentWarnings for a in the live state:
+// how its policy binding resolves now, when that needs saying.
+func (l *Ledger) AgentWarnings(a agents.Agent) []string {
+	var out []string
+	l.Read(func(s *domain.State) { out = s.AgentWarnings(a) })
+	return out
 }
 
 // Agents lists the agents matching filter.

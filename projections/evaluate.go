@@ -3,8 +3,6 @@ package projections
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/decision"
@@ -54,55 +52,4 @@ func (l *Ledger) Session(id string) (decision.Session, bool) {
 		}
 	})
 	return out, ok
-}
-
-// TrailEntry is one decision of a session trail with its log position.
-type TrailEntry struct {
-	Seq  uint64
-	ID   string
-	Time time.Time
-	Made decision.Made
-}
-
-// SessionTrail returns the session with id and every durable decision made
-// in it, read from the log in order. The live session may already count
-// decisions whose fsync is still running; the trail shows only durable
-// ones, and its counters (allowed, denied, sources, first and last event)
-// are computed from them, so the answer always agrees with the log. ok is
-// false when the session has no durable event.
-func (l *Ledger) SessionTrail(ctx context.Context, id string) (decision.Session, []TrailEntry, bool, error) {
-	head, err := l.cfg.Store.Head(l.cfg.Chain)
-	if err != nil {
-		return decision.Session{}, nil, false, err
-	}
-	sess, ok := l.Session(id)
-	if !ok {
-		return decision.Session{}, nil, false, nil
-	}
-	// The first decision of a session started it, so folding the durable
-	// decisions alone rebuilds the durable session.
-	trail := decision.Sessions{}
-	entries := make([]TrailEntry, 0, len(sess.Seqs))
-	for _, seq := range sess.Seqs {
-		if seq > head.Seq {
-			break // not durable yet; seqs are in order
-		}
-		rec, err := l.cfg.Store.Get(ctx, l.cfg.Chain, seq)
-		if err != nil {
-			return decision.Session{}, nil, false, fmt.Errorf("projections: session %s trail: %w", id, err)
-		}
-		made, err := decision.Decode(rec.Type, rec.Payload)
-		if err != nil {
-			return decision.Session{}, nil, false, fmt.Errorf("projections: session %s trail seq %d: %w", id, seq, err)
-		}
-		if err := trail.Apply(rec.Seq, rec.ID, rec.Time, made); err != nil {
-			return decision.Session{}, nil, false, fmt.Errorf("projections: session %s trail seq %d: %w", id, seq, err)
-		}
-		entries = append(entries, TrailEntry{Seq: rec.Seq, ID: rec.ID, Time: rec.Time, Made: made})
-	}
-	durable, ok := trail.Get(id)
-	if !ok {
-		return decision.Session{}, nil, false, nil
-	}
-	return *durable, entries, true, nil
 }

@@ -139,7 +139,7 @@ func requireSameState(t *testing.T, g *mixGen, want, got *projections.Ledger) {
 			}
 			require.Equal(t, w.Policies.List(), s.Policies.List())
 			require.Equal(t, w.Policies.Set().All(), s.Policies.Set().All())
-			require.Equal(t, w.Agents.List(agents.Filter{}), s.Agents.List(agents.Filter{}))
+			require.Equal(t, w.Agents.List(agents.Filter{AllStatuses: true}), s.Agents.List(agents.Filter{AllStatuses: true}))
 			require.Equal(t, w.Sessions.Len(), s.Sessions.Len())
 			for i := range g.sessions {
 				id := sessionID(i)
@@ -381,7 +381,7 @@ func TestReplayAtUnaffectedBySnapshots(t *testing.T) {
 	require.Empty(t, storedSnapshots(t, off.store))
 
 	tables := func(s *domain.State) []any {
-		return []any{s.Keys.List(), s.Policies.List(), s.Agents.List(agents.Filter{})}
+		return []any{s.Keys.List(), s.Policies.List(), s.Agents.List(agents.Filter{AllStatuses: true})}
 	}
 	asOf := func(f *fixture) [][]any {
 		ix, err := projections.NewIndex(f.store, eventstore.DefaultChain, slog.New(slog.DiscardHandler))

@@ -38,6 +38,8 @@ func TestSessionTrailShowsOnlyDurableDecisions(t *testing.T) {
 	ledger, err := projections.Open(ctx, projections.Config{Store: store, SnapshotEvery: projections.NoSnapshots})
 	require.NoError(t, err)
 	defer ledger.Close()
+	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
+	require.NoError(t, err)
 	_, err = ledger.CreatePolicy(ctx, projections.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}})
 	require.NoError(t, err)
 	_, err = ledger.RegisterAgent(ctx, projections.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
@@ -62,18 +64,121 @@ func TestSessionTrailShowsOnlyDurableDecisions(t *testing.T) {
 		t.Fatalf("answered before its fsync: %v", err)
 	default:
 	}
-	_, entries, ok, err := ledger.SessionTrail(ctx, "held-session")
+	trail, ok, err := index.SessionTrail(ctx, "held-session")
 	require.NoError(t, err, "a pending decision is not an error")
 	assert.False(t, ok, "no durable decision yet: the session has no trail")
-	assert.Empty(t, entries)
+	assert.Empty(t, trail.Entries)
 
 	hold.Store(false)
 	close(release)
 	require.NoError(t, <-answered)
-	sess, entries, ok, err := ledger.SessionTrail(ctx, "held-session")
+	trail, ok, err = index.SessionTrail(ctx, "held-session")
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Len(t, entries, 1)
-	assert.Equal(t, 1, sess.Allowed)
-	assert.Equal(t, []string{"crm"}, sess.SourcesAccessed)
+	assert.Len(t, trail.Entries, 1)
+	assert.True(t, trail.Started)
+	assert.Equal(t, 1, trail.Session.Allowed)
+	assert.Equal(t, []string{"crm"}, trail.Session.SourcesAccessed)
 }
+
+// TestSessionTrailHoldsEveryDecisionThatNamedIt: decisions before the
+// session started (an identity denial of a draft agent) belong to its trail
+// too, in log order, before and after the index caught up.
+func TestSessionTrailHoldsEveryDecisionThatNamedIt(t *testing.T) {
+	t.Parallel()
+	store, err := eventstore.Open(eventstore.Options{Dir: "/d", FS: vfs.NewMem(), CreateIfMissing: true})
+	require.NoError(t, err)
+	defer store.Close()
+	ctx := context.Background()
+	ledger, err := projections.Open(ctx, projections.Config{Store: store, SnapshotEvery: projections.NoSnapshots})
+	require.NoError(t, err)
+	defer ledger.Close()
+	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
+	require.NoError(t, err)
+	_, err = ledger.CreatePolicy(ctx, projections.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}, SessionTTLMinutes: ptrInt(30)})
+	require.NoError(t, err)
+	_, err = ledger.RegisterAgent(ctx, projections.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
+	require.NoError(t, err)
+	caller := keys.Key{KeyID: "key_caller"}
+	eval := func(source string) {
+		t.Helper()
+		req := policy.Request{AgentRole: "r", AgentID: "a", UserID: "u", SourceID: source, Sensitivity: policy.LevelLow, SessionID: "s-1"}
+		_, _, err := ledger.Evaluate(ctx, caller, req)
+		require.NoError(t, err)
+	}
+	eval("crm") // draft: identity denial, starts nothing
+	_, err = ledger.ChangeAgentStatus(ctx, projections.ActorInit, "a", "approved")
+	require.NoError(t, err)
+	eval("crm") // ALLOW, starts the session
+	eval("hr")  // DENY by the policy
+	eval("crm") // ALLOW
+	other := policy.Request{AgentRole: "r", AgentID: "a", UserID: "u", SourceID: "crm", Sensitivity: policy.LevelLow, SessionID: "s-2"}
+	_, _, err = ledger.Evaluate(ctx, caller, other)
+	require.NoError(t, err)
+
+	check := func(t *testing.T) {
+		trail, ok, err := index.SessionTrail(ctx, "s-1")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Len(t, trail.Entries, 4)
+		var reasons []string
+		for i, e := range trail.Entries {
+			reasons = append(reasons, e.Made.Reason)
+			if i > 0 {
+				assert.Greater(t, e.Seq, trail.Entries[i-1].Seq, "log order")
+			}
+		}
+		assert.Equal(t, []string{
+			"Agent 'a' is not approved (status: 'draft')", "Access granted",
+			"Source 'hr' is not in the allowed list for role 'r'", "Access granted",
+		}, reasons)
+		sess := trail.Session
+		assert.True(t, trail.Started)
+		assert.Equal(t, "r", sess.OwnerRole)
+		assert.Equal(t, "a", sess.OwnerAgentID)
+		assert.Equal(t, trail.Entries[1].Made.EvaluatedAt, sess.StartedAt, "started by the first ALLOW, not the identity denial")
+		require.NotNil(t, sess.ExpiresAt)
+		assert.Equal(t, sess.StartedAt.Add(30*time.Minute), *sess.ExpiresAt)
+		assert.Equal(t, 2, sess.Allowed)
+		assert.Equal(t, 2, sess.Denied)
+		assert.Equal(t, []string{"crm"}, sess.SourcesAccessed)
+		assert.Equal(t, trail.Entries[0].ID, sess.FirstEventID)
+		assert.Equal(t, trail.Entries[3].ID, sess.LastEventID)
+	}
+	t.Run("from the log", check)
+	_, err = index.CatchUp(ctx)
+	require.NoError(t, err)
+	t.Run("from the index", check)
+
+	_, ok, err := index.SessionTrail(ctx, "s-none")
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+// TestSessionTrailOfANeverStartedSession: a session named only by denials
+// before the session step has a trail, without an owner.
+func TestSessionTrailOfANeverStartedSession(t *testing.T) {
+	t.Parallel()
+	store, err := eventstore.Open(eventstore.Options{Dir: "/d", FS: vfs.NewMem(), CreateIfMissing: true})
+	require.NoError(t, err)
+	defer store.Close()
+	ctx := context.Background()
+	ledger, err := projections.Open(ctx, projections.Config{Store: store, SnapshotEvery: projections.NoSnapshots})
+	require.NoError(t, err)
+	defer ledger.Close()
+	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
+	require.NoError(t, err)
+	req := policy.Request{AgentRole: "r", AgentID: "ghost", UserID: "u", SourceID: "crm", Sensitivity: policy.LevelLow, SessionID: "s-ghost"}
+	_, _, err = ledger.Evaluate(ctx, keys.Key{KeyID: "key_caller"}, req)
+	require.NoError(t, err)
+	trail, ok, err := index.SessionTrail(ctx, "s-ghost")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.False(t, trail.Started)
+	assert.Empty(t, trail.Session.OwnerRole)
+	assert.Equal(t, 1, trail.Session.Denied)
+	require.Len(t, trail.Entries, 1)
+	assert.Equal(t, "Agent 'ghost' is not registered", trail.Entries[0].Made.Reason)
+}
+
+func ptrInt(n int) *int { return &n }

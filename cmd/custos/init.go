@@ -23,7 +23,7 @@ exits 1.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, err := bootstrap(cmd.Context(), dataDir, newLogger(stderr, slog.LevelWarn))
+			key, _, err := bootstrap(cmd.Context(), dataDir, newLogger(stderr, slog.LevelWarn))
 			if errors.Is(err, errAlreadyInitialised) {
 				return withCode(1, err)
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -67,7 +68,13 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// --version prints what `custos version` prints.
+	var version strings.Builder
+	readBuildInfo().write(&version)
+	root.Version = version.String()
+	root.SetVersionTemplate("{{.Version}}")
 	root.AddCommand(
+		newVersionCommand(stdout),
 		newServeCommand(stdout, stderr),
 		newInitCommand(stdout, stderr),
 		newVerifyCommand(stdout, stderr),

@@ -269,3 +269,30 @@ func TestServeBootstrapsServesAndShutsDownGracefully(t *testing.T) {
 	v := runCLI(t, nil, "verify", "--data", dir)
 	assert.Equal(t, 0, v.code, v.stdout+v.stderr)
 }
+
+// TestSecondServeOnAFolderSaysItIsHeld: while one `custos serve` runs, a
+// second one on the same folder fails at once and says that another custos
+// process holds the folder, instead of Pebble's bare lock error.
+func TestSecondServeOnAFolderSaysItIsHeld(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	srv := startServer(t, dir)
+	out := srv.stdout.String()
+	assert.Contains(t, out, "Copy it now: this is the only time it is shown")
+	assert.Regexp(t, `expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(90 days\)`, out)
+
+	second := runCLI(t, nil, "serve", "--data", dir, "--addr", freeAddr(t))
+	assert.NotEqual(t, 0, second.code)
+	assert.Contains(t, second.stderr, "another custos process holds "+dir+" (stop it first, or use its HTTP API)")
+	assert.NotContains(t, second.stdout, "first admin key")
+	srv.stop(t)
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runCLI(t, nil, args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Regexp(t, `^custos \S+\ncommit:        \S+( \(modified\))?\ngo:            go1\.\d+\S*\nhash versions: \[1\]\n$`, r.stdout, args)
+	}
+}

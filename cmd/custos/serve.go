@@ -120,17 +120,20 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 			return fmt.Errorf("--policies %s:\n%s", o.policies, strings.Join(problemLines(err), "\n"))
 		}
 	}
-	key, err := bootstrap(ctx, o.dataDir, logger)
+	key, created, err := bootstrap(ctx, o.dataDir, logger)
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, `
 ==================== custos: first admin key ====================
 %s
-Shown once. Store it in a secret manager now; custos keeps only
-its SHA-256. Lost it? custos admin-key reset --data %s
+Copy it now: this is the only time it is shown (custos keeps only
+its SHA-256, so it cannot show it again). Scope admin, key_id
+%s, expires %s (%d days).
+Lost it? custos admin-key reset --data %s
 =================================================================
 
-`, key, o.dataDir)
+`, key, created.KeyID, created.ExpiresAt.UTC().Format(time.RFC3339),
+			int(created.ExpiresAt.Sub(created.CreatedAt).Round(24*time.Hour).Hours()/24), o.dataDir)
 	case errors.Is(err, errAlreadyInitialised):
 	default:
 		return withCode(1, err)

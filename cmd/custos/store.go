@@ -50,39 +50,39 @@ func createAdminKey(ctx context.Context, ledger *projections.Ledger, actor, name
 }
 
 // bootstrap creates a new store in dir with a first admin key and returns
-// the key. It fails with errAlreadyInitialised when dir already holds a store
+// the key and its record (for its expiry). It fails with errAlreadyInitialised when dir already holds a store
 // with records, changing nothing.
-func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, error) {
+func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, keys.KeyCreated, error) {
 	if storeExists(dir) {
 		s, err := openStore(dir, false, logger)
 		if err != nil {
-			return "", err
+			return "", keys.KeyCreated{}, err
 		}
 		head, err := s.Head(eventstore.DefaultChain)
 		closeErr := s.Close()
 		if err != nil {
-			return "", err
+			return "", keys.KeyCreated{}, err
 		}
 		if head.Seq > 0 {
-			return "", fmt.Errorf("%w: %s holds a chain of %d events; use `custos admin-key reset --data %s` if the admin key is lost", errAlreadyInitialised, dir, head.Seq, dir)
+			return "", keys.KeyCreated{}, fmt.Errorf("%w: %s holds a chain of %d events; use `custos admin-key reset --data %s` if the admin key is lost", errAlreadyInitialised, dir, head.Seq, dir)
 		}
 		if closeErr != nil {
-			return "", closeErr
+			return "", keys.KeyCreated{}, closeErr
 		}
 	}
 	s, err := openStore(dir, true, logger)
 	if err != nil {
-		return "", err
+		return "", keys.KeyCreated{}, err
 	}
 	defer s.Close()
 	ledger, err := projections.Open(ctx, projections.Config{Store: s, Logger: logger})
 	if err != nil {
-		return "", err
+		return "", keys.KeyCreated{}, err
 	}
 	defer ledger.Close()
-	key, _, err := createAdminKey(ctx, ledger, projections.ActorInit, "bootstrap-admin")
+	key, created, err := createAdminKey(ctx, ledger, projections.ActorInit, "bootstrap-admin")
 	if err != nil {
-		return "", err
+		return "", keys.KeyCreated{}, err
 	}
-	return key, errors.Join(ledger.Close(), s.Close())
+	return key, created, errors.Join(ledger.Close(), s.Close())
 }

@@ -72,11 +72,13 @@ type Agent struct {
 	Owner       string `json:"owner,omitempty"`
 	OwnerTeam   string `json:"owner_team,omitempty"`
 	Framework   string `json:"framework,omitempty"`
-	// PolicyName optionally binds the agent to the policy with this name;
-	// empty means the policy is found by AgentRole.
+	// PolicyName optionally binds the agent to the policy with this name,
+	// resolved at each evaluation (it may name no policy yet); empty means
+	// the policy is found by AgentRole.
 	PolicyName string `json:"policy_name,omitempty"`
-	// PermittedRoles are extra roles the agent may claim, in registration
-	// order. A permitted claim is evaluated under AgentRole.
+	// PermittedRoles are roles the agent may claim besides AgentRole, in
+	// registration order; they may include AgentRole itself. A permitted
+	// claim is evaluated under AgentRole.
 	PermittedRoles  []string  `json:"permitted_roles,omitempty"`
 	Status          Status    `json:"status"`
 	CreatedAt       time.Time `json:"created_at"`
@@ -91,11 +93,15 @@ func (a Agent) MayClaim(role string) bool {
 	return role == a.AgentRole || slices.Contains(a.PermittedRoles, role)
 }
 
-// ClaimableRoles returns every role the agent may claim: AgentRole first,
-// then PermittedRoles in order. It is the list printed in the
-// role_not_permitted reason. It returns a new slice (one allocation); the
-// evaluator only needs it on the deny path.
+// ClaimableRoles returns every role the agent may claim, the list printed in
+// the role_not_permitted reason: PermittedRoles as given when they include
+// AgentRole, otherwise AgentRole first, then PermittedRoles in order. It
+// returns a new slice (one allocation); the evaluator only needs it on the
+// deny path.
 func (a Agent) ClaimableRoles() []string {
+	if slices.Contains(a.PermittedRoles, a.AgentRole) {
+		return slices.Clone(a.PermittedRoles)
+	}
 	out := make([]string, 0, 1+len(a.PermittedRoles))
 	out = append(out, a.AgentRole)
 	return append(out, a.PermittedRoles...)

@@ -58,6 +58,8 @@ func TestClaimableRoles(t *testing.T) {
 	}{
 		{"own role only", agents.Agent{AgentRole: "billing"}, []string{"billing"}},
 		{"own role first, then permitted in order", agents.Agent{AgentRole: "claims", PermittedRoles: []string{"z", "a"}}, []string{"claims", "z", "a"}},
+		{"permitted as given when they list the own role", agents.Agent{AgentRole: "dispensing_agent", PermittedRoles: []string{"rx_verification_agent", "dispensing_agent"}},
+			[]string{"rx_verification_agent", "dispensing_agent"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

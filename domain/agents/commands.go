@@ -23,6 +23,8 @@ const (
 	MaxLabelLength = 128
 	// MaxPermittedRoles is the largest number of permitted_roles.
 	MaxPermittedRoles = 64
+	// MaxPolicyNameLength is the longest policy_name binding.
+	MaxPolicyNameLength = 256
 )
 
 // IDCharset lists the characters allowed in agent_id, agent_role and every
@@ -54,12 +56,16 @@ type RegisterCommand struct {
 	OwnerTeam string
 	Framework string
 	// PolicyName (policy_name) optionally binds the agent to a policy by
-	// name; it must name an existing policy. Empty: the policy is found by
-	// agent_role.
+	// name: at most MaxPolicyNameLength characters, valid UTF-8, no control
+	// characters. The name need not exist yet: it is resolved at every
+	// evaluation, so a policy created later under it takes effect then.
+	// Empty: the policy is found by agent_role.
 	PolicyName string
-	// PermittedRoles (permitted_roles, permitted_roles[i]) are extra roles the
-	// agent may claim: at most MaxPermittedRoles, each like agent_role, no
-	// duplicates and not agent_role itself. Empty and nil mean the same.
+	// PermittedRoles (permitted_roles, permitted_roles[i]) are roles the
+	// agent may claim besides agent_role: at most MaxPermittedRoles, each
+	// like agent_role, no duplicates. They may include agent_role itself, as
+	// AutoPIL's files do; reasons then list them as given. Empty and nil mean
+	// the same.
 	PermittedRoles []string
 }
 
@@ -82,16 +88,15 @@ type UpdateCommand struct {
 // Register decides a new agent. It returns the event to record; s is only
 // read. The agent_id is cmd.AgentID when given, else newID (the caller
 // mints it as "agent_<ULID>"). The agent starts as draft; created_at,
-// updated_at and status_changed_at are now (UTC). policyExists reports
-// whether a policy with the given name exists; it is called only for a
-// non-empty policy_name, and a nil policyExists resolves no name.
+// updated_at and status_changed_at are now (UTC).
 //
-// Errors, in this order: every broken field rule, including a policy_name
-// that does not resolve, as *ValidationError values joined with errors.Join
-// (422); an agent_id that is already registered, retired agents included:
-// ErrAgentExists (409); no agent_id given and newID empty or not a valid id:
-// a plain error (500, a caller bug).
-func Register(s *State, cmd RegisterCommand, now time.Time, newID string, policyExists func(name string) bool) (AgentRegistered, error) {
+// Errors, in this order: every broken field rule as *ValidationError values
+// joined with errors.Join (422); an agent_id of a retired agent:
+// ErrRetiredID (409: ids are never reused; a registration without agent_id
+// gets a fresh one); an agent_id that is already registered: ErrAgentExists
+// (409); no agent_id given and newID empty or not a valid id: a plain error
+// (500, a caller bug).
+func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (AgentRegistered, error) {
 	var v validator
 	id := cmd.AgentID
 	if id != "" {
@@ -103,8 +108,8 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string, policy
 	v.text("owner", cmd.Owner, MaxLabelLength, false)
 	v.text("owner_team", cmd.OwnerTeam, MaxLabelLength, false)
 	v.text("framework", cmd.Framework, MaxLabelLength, false)
-	v.policyName(cmd.PolicyName, policyExists)
-	v.permittedRoles(cmd.PermittedRoles, cmd.AgentRole)
+	v.text("policy_name", cmd.PolicyName, MaxPolicyNameLength, false)
+	v.permittedRoles(cmd.PermittedRoles)
 	if err := v.err(); err != nil {
 		return AgentRegistered{}, err
 	}
@@ -114,7 +119,11 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string, policy
 		}
 		id = newID
 	}
-	if _, dup := s.byID[id]; dup {
+	if old, dup := s.byID[id]; dup {
+		if old.Status == StatusRetired {
+			return AgentRegistered{}, fmt.Errorf("%w: agent_id '%s' was retired at %s; register without agent_id to get a fresh one",
+				ErrRetiredID, id, old.StatusChangedAt.UTC().Format(time.RFC3339))
+		}
 		return AgentRegistered{}, fmt.Errorf("%w: '%s'", ErrAgentExists, id)
 	}
 	now = now.UTC()
@@ -139,14 +148,13 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string, policy
 // Update decides a partial update of the agent with agent_id id. It returns
 // the event to record, which carries the complete agent after the update
 // with updated_at = now (UTC); s is only read. Every update is recorded, even
-// one that changes nothing. policyExists is used as in Register, only when
-// cmd.PolicyName is non-nil and non-empty: an agent whose bound policy was
-// deleted meanwhile can still be updated without touching policy_name.
+// one that changes nothing. A policy_name, as in Register, need not name an
+// existing policy.
 //
 // Errors, in this order: no agent with id: ErrNotFound (404); broken field
 // rules as *ValidationError values joined (422); the agent is retired:
 // ErrRetired (409).
-func Update(s *State, id string, cmd UpdateCommand, now time.Time, policyExists func(name string) bool) (AgentUpdated, error) {
+func Update(s *State, id string, cmd UpdateCommand, now time.Time) (AgentUpdated, error) {
 	old, ok := s.byID[id]
 	if !ok {
 		return AgentUpdated{}, fmt.Errorf("%w: agent_id '%s'", ErrNotFound, id)
@@ -170,17 +178,11 @@ func Update(s *State, id string, cmd UpdateCommand, now time.Time, policyExists 
 	setText("framework", &a.Framework, cmd.Framework, MaxLabelLength, false)
 	if cmd.PolicyName != nil {
 		a.PolicyName = *cmd.PolicyName
-		v.policyName(a.PolicyName, policyExists)
+		v.text("policy_name", a.PolicyName, MaxPolicyNameLength, false)
 	}
 	if cmd.PermittedRoles != nil {
 		a.PermittedRoles = *cmd.PermittedRoles
-		v.permittedRoles(a.PermittedRoles, a.AgentRole)
-	} else if cmd.AgentRole != nil {
-		for i, r := range a.PermittedRoles {
-			if r == a.AgentRole {
-				v.add("agent_role", "'%s' is already in permitted_roles (permitted_roles[%d]); remove it there in the same update", r, i)
-			}
-		}
+		v.permittedRoles(a.PermittedRoles)
 	}
 	if err := v.err(); err != nil {
 		return AgentUpdated{}, err
@@ -294,16 +296,9 @@ func (v *validator) text(field, s string, maxChars int, multiline bool) {
 	}
 }
 
-// policyName checks that a non-empty name resolves to a policy.
-func (v *validator) policyName(name string, policyExists func(string) bool) {
-	if name != "" && (policyExists == nil || !policyExists(name)) {
-		v.add("policy_name", "no policy named '%s' exists", name)
-	}
-}
-
-// permittedRoles checks the permitted roles of an agent whose own role is
-// role.
-func (v *validator) permittedRoles(roles []string, role string) {
+// permittedRoles checks the permitted roles of an agent. They may include
+// the agent's own role.
+func (v *validator) permittedRoles(roles []string) {
 	if len(roles) > MaxPermittedRoles {
 		v.add("permitted_roles", "must hold at most %d roles, got %d", MaxPermittedRoles, len(roles))
 		return
@@ -320,8 +315,5 @@ func (v *validator) permittedRoles(roles []string, role string) {
 			continue
 		}
 		seen[r] = i
-		if r == role {
-			v.add(field, "'%s' is the agent's own agent_role; list only extra roles", r)
-		}
 	}
 }

@@ -61,9 +61,11 @@ func TestRegisterValidation(t *testing.T) {
 		{"framework 128", base(func(c *agents.RegisterCommand) { c.Framework = strings.Repeat("f", 128) }), nil},
 		{"framework 129", base(func(c *agents.RegisterCommand) { c.Framework = strings.Repeat("f", 129) }), []string{"framework"}},
 		{"framework invalid utf8", base(func(c *agents.RegisterCommand) { c.Framework = "\xff" }), []string{"framework"}},
-		{"policy_name resolves", base(func(c *agents.RegisterCommand) { c.PolicyName = "claims" }), nil},
-		{"policy_name unresolved", base(func(c *agents.RegisterCommand) { c.PolicyName = "nope" }), []string{"policy_name"}},
-		{"policy_name wrong case", base(func(c *agents.RegisterCommand) { c.PolicyName = "Claims" }), []string{"policy_name"}},
+		{"policy_name of an existing policy", base(func(c *agents.RegisterCommand) { c.PolicyName = "claims" }), nil},
+		{"policy_name of no policy yet", base(func(c *agents.RegisterCommand) { c.PolicyName = "nope" }), nil},
+		{"policy_name 256", base(func(c *agents.RegisterCommand) { c.PolicyName = strings.Repeat("p", 256) }), nil},
+		{"policy_name 257", base(func(c *agents.RegisterCommand) { c.PolicyName = strings.Repeat("p", 257) }), []string{"policy_name"}},
+		{"policy_name control", base(func(c *agents.RegisterCommand) { c.PolicyName = "a\nb" }), []string{"policy_name"}},
 		{"permitted_roles valid", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{"auditor", "reader"} }), nil},
 		{"permitted_roles empty", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{} }), nil},
 		{"permitted_roles max", base(func(c *agents.RegisterCommand) { c.PermittedRoles = many[:agents.MaxPermittedRoles] }), nil},
@@ -72,13 +74,13 @@ func TestRegisterValidation(t *testing.T) {
 		{"permitted role bad char", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{"a b"} }), []string{"permitted_roles[0]"}},
 		{"permitted role 129", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{strings.Repeat("p", 129)} }), []string{"permitted_roles[0]"}},
 		{"permitted role duplicate", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{"a", "b", "a", "a"} }), []string{"permitted_roles[2]", "permitted_roles[3]"}},
-		{"permitted role is own role", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{"claims_processor"} }), []string{"permitted_roles[0]"}},
+		{"permitted roles include own role", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{"reader", "claims_processor"} }), nil},
 		{"permitted roles case differ", base(func(c *agents.RegisterCommand) { c.PermittedRoles = []string{"A", "a", "Claims_processor"} }), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := agents.Register(&agents.State{}, tt.cmd, t0, agentID(1), policies)
+			ev, err := agents.Register(&agents.State{}, tt.cmd, t0, agentID(1))
 			if tt.fields == nil {
 				require.NoError(t, err)
 				assert.Equal(t, tt.cmd.AgentRole, ev.Agent.AgentRole)
@@ -103,45 +105,21 @@ func TestRegisterReportsEveryProblem(t *testing.T) {
 		Owner:          strings.Repeat("o", 129),
 		OwnerTeam:      strings.Repeat("t", 129),
 		Framework:      strings.Repeat("f", 129),
-		PolicyName:     "missing",
+		PolicyName:     "bad\x00name",
 		PermittedRoles: []string{"ok", "ok", "not ok"},
 	}
-	_, err := agents.Register(&agents.State{}, cmd, t0, agentID(1), policies)
+	_, err := agents.Register(&agents.State{}, cmd, t0, agentID(1))
 	assert.Equal(t, []string{
 		"agent_id", "agent_role", "display_name", "description", "owner", "owner_team", "framework",
 		"policy_name", "permitted_roles[1]", "permitted_roles[2]",
 	}, validationFields(t, err))
 }
 
-func TestRegisterUnresolvedPolicyName(t *testing.T) {
+func TestRegisterKeepsADanglingPolicyName(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name   string
-		exists func(string) bool
-	}{
-		{"resolver says no", policies},
-		{"nil resolver", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := agents.Register(&agents.State{},
-				agents.RegisterCommand{AgentRole: "r", PolicyName: "ghost"}, t0, agentID(1), tt.exists)
-			var ve *agents.ValidationError
-			require.ErrorAs(t, err, &ve)
-			assert.Equal(t, "policy_name", ve.Field)
-			assert.Contains(t, ve.Problem, "'ghost'")
-		})
-	}
-
-	t.Run("resolver not called for empty name", func(t *testing.T) {
-		t.Parallel()
-		called := false
-		_, err := agents.Register(&agents.State{}, agents.RegisterCommand{AgentRole: "r"}, t0, agentID(1),
-			func(string) bool { called = true; return false })
-		require.NoError(t, err)
-		assert.False(t, called)
-	})
+	ev, err := agents.Register(&agents.State{}, agents.RegisterCommand{AgentRole: "r", PolicyName: "ghost"}, t0, agentID(1))
+	require.NoError(t, err, "a policy_name is a binding by name, resolved at evaluation")
+	assert.Equal(t, "ghost", ev.Agent.PolicyName)
 }
 
 func TestRegisterEvent(t *testing.T) {
@@ -157,7 +135,7 @@ func TestRegisterEvent(t *testing.T) {
 		PolicyName:     "claims",
 		PermittedRoles: []string{"reader", "auditor"},
 	}
-	ev, err := agents.Register(&agents.State{}, cmd, now, agentID(7), policies)
+	ev, err := agents.Register(&agents.State{}, cmd, now, agentID(7))
 	require.NoError(t, err)
 	utc := now.UTC()
 	assert.Equal(t, agents.AgentRegistered{Agent: agents.Agent{
@@ -182,7 +160,7 @@ func TestRegisterEvent(t *testing.T) {
 	assert.Equal(t, "reader", ev.Agent.PermittedRoles[0])
 
 	// An empty permitted_roles is normalised to nil.
-	ev, err = agents.Register(&agents.State{}, agents.RegisterCommand{AgentRole: "r", PermittedRoles: []string{}}, now, agentID(1), nil)
+	ev, err = agents.Register(&agents.State{}, agents.RegisterCommand{AgentRole: "r", PermittedRoles: []string{}}, now, agentID(1))
 	require.NoError(t, err)
 	assert.Nil(t, ev.Agent.PermittedRoles)
 }
@@ -202,7 +180,7 @@ func TestRegisterID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := agents.Register(&agents.State{}, agents.RegisterCommand{AgentID: tt.agentID, AgentRole: "r"}, t0, tt.newID, nil)
+			ev, err := agents.Register(&agents.State{}, agents.RegisterCommand{AgentID: tt.agentID, AgentRole: "r"}, t0, tt.newID)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, ev.Agent.AgentID)
 		})
@@ -212,14 +190,14 @@ func TestRegisterID(t *testing.T) {
 func TestRegisterBadGeneratedID(t *testing.T) {
 	t.Parallel()
 	for _, newID := range []string{"", "agent 1", strings.Repeat("a", 129)} {
-		_, err := agents.Register(&agents.State{}, agents.RegisterCommand{AgentRole: "r"}, t0, newID, nil)
+		_, err := agents.Register(&agents.State{}, agents.RegisterCommand{AgentRole: "r"}, t0, newID)
 		require.Error(t, err, "newID %q", newID)
 		var ve *agents.ValidationError
 		assert.False(t, errors.As(err, &ve), "a caller bug is not a 422")
 		assert.False(t, errors.Is(err, agents.ErrConflict))
 	}
 	// A bad request is still reported as such, before the caller bug.
-	_, err := agents.Register(&agents.State{}, agents.RegisterCommand{}, t0, "", nil)
+	_, err := agents.Register(&agents.State{}, agents.RegisterCommand{}, t0, "")
 	assert.Equal(t, []string{"agent_role"}, validationFields(t, err))
 }
 
@@ -232,17 +210,28 @@ func TestRegisterDuplicate(t *testing.T) {
 	h.changeStatus(retired.AgentID, agents.StatusRetired, t0)
 	before := h.state.Clone()
 
-	for _, id := range []string{given.AgentID, generated.AgentID, retired.AgentID} {
-		_, err := agents.Register(h.state, agents.RegisterCommand{AgentID: id, AgentRole: "other"}, t0, agentID(99), policies)
+	for _, id := range []string{given.AgentID, generated.AgentID} {
+		_, err := agents.Register(h.state, agents.RegisterCommand{AgentID: id, AgentRole: "other"}, t0, agentID(99))
 		require.ErrorIs(t, err, agents.ErrAgentExists, id)
 		require.ErrorIs(t, err, agents.ErrConflict)
 		assert.Contains(t, err.Error(), id)
 	}
+	// A retired agent's id is never reused; the error says so.
+	_, err := agents.Register(h.state, agents.RegisterCommand{AgentID: retired.AgentID, AgentRole: "r"}, t0, agentID(99))
+	require.ErrorIs(t, err, agents.ErrRetiredID)
+	require.ErrorIs(t, err, agents.ErrConflict)
+	require.NotErrorIs(t, err, agents.ErrAgentExists)
+	assert.Equal(t, "agents: agent_id belongs to a retired agent and is never reused: agent_id 'old-bot' was retired at "+
+		t0.UTC().Format(time.RFC3339)+"; register without agent_id to get a fresh one", err.Error())
+	// Without an agent_id the same role registers a fresh agent.
+	fresh, err := agents.Register(h.state, agents.RegisterCommand{AgentRole: "r"}, t0, agentID(99))
+	require.NoError(t, err)
+	assert.Equal(t, agentID(99), fresh.Agent.AgentID)
 	// A generated id that collides is refused too.
-	_, err := agents.Register(h.state, agents.RegisterCommand{AgentRole: "r"}, t0, generated.AgentID, policies)
+	_, err = agents.Register(h.state, agents.RegisterCommand{AgentRole: "r"}, t0, generated.AgentID)
 	require.ErrorIs(t, err, agents.ErrAgentExists)
 	// Validation comes first.
-	_, err = agents.Register(h.state, agents.RegisterCommand{AgentID: "bot"}, t0, agentID(99), policies)
+	_, err = agents.Register(h.state, agents.RegisterCommand{AgentID: "bot"}, t0, agentID(99))
 	assert.Equal(t, []string{"agent_role"}, validationFields(t, err))
 
 	require.Equal(t, before, h.state, "deciders never mutate")
@@ -318,19 +307,16 @@ func TestUpdateValidation(t *testing.T) {
 		{"agent_role empty", agents.UpdateCommand{AgentRole: ptr("")}, []string{"agent_role"}},
 		{"agent_role bad char", agents.UpdateCommand{AgentRole: ptr("a b")}, []string{"agent_role"}},
 		{"agent_role 129", agents.UpdateCommand{AgentRole: ptr(strings.Repeat("r", 129))}, []string{"agent_role"}},
-		{"agent_role already permitted", agents.UpdateCommand{AgentRole: ptr("reader")}, []string{"agent_role"}},
 		{"display_name 129", agents.UpdateCommand{DisplayName: ptr(strings.Repeat("n", 129))}, []string{"display_name"}},
 		{"description 1025", agents.UpdateCommand{Description: ptr(strings.Repeat("d", 1025))}, []string{"description"}},
 		{"owner control", agents.UpdateCommand{Owner: ptr("\x1b")}, []string{"owner"}},
 		{"owner_team 129", agents.UpdateCommand{OwnerTeam: ptr(strings.Repeat("t", 129))}, []string{"owner_team"}},
 		{"framework invalid utf8", agents.UpdateCommand{Framework: ptr("\xff")}, []string{"framework"}},
-		{"policy_name unresolved", agents.UpdateCommand{PolicyName: ptr("ghost")}, []string{"policy_name"}},
+		{"policy_name control", agents.UpdateCommand{PolicyName: ptr("\x1b")}, []string{"policy_name"}},
 		{"permitted role duplicate", agents.UpdateCommand{PermittedRoles: ptr([]string{"x", "x"})}, []string{"permitted_roles[1]"}},
-		{"permitted role is own role", agents.UpdateCommand{PermittedRoles: ptr([]string{"claims_processor"})}, []string{"permitted_roles[0]"}},
-		{"permitted role is new own role", agents.UpdateCommand{AgentRole: ptr("x"), PermittedRoles: ptr([]string{"x"})}, []string{"permitted_roles[0]"}},
 		{"permitted role invalid", agents.UpdateCommand{PermittedRoles: ptr([]string{""})}, []string{"permitted_roles[0]"}},
 		{"every problem", agents.UpdateCommand{
-			AgentRole: ptr(""), DisplayName: ptr("\n"), PolicyName: ptr("ghost"), PermittedRoles: ptr([]string{"a", "a"}),
+			AgentRole: ptr(""), DisplayName: ptr("\n"), PolicyName: ptr("\x00"), PermittedRoles: ptr([]string{"a", "a"}),
 		}, []string{"agent_role", "display_name", "policy_name", "permitted_roles[1]"}},
 	}
 	for _, tt := range tests {
@@ -339,7 +325,7 @@ func TestUpdateValidation(t *testing.T) {
 			h := newHarness(t)
 			h.register(agents.RegisterCommand{AgentID: "bot", AgentRole: "claims_processor", PermittedRoles: []string{"reader"}}, t0)
 			before := h.state.Clone()
-			ev, err := agents.Update(h.state, "bot", tt.cmd, t0.Add(time.Hour), policies)
+			ev, err := agents.Update(h.state, "bot", tt.cmd, t0.Add(time.Hour))
 			assert.Equal(t, tt.fields, validationFields(t, err))
 			assert.Zero(t, ev)
 			require.Equal(t, before, h.state)
@@ -351,14 +337,12 @@ func TestUpdateLeavesUntouchedFieldsUnchecked(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.register(agents.RegisterCommand{AgentID: "bot", AgentRole: "r", PolicyName: "claims"}, t0)
-	// The bound policy is gone now: only a policy_name in the command is
-	// resolved.
-	gone := func(string) bool { return false }
-	ev, err := agents.Update(h.state, "bot", agents.UpdateCommand{Owner: ptr("bob")}, t0, gone)
+	// The bound policy may be gone: a binding is never re-checked.
+	ev, err := agents.Update(h.state, "bot", agents.UpdateCommand{Owner: ptr("bob")}, t0)
 	require.NoError(t, err)
 	assert.Equal(t, "claims", ev.Agent.PolicyName)
-	// Unbinding needs no resolver at all.
-	ev, err = agents.Update(h.state, "bot", agents.UpdateCommand{PolicyName: ptr("")}, t0, nil)
+	// Unbinding.
+	ev, err = agents.Update(h.state, "bot", agents.UpdateCommand{PolicyName: ptr("")}, t0)
 	require.NoError(t, err)
 	assert.Empty(t, ev.Agent.PolicyName)
 }
@@ -387,7 +371,7 @@ func TestUpdateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := agents.Update(h.state, tt.id, tt.cmd, t0, policies)
+			_, err := agents.Update(h.state, tt.id, tt.cmd, t0)
 			if tt.want == nil {
 				require.NoError(t, err)
 				return
@@ -401,7 +385,7 @@ func TestUpdateErrors(t *testing.T) {
 	}
 	t.Run("validation before retired", func(t *testing.T) {
 		t.Parallel()
-		_, err := agents.Update(h.state, "gone", agents.UpdateCommand{AgentRole: ptr("")}, t0, policies)
+		_, err := agents.Update(h.state, "gone", agents.UpdateCommand{AgentRole: ptr("")}, t0)
 		assert.Equal(t, []string{"agent_role"}, validationFields(t, err))
 	})
 }
@@ -488,10 +472,10 @@ func TestRetiredIsFinal(t *testing.T) {
 	}
 	_, err = agents.Retire(h.state, "bot", t0.Add(2*time.Hour))
 	require.ErrorIs(t, err, agents.ErrRetired)
-	_, err = agents.Update(h.state, "bot", agents.UpdateCommand{Owner: ptr("x")}, t0, policies)
+	_, err = agents.Update(h.state, "bot", agents.UpdateCommand{Owner: ptr("x")}, t0)
 	require.ErrorIs(t, err, agents.ErrRetired)
-	_, err = agents.Register(h.state, agents.RegisterCommand{AgentID: "bot", AgentRole: "r"}, t0, agentID(9), policies)
-	require.ErrorIs(t, err, agents.ErrAgentExists)
+	_, err = agents.Register(h.state, agents.RegisterCommand{AgentID: "bot", AgentRole: "r"}, t0, agentID(9))
+	require.ErrorIs(t, err, agents.ErrRetiredID)
 	assert.Equal(t, agents.StatusRetired, mustAgent(t, h.state, "bot").Status, "retired agents stay in the registry")
 }
 

@@ -1,7 +1,7 @@
 // Package agents is the agent registry domain of custos: the Agent model and
 // its lifecycle, the agent events, the registry projection (State) and the
 // pure command deciders (Register, Update, ChangeStatus, Retire). The
-// evaluator uses it for steps 1 and 2 of POLICY-SEMANTICS.md: identity (the
+// evaluator uses it for steps 1 and 2 of docs/policy-semantics.md: identity (the
 // agent is registered and approved, see Agent.IsApproved) and the role lock
 // (Agent.MayClaim, with Agent.ClaimableRoles for the role_not_permitted
 // reason; a permitted claim is evaluated under the agent's own AgentRole).
@@ -10,8 +10,9 @@
 //
 // The package does no I/O and reads no clock and no global randomness. Every
 // decider takes now; new agent ids ("agent_<ULID>") are minted by the caller
-// and passed in; whether a policy_name resolves is asked through the
-// policyExists function the caller passes (backed by the policy projection).
+// and passed in. A policy_name is a binding by name that the evaluator
+// resolves at each request; the registry never checks it against the
+// policies, so it may name a policy that does not exist yet.
 //
 // # Identifiers
 //
@@ -37,7 +38,9 @@
 // Changing to the current status is not a transition and is refused. Retire
 // (the DELETE of the HTTP API) is ChangeStatus to retired: agents are never
 // removed, so an agent_id is never reused and the log keeps its history.
-// A retired agent cannot be updated either.
+// A retired agent cannot be updated either, List leaves it out unless asked
+// for, and registering its agent_id again is ErrRetiredID; a registration
+// without agent_id gets a fresh id.
 //
 // # Commands, events and Apply
 //
@@ -60,9 +63,8 @@
 //
 //   - ErrNotFound: 404.
 //   - ErrConflict and everything that wraps it (ErrAgentExists, ErrRetired,
-//     *TransitionError): 409.
+//     ErrRetiredID, *TransitionError): 409.
 //   - *ValidationError (also several of them joined with errors.Join): 422.
-//     An unresolvable policy_name is a *ValidationError on field policy_name.
 //   - ErrInconsistent, ErrUnknownEvent, a missing or malformed generated id
 //     and anything else: 500; they mean a bug or a corrupt log, not a bad
 //     request.
@@ -75,6 +77,5 @@
 // concurrent Apply, reads (ByID, List, Len, and the deciders, which only
 // read) are safe concurrently with each other. Agent values returned by reads
 // are copies; changing them does not change the State. The zero State is
-// empty and ready to use. All other functions are safe for concurrent use as
-// long as the policyExists function passed to them is.
+// empty and ready to use. All other functions are safe for concurrent use.
 package agents

@@ -21,6 +21,10 @@ var (
 	// ErrRetired reports that the agent is retired. Retired is final: a
 	// retired agent can be neither updated nor moved to another status.
 	ErrRetired error = &childError{"agents: agent is retired; retired is final", ErrConflict}
+	// ErrRetiredID reports a registration that asks for the agent_id of a
+	// retired agent. Ids are never reused; a registration without agent_id
+	// gets a fresh one.
+	ErrRetiredID error = &childError{"agents: agent_id belongs to a retired agent and is never reused", ErrConflict}
 )
 
 // ErrUnknownEvent reports an event type this package does not know, in

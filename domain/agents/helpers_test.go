@@ -19,9 +19,6 @@ func ptr[T any](v T) *T { return &v }
 // agentID returns a valid agent_<ULID>-shaped id that sorts by n.
 func agentID(n int) string { return fmt.Sprintf("agent_%026d", n) }
 
-// policies resolves the policy names "claims" and "billing".
-func policies(name string) bool { return name == "claims" || name == "billing" }
-
 // record is one log entry as the sequencer would store it.
 type record struct {
 	typ     string
@@ -57,7 +54,7 @@ func (h *harness) commit(ev agents.Event) {
 
 func (h *harness) register(cmd agents.RegisterCommand, now time.Time) agents.Agent {
 	h.t.Helper()
-	ev, err := agents.Register(h.state, cmd, now, h.newID(), policies)
+	ev, err := agents.Register(h.state, cmd, now, h.newID())
 	require.NoError(h.t, err)
 	h.commit(ev)
 	return ev.Agent
@@ -65,7 +62,7 @@ func (h *harness) register(cmd agents.RegisterCommand, now time.Time) agents.Age
 
 func (h *harness) update(id string, cmd agents.UpdateCommand, now time.Time) agents.Agent {
 	h.t.Helper()
-	ev, err := agents.Update(h.state, id, cmd, now, policies)
+	ev, err := agents.Update(h.state, id, cmd, now)
 	require.NoError(h.t, err)
 	h.commit(ev)
 	return ev.Agent

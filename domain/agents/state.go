@@ -14,18 +14,26 @@ type State struct {
 	byID map[string]*Agent
 }
 
-// Filter selects agents in List. An empty field matches every agent; a
-// non-empty one must equal the agent's field exactly.
+// Filter selects agents in List. An empty Framework or Owner matches every
+// agent; a non-empty one must equal the agent's field exactly. An empty
+// Status matches every agent that is not retired (retired agents are kept
+// for history, not listed); a non-empty one, "retired" included, must equal
+// the agent's status. AllStatuses matches every status.
 type Filter struct {
 	Framework string
 	Owner     string
 	Status    string
+	// AllStatuses lists agents of every status, retired ones included; it
+	// overrides Status.
+	AllStatuses bool
 }
 
 func (f Filter) match(a *Agent) bool {
-	return (f.Framework == "" || a.Framework == f.Framework) &&
-		(f.Owner == "" || a.Owner == f.Owner) &&
-		(f.Status == "" || string(a.Status) == f.Status)
+	status := f.AllStatuses ||
+		(f.Status == "" && a.Status != StatusRetired) ||
+		(f.Status != "" && string(a.Status) == f.Status)
+	return status && (f.Framework == "" || a.Framework == f.Framework) &&
+		(f.Owner == "" || a.Owner == f.Owner)
 }
 
 // ByID returns a copy of the agent with the given agent_id. Changing the

@@ -39,7 +39,9 @@ func TestList(t *testing.T) {
 		filter agents.Filter
 		want   []string
 	}{
-		{"all, by created_at then agent_id", agents.Filter{}, []string{"d", "b", "a", "c"}},
+		{"not retired, by created_at then agent_id", agents.Filter{}, []string{"b", "a", "c"}},
+		{"every status", agents.Filter{AllStatuses: true}, []string{"d", "b", "a", "c"}},
+		{"every status overrides status", agents.Filter{AllStatuses: true, Status: "draft"}, []string{"d", "b", "a", "c"}},
 		{"framework", agents.Filter{Framework: "langgraph"}, []string{"a", "c"}},
 		{"framework exact", agents.Filter{Framework: "LangGraph"}, []string{}},
 		{"owner", agents.Filter{Owner: "alice"}, []string{"b", "c"}},
@@ -87,7 +89,7 @@ func TestReadsReturnCopies(t *testing.T) {
 	assert.Empty(t, mustAgent(t, h.state, "a").Owner)
 
 	// The State does not share the applied event's slice either.
-	ev, err := agents.Register(h.state, agents.RegisterCommand{AgentID: "b", AgentRole: "r", PermittedRoles: []string{"p"}}, t0, agentID(1), nil)
+	ev, err := agents.Register(h.state, agents.RegisterCommand{AgentID: "b", AgentRole: "r", PermittedRoles: []string{"p"}}, t0, agentID(1))
 	require.NoError(t, err)
 	h.commit(ev)
 	ev.Agent.PermittedRoles[0] = "changed"

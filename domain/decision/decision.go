@@ -45,7 +45,7 @@ type Made struct {
 	Request policy.Request `json:"request"`
 	// Decision is Allow or Deny.
 	Decision string `json:"decision"`
-	// Reason is the exact reason text of POLICY-SEMANTICS.md.
+	// Reason is the exact reason text of docs/policy-semantics.md.
 	Reason string `json:"reason"`
 	// PolicyName is the deciding policy's name or a fixed name such as
 	// "default_deny".
@@ -54,6 +54,11 @@ type Made struct {
 	// when no policy decided.
 	PolicyID      string `json:"policy_id,omitempty"`
 	PolicyVersion int    `json:"policy_version,omitempty"`
+	// PolicyResolution is the rule that chose the deciding policy:
+	// policy.ResolvedBound (the agent's binding) or policy.ResolvedRole (the
+	// role's only policy); empty when no policy decided. Records written
+	// before it existed decode with it empty.
+	PolicyResolution string `json:"policy_resolution,omitempty"`
 	// DenialType is empty for Allow.
 	DenialType string `json:"denial_type,omitempty"`
 	// EvaluatedRole is the role whose policy was evaluated (the agent's

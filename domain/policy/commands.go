@@ -14,8 +14,10 @@ import (
 //
 // Errors: an invalid p yields [Policy.Validate]'s error ([*FieldError] values
 // joined, matching [ErrInvalidPolicy]: 422) and nothing else; a valid p whose
-// agent_role, name or policy_id belongs to a current policy yields every such
-// clash as a [*ConflictError] (joined, matching [ErrConflict]: 409).
+// name or policy_id belongs to a current policy yields every such clash as a
+// [*ConflictError] (joined, matching [ErrConflict]: 409). A role may have
+// several policies; which one governs an agent is decided at evaluation
+// ([Set.Resolve]).
 func Create(s *State, p Policy, now time.Time, newID string) (PolicyCreated, error) {
 	p = p.Clone()
 	if err := p.Validate(); err != nil {
@@ -49,8 +51,8 @@ func Create(s *State, p Policy, now time.Time, newID string) (PolicyCreated, err
 //
 // Errors, in this order: no current policy with id: [ErrNotFound] (404);
 // p invalid, or p.PolicyID neither empty nor id: [*FieldError] values joined
-// (422); agent_role or name of another current policy: [*ConflictError]
-// values joined (409). A policy may keep, or change, its own role and name.
+// (422); the name of another current policy: [*ConflictError] (409). A
+// policy may keep, or change, its own role and name.
 func Update(s *State, id string, p Policy, now time.Time) (PolicyUpdated, error) {
 	set := s.Set()
 	old, ok := set.ByID(id)
@@ -100,8 +102,8 @@ func deletedEvent(c *Compiled, now time.Time) PolicyDeleted {
 }
 
 // conflicts reports every current policy other than the one with policy_id
-// self that holds p's agent_role or name, and (when self is empty, a new
-// policy) one that holds p's policy_id. label introduces p in the message.
+// self that holds p's name, and (when self is empty, a new policy) one that
+// holds p's policy_id. label introduces p in the message.
 func conflicts(set *Set, p Policy, self, label string) error {
 	var errs []error
 	check := func(field, value string, c *Compiled, ok bool) {
@@ -114,9 +116,7 @@ func conflicts(set *Set, p Policy, self, label string) error {
 			Second: label + describe(p),
 		})
 	}
-	c, ok := set.ByRole(p.AgentRole)
-	check("agent_role", p.AgentRole, c, ok)
-	c, ok = set.ByName(p.Name)
+	c, ok := set.ByName(p.Name)
 	check("name", p.Name, c, ok)
 	if self == "" {
 		c, ok = set.ByID(p.PolicyID)

@@ -60,13 +60,13 @@ func TestCreate(t *testing.T) {
 		{name: "generated id", p: mkPolicy("c", "rc"), newID: "pol-new", wantID: "pol-new"},
 		{name: "given id wins", p: withID, newID: "pol-new", wantID: "pol-given"},
 		{name: "managed fields ignored", p: managed, newID: "pol-new", wantID: "pol-new"},
-		{name: "role taken", p: mkPolicy("c", "ra"), newID: "pol-new", conflicts: []string{"agent_role ra"}},
+		{name: "second policy of a role", p: mkPolicy("c", "ra"), newID: "pol-new", wantID: "pol-new"},
 		{name: "name taken", p: mkPolicy("a", "rc"), newID: "pol-new", conflicts: []string{"name a"}},
 		{name: "id taken", p: withIDOf(mkPolicy("c", "rc"), "pol-b"), conflicts: []string{"policy_id pol-b"}},
 		{name: "generated id taken", p: mkPolicy("c", "rc"), newID: "pol-a", conflicts: []string{"policy_id pol-a"}},
 		{
 			name: "every conflict at once", p: withIDOf(mkPolicy("a", "rb"), "pol-a"),
-			conflicts: []string{"agent_role rb", "name a", "policy_id pol-a"},
+			conflicts: []string{"name a", "policy_id pol-a"},
 		},
 		{
 			name: "invalid wins over conflict",
@@ -140,7 +140,7 @@ func TestUpdate(t *testing.T) {
 				"agent_role: required",
 			},
 		},
-		{name: "role of another policy", id: "pol-a", p: mkPolicy("a", "rb"), conflicts: []string{"agent_role rb"}},
+		{name: "role of another policy", id: "pol-a", p: mkPolicy("a", "rb")},
 		{name: "name of another policy", id: "pol-a", p: mkPolicy("b", "ra"), conflicts: []string{"name b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,7 +223,7 @@ func TestDelete(t *testing.T) {
 func TestCreateConflictNamesNoMintedID(t *testing.T) {
 	t.Parallel()
 	s := twoPolicies(t)
-	_, err := policy.Create(s, mkPolicy("c", "ra"), evT0, "pol-minted")
+	_, err := policy.Create(s, mkPolicy("a", "rc"), evT0, "pol-minted")
 	require.ErrorIs(t, err, policy.ErrConflict)
 	assert.NotContains(t, err.Error(), "pol-minted", "a refused policy never got its id")
 }

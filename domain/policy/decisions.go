@@ -31,6 +31,7 @@ const (
 	NameCrossAgentIsolation = "cross_agent_isolation"
 	NameSessionExpired      = "session_expired"
 	NameDefaultDeny         = "default_deny"
+	NamePolicyAmbiguous     = "policy_ambiguous"
 	NameKeyAgentMismatch    = "key_agent_mismatch"
 )
 
@@ -95,6 +96,17 @@ func DenyNoPolicy(role string) Decision {
 	return Decision{
 		Reason:     "No policy found for role '" + role + "'",
 		PolicyName: NameDefaultDeny,
+		DenialType: DenialPolicy,
+	}
+}
+
+// DenyPolicyAmbiguous is the step 4 denial when role has n (more than one)
+// policies and agentID is bound to none of them: custos never picks one.
+func DenyPolicyAmbiguous(role string, n int, agentID string) Decision {
+	return Decision{
+		Reason: "Role '" + role + "' has " + strconv.Itoa(n) + " policies and agent '" + agentID +
+			"' is bound to none of them",
+		PolicyName: NamePolicyAmbiguous,
 		DenialType: DenialPolicy,
 	}
 }

@@ -7,15 +7,16 @@
 //
 // # Specification
 //
-// Behaviour follows POLICY-SEMANTICS.md ("the spec"): custos
+// Behaviour follows docs/policy-semantics.md ("the spec"): custos
 // decides exactly as AutoPIL does, and reason strings match byte for byte.
 // The spec evaluates a request in fourteen steps. Steps 1 to 4 (agent
 // registry, role lock, session ownership and expiry, policy lookup) need state
 // that lives outside this package; their callers build the decisions with the
 // constructors [DenyAgentNotRegistered], [DenyAgentNotApproved],
 // [DenyRoleNotPermitted], [DenySessionOwned], [DenySessionExpired],
-// [DenyNoPolicy] and [DenyKeyAgentMismatch], so that every reason template of
-// the spec lives in this package and nowhere else. Steps 5 to 14 are
+// [DenyNoPolicy], [DenyPolicyAmbiguous] and [DenyKeyAgentMismatch], so that
+// every reason template of the spec lives in this package and nowhere else.
+// Step 4's choice of policy is [Set.Resolve]. Steps 5 to 14 are
 // [Compiled.Evaluate].
 //
 // # Denial types
@@ -28,8 +29,8 @@
 //   - "role" ([DenialRole]): step 2, the claimed role is not permitted.
 //   - "session" ([DenialSession]): step 3, the session belongs to another role
 //     or has expired.
-//   - "policy" ([DenialPolicy]): steps 4 to 13, no policy for the role, or the
-//     policy denies.
+//   - "policy" ([DenialPolicy]): steps 4 to 13, no policy for the role,
+//     several and no binding that resolves, or the policy denies.
 //
 // An allowed decision has an empty DenialType.
 //
@@ -38,8 +39,9 @@
 // Where the spec gives an absent field a meaning that differs from an empty
 // one, the model keeps the difference: a nil slice or nil pointer is absent,
 // a non-nil empty slice is present and empty. Each such field documents both
-// meanings. JSON encoding preserves the difference (the fields use omitzero, so
-// nil is omitted and an empty list is written as []). Note that YAML encoders
+// meanings. JSON encoding preserves the difference for every list (the
+// fields use omitzero, so nil is omitted and an empty list is written as []),
+// so a policy is served back as it was given. Note that YAML encoders
 // such as go.yaml.in/yaml/v3 write a nil slice as [], so encoding a Policy to
 // YAML and back turns an absent list into an empty one; decoding YAML is exact.
 //
@@ -55,6 +57,6 @@
 // [Policy.Validate] reports every problem at once: it returns an
 // [errors.Join] of [*FieldError] values, each naming a field path such as
 // task_bindings[1].actions[0]; every one matches [ErrInvalidPolicy] with
-// [errors.Is]. Duplicate roles, names or policy ids are [*ConflictError]
-// values matching [ErrConflict].
+// [errors.Is]. Duplicate names or policy ids are [*ConflictError] values
+// matching [ErrConflict]; several policies may share a role.
 package policy

@@ -136,9 +136,9 @@ func unmarshalPolicyEvent(b []byte, p *Policy) error {
 
 // wirePolicy is the log form of a Policy: the same JSON names and order, but
 // omitzero on every list, so that nil (absent) is omitted and a non-nil
-// empty list is written as []. Policy's own tags use omitempty on lists
-// whose absent and empty values mean the same thing, which would turn [] into
-// nil on a round trip. TaskBinding, DecayStep and RegulationRule already
+// empty list is written as []. Policy's own tags now do the same (so the API
+// serves a policy back as given), but the log form stays pinned here, apart
+// from the tags a reader may change for the API. TaskBinding, DecayStep and RegulationRule already
 // round-trip exactly and are used as they are; wireEntitlement and
 // wireRegulation mirror their types field for field (a conversion checks
 // that at compile time). The round-trip tests fill every field by reflection,

@@ -22,8 +22,9 @@ type Policy struct {
 	// generates one before storing the policy. Empty ids are not indexed by
 	// [Set.ByID] and are not checked for duplicates.
 	PolicyID string `json:"policy_id,omitempty" yaml:"policy_id,omitempty"`
-	// AgentRole is required: the role this policy governs. One policy per
-	// role per tenant.
+	// AgentRole is required: the role this policy governs. A role may have
+	// several policies; an agent of a role with several is governed by the
+	// one it is bound to (see [Set.Resolve]).
 	AgentRole string `json:"agent_role" yaml:"agent_role"`
 	// Description is documentation only.
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
@@ -35,7 +36,7 @@ type Policy struct {
 	Organization string       `json:"organization,omitempty" yaml:"organization,omitempty"`
 	Division     string       `json:"division,omitempty" yaml:"division,omitempty"`
 	ProcessGroup string       `json:"process_group,omitempty" yaml:"process_group,omitempty"`
-	Regulations  []Regulation `json:"regulations,omitempty" yaml:"regulations,omitempty"`
+	Regulations  []Regulation `json:"regulations,omitzero" yaml:"regulations,omitempty"`
 
 	// PermittedAgentIDs restricts which agent ids may use this policy: exact
 	// ids or shell globs (see [Compile] for the glob syntax). Nil: no
@@ -44,16 +45,16 @@ type Policy struct {
 	PermittedAgentIDs []string `json:"permitted_agent_ids,omitzero" yaml:"permitted_agent_ids"`
 	// AllowedSources lists the sources this role may touch. Nil and empty
 	// both mean nothing is allowed.
-	AllowedSources []string `json:"allowed_sources,omitempty" yaml:"allowed_sources,omitempty"`
+	AllowedSources []string `json:"allowed_sources,omitzero" yaml:"allowed_sources,omitempty"`
 	// DeniedSources are denied explicitly, before any task or allow check.
-	DeniedSources []string `json:"denied_sources,omitempty" yaml:"denied_sources,omitempty"`
+	DeniedSources []string `json:"denied_sources,omitzero" yaml:"denied_sources,omitempty"`
 	// AllowedTasks restricts task_type when a request gives one. Nil: tasks
 	// are unrestricted. Non-nil (even empty): a given task_type must be
 	// listed.
 	AllowedTasks []string `json:"allowed_tasks,omitzero" yaml:"allowed_tasks"`
 	// DeniedTasks are task types denied explicitly; checked before
 	// AllowedTasks.
-	DeniedTasks []string `json:"denied_tasks,omitempty" yaml:"denied_tasks,omitempty"`
+	DeniedTasks []string `json:"denied_tasks,omitzero" yaml:"denied_tasks,omitempty"`
 	// MaxSensitivity is the ceiling: a request at this level is allowed,
 	// above it denied. Nil: [DefaultMaxSensitivity] (high).
 	MaxSensitivity *Level `json:"max_sensitivity,omitempty" yaml:"max_sensitivity,omitempty"`
@@ -64,22 +65,22 @@ type Policy struct {
 	// TaskBindings limits, per task, the sources and actions a request with
 	// that task_type may use. A binding never grants a source missing from
 	// AllowedSources. Nil or empty: no purpose limits.
-	TaskBindings []TaskBinding `json:"task_bindings,omitempty" yaml:"task_bindings,omitempty"`
+	TaskBindings []TaskBinding `json:"task_bindings,omitzero" yaml:"task_bindings,omitempty"`
 	// AllowedActions lists the actions permitted at all. Nil: [read] (see
 	// [DefaultAllowedActions]). Non-nil (even empty): exactly these.
 	AllowedActions []Action `json:"allowed_actions,omitzero" yaml:"allowed_actions"`
 	// DeniedActions are denied explicitly and beat AllowedActions.
-	DeniedActions []Action `json:"denied_actions,omitempty" yaml:"denied_actions,omitempty"`
+	DeniedActions []Action `json:"denied_actions,omitzero" yaml:"denied_actions,omitempty"`
 	// SessionTTLMinutes fixes a session's lifetime when the session is
 	// created (expires_at = created_at + ttl; activity does not extend it).
 	// Nil: sessions never expire. When set it must be positive.
 	SessionTTLMinutes *int `json:"session_ttl_minutes,omitempty" yaml:"session_ttl_minutes,omitempty"`
 	// SensitivityDecay lowers the ceiling as the session ages; steps must be
 	// strictly increasing in AfterMinutes. Nil or empty: no decay.
-	SensitivityDecay []DecayStep `json:"sensitivity_decay,omitempty" yaml:"sensitivity_decay,omitempty"`
+	SensitivityDecay []DecayStep `json:"sensitivity_decay,omitzero" yaml:"sensitivity_decay,omitempty"`
 	// RequirePrincipalEntitlements are claim requirements on the end-user
 	// principal per source (and optionally action). Nil or empty: none.
-	RequirePrincipalEntitlements []EntitlementRule `json:"require_principal_entitlements,omitempty" yaml:"require_principal_entitlements,omitempty"`
+	RequirePrincipalEntitlements []EntitlementRule `json:"require_principal_entitlements,omitzero" yaml:"require_principal_entitlements,omitempty"`
 
 	// Version is managed by the server (1 on creation, +1 per update); policy
 	// files cannot set it.
@@ -127,11 +128,11 @@ type EntitlementRule struct {
 	// present it must not be empty.
 	Actions []Action `json:"actions,omitzero" yaml:"actions"`
 	// RequireAny: the principal must hold at least one of these claims.
-	RequireAny []string `json:"require_any,omitempty" yaml:"require_any,omitempty"`
+	RequireAny []string `json:"require_any,omitzero" yaml:"require_any,omitempty"`
 	// RequireAll: the principal must hold every one of these claims.
 	// At least one of RequireAny and RequireAll must be non-empty; when both
 	// are, both must hold.
-	RequireAll []string `json:"require_all,omitempty" yaml:"require_all,omitempty"`
+	RequireAll []string `json:"require_all,omitzero" yaml:"require_all,omitempty"`
 }
 
 // Regulation is descriptive metadata: a regulation and how the policy
@@ -142,7 +143,7 @@ type Regulation struct {
 	// Name is the regulation's human-readable name.
 	Name string `json:"name,omitempty" yaml:"name,omitempty"`
 	// ApplicableRules are the rules of the regulation the policy addresses.
-	ApplicableRules []RegulationRule `json:"applicable_rules,omitempty" yaml:"applicable_rules,omitempty"`
+	ApplicableRules []RegulationRule `json:"applicable_rules,omitzero" yaml:"applicable_rules,omitempty"`
 }
 
 // RegulationRule is one rule of a [Regulation] and how it is enforced.

@@ -60,9 +60,31 @@ func TestNilSetIsEmpty(t *testing.T) {
 
 func TestNewSetRejectsDuplicates(t *testing.T) {
 	t.Parallel()
-	_, err := policy.NewSet(compiled(t, "a", "id-a", "role"), compiled(t, "b", "id-b", "role"))
+	_, err := policy.NewSet(compiled(t, "a", "id-a", "role"), compiled(t, "a", "id-b", "other"))
 	require.ErrorIs(t, err, policy.ErrConflict)
-	require.ErrorContains(t, err, "duplicate agent_role 'role'")
+	require.ErrorContains(t, err, "duplicate name 'a'")
+}
+
+func TestSetHoldsSeveralPoliciesPerRole(t *testing.T) {
+	t.Parallel()
+	a := compiled(t, "a", "id-a", "role")
+	b := compiled(t, "b", "id-b", "role")
+	s, err := policy.NewSet(a, b)
+	require.NoError(t, err)
+	assert.Equal(t, []*policy.Compiled{a, b}, s.RolePolicies("role"))
+	_, ok := s.ByRole("role")
+	assert.False(t, ok, "ByRole answers only a role's only policy")
+
+	s2 := s.Without("id-a")
+	got, ok := s2.ByRole("role")
+	require.True(t, ok)
+	assert.Same(t, b, got)
+	assert.Len(t, s.RolePolicies("role"), 2, "Without must not change the receiver")
+
+	b2 := compiled(t, "b", "id-b", "other")
+	s3 := s.With(b2)
+	assert.Equal(t, []*policy.Compiled{a}, s3.RolePolicies("role"), "an update that moves a policy to another role")
+	assert.Equal(t, []*policy.Compiled{b2}, s3.RolePolicies("other"))
 }
 
 func TestSetCopyOnWrite(t *testing.T) {
@@ -109,12 +131,12 @@ func TestSetConflict(t *testing.T) {
 	}{
 		{name: "new policy", c: compiled(t, "c", "id-c", "role-c")},
 		{name: "update of itself", c: compiled(t, "a", "id-a", "role-a")},
-		{name: "same role, other id", c: compiled(t, "c", "id-c", "role-a"),
-			want: "policy: duplicate agent_role 'role-a': existing policy (name 'a', agent_role 'role-a', policy_id 'id-a') and new policy (name 'c', agent_role 'role-a', policy_id 'id-c')"},
+		{name: "same role, other id", c: compiled(t, "c", "id-c", "role-a")},
 		{name: "same name, other id", c: compiled(t, "a", "id-c", "role-c"),
 			want: "policy: duplicate name 'a': existing policy (name 'a', agent_role 'role-a', policy_id 'id-a') and new policy (name 'a', agent_role 'role-c', policy_id 'id-c')"},
-		{name: "same role, no ids", c: compiled(t, "c", "", "role-b"),
-			want: "policy: duplicate agent_role 'role-b': existing policy (name 'b', agent_role 'role-b') and new policy (name 'c', agent_role 'role-b')"},
+		{name: "same role, no ids", c: compiled(t, "c", "", "role-b")},
+		{name: "same name, no ids", c: compiled(t, "b", "", "role-c"),
+			want: "policy: duplicate name 'b': existing policy (name 'b', agent_role 'role-b') and new policy (name 'b', agent_role 'role-c')"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -65,20 +65,19 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 
 // restoreSet builds the set of cs in their order, in linear time (NewSet
 // would re-validate every policy and copy the set once per policy). Two
-// policies sharing an agent_role, name or policy_id are corrupt.
+// policies sharing a name or policy_id are corrupt.
 func restoreSet(r *wire.Reader, cs []*Compiled) *Set {
 	set := &Set{
-		byRole: make(map[string]*Compiled, len(cs)),
+		byRole: make(map[string][]*Compiled, len(cs)),
 		byName: make(map[string]*Compiled, len(cs)),
 		byID:   make(map[string]*Compiled, len(cs)),
 		all:    make([]*Compiled, 0, len(cs)),
 	}
 	for _, c := range cs {
-		_, dupRole := set.byRole[c.role]
 		_, dupName := set.byName[c.name]
 		_, dupID := set.byID[c.id]
-		if dupRole || dupName || (c.id != "" && dupID) {
-			r.Fail("policy %q: agent_role, name or policy_id of another policy", c.id)
+		if dupName || (c.id != "" && dupID) {
+			r.Fail("policy %q: name or policy_id of another policy", c.id)
 			return nil
 		}
 		set.add(c)

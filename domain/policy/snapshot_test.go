@@ -54,14 +54,14 @@ func TestSnapshotRejects(t *testing.T) {
 	require.ErrorIs(t, got.UnmarshalSnapshot(w.Bytes()), wire.ErrCorrupt)
 	require.Equal(t, s.List(), got.List(), "a failed restore leaves the state unchanged")
 
-	// Two policies for one role.
+	// Two policies with one name.
 	w = wire.NewWriter(0)
 	w.Uvarint(SnapshotVersion)
 	w.Bool(true)
 	w.Uvarint(2)
 	putPolicy(w, &valid)
 	other := valid
-	other.PolicyID, other.Name = "pol-2", "m"
+	other.PolicyID, other.AgentRole = "pol-2", "other-role"
 	putPolicy(w, &other)
 	require.ErrorIs(t, (&State{}).UnmarshalSnapshot(w.Bytes()), wire.ErrCorrupt)
 }

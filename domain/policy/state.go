@@ -13,8 +13,8 @@ var ErrNotFound = errors.New("policy: policy not found")
 
 // ErrInconsistent reports an event that does not fit the [State] it is
 // applied to: a missing policy_id, version or time, an unknown or duplicate
-// policy_id, a policy that does not compile, or an agent_role or name that
-// another policy holds. Apply leaves the State unchanged when it returns it.
+// policy_id, a policy that does not compile, or a name that another policy
+// holds. Apply leaves the State unchanged when it returns it.
 // In a log that only ever received events from the deciders it means
 // corruption or a bug (HTTP 500).
 var ErrInconsistent = errors.New("policy: event does not fit the policy state")
@@ -77,10 +77,10 @@ func (s *State) Clone() *State {
 //
 //   - policy.created: policy_id, version >= 1, created_at and updated_at are
 //     present; the policy_id is not in use; the policy compiles; no other
-//     policy holds its agent_role or name.
+//     policy holds its name.
 //   - policy.updated: the policy_id exists; the version is greater than the
 //     current one; created_at and updated_at are present; the policy
-//     compiles; no other policy holds its agent_role or name.
+//     compiles; no other policy holds its name.
 //   - policy.deleted: the policy_id exists, deleted_at is present, and name,
 //     agent_role and version match the current policy.
 //

@@ -13,8 +13,9 @@ import (
 // ([State.ApplyAll] applies them at once).
 //
 // Validation: desired is checked with [ValidateSet], which reports every
-// problem at once: [*FieldError] values (422) and duplicate agent_role, name
-// or policy_id within desired as [*ConflictError] values (409). The error is
+// problem at once: [*FieldError] values (422) and duplicate name or
+// policy_id within desired as [*ConflictError] values (409). Several desired
+// policies may share an agent_role. The error is
 // returned as is; when it holds both kinds, errors.Is matches both.
 //
 // Matching: a desired policy with a policy_id is the current policy with
@@ -35,18 +36,18 @@ import (
 // twice yields no events the second time.
 //
 // Order: deletes first (by name), then updates, then creates (in desired
-// order), so that no event ever finds its agent_role or name held by another
-// policy. Updates run in desired order, except that an update waits until
-// the policies holding its new role or name have moved away. When updates
-// form a cycle (two policies swap roles or names), Sync breaks it by
+// order), so that no event ever finds its name held by another policy.
+// Updates run in desired order, except that an update waits until the
+// policy holding its new name has moved away. When updates form a cycle
+// (two policies swap names), Sync breaks it by
 // recording policy.deleted for the first policy of the cycle in desired
 // order and re-creating it, with the same policy_id, among the creates; that
 // policy.created carries version = old + 1 and the original created_at, so
-// versions never go back. Between those two events the role has no policy,
+// versions never go back. Between those two events the policy is missing,
 // so a reader of each intermediate state fails closed; ApplyAll publishes
 // the whole batch at once.
 //
-// A role or name clash with a current policy that is kept is always a clash
+// A name clash with a current policy that is kept is always a clash
 // within desired (a kept policy is in desired), so it is reported by
 // ValidateSet and matches [ErrConflict].
 func Sync(s *State, desired []Policy, now time.Time, newID func() string) ([]Event, error) {
@@ -126,8 +127,7 @@ func Sync(s *State, desired []Policy, now time.Time, newID func() string) ([]Eve
 		creates[i] = true
 	}
 
-	// Deletes, and who holds each role and name afterwards.
-	roleOf := make(map[string]string) // agent_role -> policy_id
+	// Deletes, and who holds each name afterwards.
 	nameOf := make(map[string]string) // name -> policy_id
 	for _, c := range s.List() {
 		if !claimed[c.PolicyID] {
@@ -135,25 +135,20 @@ func Sync(s *State, desired []Policy, now time.Time, newID func() string) ([]Eve
 			events = append(events, deletedEvent(cc, now))
 			continue
 		}
-		roleOf[c.AgentRole] = c.PolicyID
 		nameOf[c.Name] = c.PolicyID
 	}
 
-	// Updates: repeatedly emit every pending update whose role and name are
+	// Updates: repeatedly emit every pending update whose name is
 	// free; when none is, break the cycle at the first pending one.
 	free := func(holders map[string]string, key, id string) bool {
 		h, ok := holders[key]
 		return !ok || h == id
 	}
 	move := func(c *Compiled, p *Policy) {
-		if roleOf[c.role] == c.id {
-			delete(roleOf, c.role)
-		}
 		if nameOf[c.name] == c.id {
 			delete(nameOf, c.name)
 		}
 		if p != nil {
-			roleOf[p.AgentRole] = p.PolicyID
 			nameOf[p.Name] = p.PolicyID
 		}
 	}
@@ -161,7 +156,7 @@ func Sync(s *State, desired []Policy, now time.Time, newID func() string) ([]Eve
 		var rest []int
 		for _, i := range pending {
 			p := want[i]
-			if free(roleOf, p.AgentRole, p.PolicyID) && free(nameOf, p.Name, p.PolicyID) {
+			if free(nameOf, p.Name, p.PolicyID) {
 				move(old[i], &p)
 				events = append(events, PolicyUpdated{Policy: p})
 				continue

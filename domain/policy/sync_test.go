@@ -133,15 +133,25 @@ func TestSync(t *testing.T) {
 				b[0].AgentRole, b[1].AgentRole = "rb", "ra"
 				return b
 			},
-			want: []string{"deleted a ra v1", "updated b ra v2", "created a rb v2"},
+			want: []string{"updated a rb v2", "updated b ra v2"},
 			check: func(t *testing.T, s *policy.State, _ []policy.Event) {
 				a, _ := s.Set().ByRole("rb")
 				b, _ := s.Set().ByRole("ra")
 				require.Equal(t, "a", a.Name())
 				require.Equal(t, "b", b.Name())
 				pa := a.Policy()
-				require.Equal(t, evT0, pa.CreatedAt, "re-created policy keeps created_at")
+				require.Equal(t, evT0, pa.CreatedAt, "an updated policy keeps created_at")
 				require.Equal(t, 2, pa.Version)
+			},
+		},
+		{
+			name: "a second policy for a role",
+			desired: func(map[string]string) []policy.Policy {
+				return append(baseline(), mkPolicy("a2", "ra"))
+			},
+			want: []string{"created a2 ra v1"},
+			check: func(t *testing.T, s *policy.State, _ []policy.Event) {
+				require.Len(t, s.Set().RolePolicies("ra"), 2)
 			},
 		},
 		{
@@ -178,7 +188,7 @@ func TestSync(t *testing.T) {
 				b[0].AgentRole, b[1].AgentRole, b[2].AgentRole = "rb", "rc", "rd"
 				return b
 			},
-			want: []string{"updated c rd v2", "updated b rc v2", "updated a rb v2"},
+			want: []string{"updated a rb v2", "updated b rc v2", "updated c rd v2"},
 		},
 		{
 			name: "three-way rotation",
@@ -187,7 +197,7 @@ func TestSync(t *testing.T) {
 				b[0].AgentRole, b[1].AgentRole, b[2].AgentRole = "rb", "rc", "ra"
 				return b
 			},
-			want: []string{"deleted a ra v1", "updated c ra v2", "updated b rc v2", "created a rb v2"},
+			want: []string{"updated a rb v2", "updated b rc v2", "updated c ra v2"},
 		},
 		{
 			name: "exported policies sync to nothing",
@@ -265,12 +275,7 @@ func TestSyncErrors(t *testing.T) {
 				"policies[1].allowed_actions[0]: unknown action 'exec' (want read, write or delete)",
 			},
 		},
-		{name: "duplicate role in desired", desired: []policy.Policy{mkPolicy("a", "ra"), mkPolicy("x", "ra")}, conflict: true},
-		{
-			name:     "role of a kept policy",
-			desired:  []policy.Policy{mkPolicy("a", "ra"), mkPolicy("b", "rb"), mkPolicy("d", "ra")},
-			conflict: true,
-		},
+		{name: "duplicate name in desired", desired: []policy.Policy{mkPolicy("a", "ra"), mkPolicy("a", "rx")}, conflict: true},
 		{name: "generated id in use", desired: []policy.Policy{mkPolicy("d", "rd")}, newID: func() string { return "pol-a" }},
 		{name: "generated id empty", desired: []policy.Policy{mkPolicy("d", "rd")}, newID: func() string { return "" }},
 		{name: "no generator", desired: []policy.Policy{mkPolicy("d", "rd")}},

@@ -11,7 +11,7 @@ import (
 var ErrInvalidPolicy = errors.New("policy: invalid policy")
 
 // ErrConflict is matched (with [errors.Is]) by every [*ConflictError]: two
-// policies share an agent_role, a name or a policy_id.
+// policies share a name or a policy_id.
 var ErrConflict = errors.New("policy: conflicting policies")
 
 // FieldError is one problem with one field of a policy.
@@ -31,7 +31,7 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalidPolicy }
 
 // ConflictError reports two policies that share a value that must be unique.
 type ConflictError struct {
-	// Field is "agent_role", "name" or "policy_id".
+	// Field is "name" or "policy_id".
 	Field string
 	// Value is the shared value.
 	Value string
@@ -61,9 +61,9 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 func (p Policy) Validate() error { return joinFieldErrors(p.fieldErrors()) }
 
 // ValidateSet validates every policy (field paths prefixed "policies[i].")
-// and also rejects two policies with the same agent_role, the same name or
-// the same non-empty policy_id, with a [*ConflictError] naming both. It
-// reports every problem at once.
+// and also rejects two policies with the same name or the same non-empty
+// policy_id, with a [*ConflictError] naming both. Several policies may share
+// an agent_role. It reports every problem at once.
 func ValidateSet(ps []Policy) error {
 	var errs []error
 	for i, p := range ps {
@@ -75,7 +75,7 @@ func ValidateSet(ps []Policy) error {
 	type key struct{ field, value string }
 	seen := make(map[key]int)
 	for i, p := range ps {
-		for _, k := range []key{{"agent_role", p.AgentRole}, {"name", p.Name}, {"policy_id", p.PolicyID}} {
+		for _, k := range []key{{"name", p.Name}, {"policy_id", p.PolicyID}} {
 			if k.value == "" {
 				continue // reported as required, or generated later
 			}

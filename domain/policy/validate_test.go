@@ -180,6 +180,7 @@ func TestValidateSet(t *testing.T) {
 	e := policy.Policy{Name: "e", AgentRole: "role-e"} // no policy_id: not a duplicate of d
 
 	require.NoError(t, policy.ValidateSet([]policy.Policy{a, d, e}))
+	require.NoError(t, policy.ValidateSet([]policy.Policy{a, b}), "several policies may share a role")
 
 	d.SessionTTLMinutes = ptr(0)
 
@@ -192,12 +193,11 @@ func TestValidateSet(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		"policy: policies[3].session_ttl_minutes: must be positive, got 0",
-		"policy: duplicate agent_role 'role-a': policies[0] (name 'a', agent_role 'role-a', policy_id 'id-a') and policies[1] (name 'b', agent_role 'role-a', policy_id 'id-b')",
 		"policy: duplicate name 'a': policies[0] (name 'a', agent_role 'role-a', policy_id 'id-a') and policies[2] (name 'a', agent_role 'role-c', policy_id 'id-a')",
 		"policy: duplicate policy_id 'id-a': policies[0] (name 'a', agent_role 'role-a', policy_id 'id-a') and policies[2] (name 'a', agent_role 'role-c', policy_id 'id-a')",
 	}, msgs)
 	var ce *policy.ConflictError
 	require.True(t, errors.As(err, &ce))
-	assert.Equal(t, "agent_role", ce.Field)
-	assert.Equal(t, "role-a", ce.Value)
+	assert.Equal(t, "name", ce.Field)
+	assert.Equal(t, "a", ce.Value)
 }

@@ -32,6 +32,9 @@ type Agent struct {
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
 	StatusChangedAt time.Time `json:"status_changed_at"`
+	// Warnings say how the agent's policy binding resolves when that needs
+	// saying (a policy_name that names no policy yet, for example).
+	Warnings []string `json:"warnings"`
 }
 
 // RegisterAgentRequest is the body of RegisterAgent. AgentRole is required;

@@ -49,6 +49,7 @@ type TrailEvent struct {
 	PolicyName       string    `json:"policy_name"`
 	PolicyID         string    `json:"policy_id,omitempty"`
 	PolicyVersion    int       `json:"policy_version,omitempty"`
+	PolicyResolution string    `json:"policy_resolution,omitempty"`
 	DenialType       string    `json:"denial_type,omitempty"`
 	AgentID          string    `json:"agent_id"`
 	AgentRole        string    `json:"agent_role"`
@@ -60,7 +61,9 @@ type TrailEvent struct {
 	KeyID            string    `json:"key_id"`
 }
 
-// SessionTrail is every decision of one session, in order.
+// SessionTrail is every decision that named one session, in log order.
+// OwnerRole, OwnerAgentID and StartedAt are empty when no decision started
+// the session.
 type SessionTrail struct {
 	SessionID       string       `json:"session_id"`
 	OwnerRole       string       `json:"owner_role"`

@@ -30,16 +30,18 @@ type EvaluateRequest struct {
 // Decision answers Evaluate. Both ALLOW and DENY are successful answers;
 // every decision is recorded as event EventID at Seq before it is returned.
 type Decision struct {
-	Decision      string    `json:"decision"`
-	Reason        string    `json:"reason"`
-	PolicyName    string    `json:"policy_name"`
-	PolicyID      *string   `json:"policy_id"`
-	PolicyVersion *int      `json:"policy_version"`
-	DenialType    string    `json:"denial_type,omitempty"`
-	EventID       string    `json:"event_id"`
-	Seq           uint64    `json:"seq"`
-	SessionID     string    `json:"session_id"`
-	EvaluatedAt   time.Time `json:"evaluated_at"`
+	Decision      string  `json:"decision"`
+	Reason        string  `json:"reason"`
+	PolicyName    string  `json:"policy_name"`
+	PolicyID      *string `json:"policy_id"`
+	PolicyVersion *int    `json:"policy_version"`
+	// PolicyResolution is "bound" or "role": which rule chose the policy.
+	PolicyResolution *string   `json:"policy_resolution"`
+	DenialType       string    `json:"denial_type,omitempty"`
+	EventID          string    `json:"event_id"`
+	Seq              uint64    `json:"seq"`
+	SessionID        string    `json:"session_id"`
+	EvaluatedAt      time.Time `json:"evaluated_at"`
 }
 
 // Allowed reports whether d is an ALLOW.

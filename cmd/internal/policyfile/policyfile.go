@@ -26,8 +26,9 @@
 // [errors.Join]; each is a [*Problem] whose message reads
 // "file:line: policies[i].field: problem" (line when known; field path when
 // the problem has one). Semantic problems come from [policy.Policy.Validate];
-// duplicate agent_role, name or policy_id values across all loaded files are
-// reported at the second occurrence and match [policy.ErrConflict]. Field
+// duplicate name or policy_id values across all loaded files are
+// reported at the second occurrence and match [policy.ErrConflict] (several
+// names for one agent_role are fine). Field
 // problems match [policy.ErrInvalidPolicy]; unknown keys match
 // [ErrUnknownField]; syntax and type errors match [ErrMalformed]. No
 // policies are returned when there is any problem.
@@ -317,14 +318,15 @@ func inherit(p *policy.Policy, doc fileDoc) {
 	}
 }
 
-// duplicates reports every agent_role, name and non-empty policy_id used by
-// more than one loaded policy, at the later one.
+// duplicates reports every name and non-empty policy_id used by more than
+// one loaded policy, at the later one. Several policies may share an
+// agent_role (agents pick theirs by policy_name).
 func (l *loader) duplicates() {
 	type key struct{ field, value string }
 	first := make(map[key]int)
 	for i, p := range l.policies {
 		o := l.origins[i]
-		for _, k := range []key{{"agent_role", p.AgentRole}, {"name", p.Name}, {"policy_id", p.PolicyID}} {
+		for _, k := range []key{{"name", p.Name}, {"policy_id", p.PolicyID}} {
 			if strings.TrimSpace(k.value) == "" {
 				continue // required: reported by Validate; policy_id: generated later
 			}

@@ -167,7 +167,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				"testdata/mistakes.yaml:18: policies[1].task_bindings[0].permitted_sources: required",
 				"testdata/mistakes.yaml:19: policies[1].task_bindings[1].task: duplicate task 'invoice' (also task_bindings[0])",
 				"testdata/mistakes.yaml:22: policies[1].require_principal_entitlements[0]: one of require_any or require_all is required",
-				"testdata/mistakes.yaml:24: policies[2].agent_role: duplicate agent_role 'triage_nurse' (also testdata/mistakes.yaml:4, policies[0].agent_role)",
+				"testdata/mistakes.yaml:23: policies[2].name: duplicate name 'triage-policy' (also testdata/mistakes.yaml:3, policies[0].name)",
 			},
 			match: []error{policy.ErrInvalidPolicy, policy.ErrConflict},
 		},
@@ -187,7 +187,6 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			want: []string{
 				"testdata/dupes/b.yaml:5: policies[1].name: duplicate name 'analyst-policy' (also testdata/dupes/a.yaml:2, policies[0].name)",
 				"testdata/dupes/b.yaml:6: policies[1].policy_id: duplicate policy_id 'pol-analyst' (also testdata/dupes/a.yaml:3, policies[0].policy_id)",
-				"testdata/dupes/b.yaml:7: policies[1].agent_role: duplicate agent_role 'analyst' (also testdata/dupes/a.yaml:4, policies[0].agent_role)",
 			},
 			match: []error{policy.ErrConflict},
 		},
@@ -327,4 +326,23 @@ func TestLoadThenSync(t *testing.T) {
 	c, ok := s.Set().ByRole("wealth_advisor")
 	require.True(t, ok)
 	require.Equal(t, "pol-meridian-wealth-advisor", c.ID())
+}
+
+func TestParseSeveralPoliciesForOneRole(t *testing.T) {
+	t.Parallel()
+	ps, err := policyfile.Parse("f.yaml", []byte(`policies:
+  - name: dispensing-policy
+    agent_role: dispensing_agent
+    allowed_sources: [pharmacy]
+    denied_sources: []
+  - name: dispensing-night-policy
+    agent_role: dispensing_agent
+    allowed_sources: [pharmacy, on_call]
+`))
+	require.NoError(t, err, "several names for one role are fine")
+	require.Len(t, ps, 2)
+	assert.Equal(t, "dispensing-night-policy", ps[1].Name)
+	assert.NotNil(t, ps[0].DeniedSources, "an empty list stays given")
+	assert.Empty(t, ps[0].DeniedSources)
+	assert.Nil(t, ps[1].DeniedSources, "an absent list stays absent")
 }
