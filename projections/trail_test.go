@@ -99,7 +99,7 @@ func TestSessionTrailHoldsEveryDecisionThatNamedIt(t *testing.T) {
 	require.NoError(t, err)
 	_, err = ledger.RegisterAgent(ctx, projections.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
 	require.NoError(t, err)
-	caller := keys.Key{KeyID: "key_caller"}
+	caller := createKey(t, ledger, projections.ActorInit, "evaluate", "")
 	eval := func(source string) {
 		t.Helper()
 		req := policy.Request{AgentRole: "r", AgentID: "a", UserID: "u", SourceID: source, Sensitivity: policy.LevelLow, SessionID: "s-1"}
@@ -169,7 +169,7 @@ func TestSessionTrailOfANeverStartedSession(t *testing.T) {
 	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
 	require.NoError(t, err)
 	req := policy.Request{AgentRole: "r", AgentID: "ghost", UserID: "u", SourceID: "crm", Sensitivity: policy.LevelLow, SessionID: "s-ghost"}
-	_, _, err = ledger.Evaluate(ctx, keys.Key{KeyID: "key_caller"}, req)
+	_, _, err = ledger.Evaluate(ctx, createKey(t, ledger, projections.ActorInit, "evaluate", ""), req)
 	require.NoError(t, err)
 	trail, ok, err := index.SessionTrail(ctx, "s-ghost")
 	require.NoError(t, err)
