@@ -108,6 +108,7 @@ func (a *Auditor) Record(m Meta, ev Event) ([]Violation, error) {
 	if err := a.state.Apply(m, ev); err != nil {
 		return out, fmt.Errorf("domain: audit seq %d (%s): %w", m.Seq, ev.EventType(), err)
 	}
+	a.state.Keys.TakeChanged() // nothing follows the audited state's keys
 	if strings.HasPrefix(ev.EventType(), "key.") && ev.EventType() != keys.TypeKeyUsed || !m.Time.Before(a.recount) {
 		a.admins, a.recount = a.state.Keys.ActiveAdmins(m.Time)
 		if a.admins == 0 {

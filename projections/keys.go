@@ -120,11 +120,11 @@ func (l *Ledger) Authenticate(plaintext string) (keys.Key, error) {
 
 // authCache is a copy-on-write index of keys by hash that Authenticate reads
 // without locks. It holds, for every key Authenticate has looked up, the key
-// as the live state has it: the Ledger calls keyApplied under its write
+// as the live state has it: the Ledger calls refreshAuth under its write
 // lock after folding each event, so when a change to a key returns (rotate,
 // revoke, use), every later Authenticate sees it. Keys enter lazily, on
 // their first use (under the read lock, so never concurrently with
-// keyApplied); a key that is not cached is simply looked up in the state.
+// refreshAuth); a key that is not cached is simply looked up in the state.
 // Whether a cached key authenticates is decided at each call with
 // keys.Key.IsActive, the same rule as keys.Authenticate (revocation, grace
 // window and expiry against the current time). The zero value is empty.
@@ -163,7 +163,7 @@ func (c *authCache) add(h [32]byte, k keys.Key) {
 	if old == nil {
 		old = &authIndex{}
 	} else if _, ok := old.byHash[h]; ok {
-		return // another request added it first; keyApplied keeps it current
+		return // another request added it first; refreshAuth keeps it current
 	}
 	ix := &authIndex{byHash: make(map[[32]byte]*authEntry, len(old.byHash)+1), byID: make(map[string]*authEntry, len(old.byID)+1)}
 	maps.Copy(ix.byHash, old.byHash)
@@ -174,21 +174,18 @@ func (c *authCache) add(h [32]byte, k keys.Key) {
 	c.index.Store(ix)
 }
 
-// keyApplied publishes the keys ev changed, as s now has them. The caller
-// holds the Ledger's write lock and has just applied ev to s.
-func (l *Ledger) keyApplied(ev domain.Event) {
-	var id string
-	switch e := ev.(type) {
-	case keys.KeyRotated:
-		id = e.OldKeyID // the new key is not cached yet
-	case keys.KeyRevoked:
-		id = e.KeyID
-	case keys.KeyUsed:
-		id = e.KeyID
-	default:
-		return // key.created: a new key is cached on first use
+// refreshAuth publishes to Authenticate every cached key that Apply created
+// or changed since the last call, as the live state now has it. The caller
+// holds the Ledger's write lock and calls it after every Apply: the key
+// state itself says which keys changed (keys.State.TakeChanged), so no
+// event type can be forgotten here.
+func (l *Ledger) refreshAuth() {
+	changed := l.state.Keys.TakeChanged()
+	ix := l.auth.index.Load()
+	if ix == nil {
+		return
 	}
-	if ix := l.auth.index.Load(); ix != nil {
+	for _, id := range changed {
 		if e, ok := ix.byID[id]; ok {
 			if k, ok := l.state.Keys.ByID(id); ok {
 				e.key.Store(&k)

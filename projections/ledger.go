@@ -231,7 +231,7 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 			l.cfg.Logger.Error("live state rejected an appended event; refusing writes", "type", ev.EventType(), "err", err)
 			return nil, l.err
 		}
-		l.keyApplied(ev) // publish key changes to Authenticate (keys.go)
+		l.refreshAuth() // publish key changes to Authenticate (keys.go)
 	}
 	l.applied(p.Records()[len(events)-1])
 	return p, nil

@@ -142,6 +142,7 @@ func (l *Ledger) start(ctx context.Context) error {
 		"replayed", last.Seq-from, "took", time.Since(began))
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	state.Keys.TakeChanged() // nothing is cached yet: Authenticate starts empty
 	l.state, l.last, l.lastTime = state, last, lastTime
 	l.maybeSnapshot()
 	return nil
@@ -164,6 +165,7 @@ func fold(ctx context.Context, store *eventstore.Store, chain string, state *dom
 		if err := state.Apply(metaOf(r), ev); err != nil {
 			return fmt.Errorf("projections: replay seq %d (%s): %w", r.Seq, r.Type, err)
 		}
+		state.Keys.TakeChanged() // a replayed state has no cache to refresh
 		last = eventstore.Head{Seq: r.Seq, Hash: r.Hash}
 		return nil
 	})

@@ -1,8 +1,11 @@
 package keys
 
 import (
-	"github.com/custos-dev/custos/domain/internal/codec"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/custos-dev/custos/domain/internal/codec"
 )
 
 // Wire names of the key events. They are stored in the log and never change.
@@ -88,6 +91,10 @@ var decoders = map[string]codec.Decoder[Event]{
 	TypeKeyRevoked: codec.As[KeyRevoked, Event](nil),
 	TypeKeyUsed:    codec.As[KeyUsed, Event](nil),
 }
+
+// EventTypes returns the wire name of every key event, sorted: the events
+// Decode and Apply know.
+func EventTypes() []string { return slices.Sorted(maps.Keys(decoders)) }
 
 // Decode parses the JSON payload of an event of wire type typ (events are
 // stored as their json.Marshal encoding, with fixed field order, so the

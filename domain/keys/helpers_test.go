@@ -62,6 +62,9 @@ func (h *harness) commit(ev keys.Event) {
 	require.NoError(h.t, err)
 	h.log = append(h.log, record{typ, payload})
 	require.NoError(h.t, h.state.Apply(ev))
+	// Like the Ledger, take the keys the event changed: every key event
+	// changes at least one, and the State must say which.
+	require.NotEmpty(h.t, h.state.TakeChanged(), "%s changed no key", typ)
 	if h.afterCommit != nil {
 		h.afterCommit()
 	}
@@ -99,6 +102,7 @@ func (h *harness) replay() *keys.State {
 		require.NoError(h.t, err)
 		require.NoError(h.t, s.Apply(ev))
 	}
+	s.TakeChanged()
 	return s
 }
 

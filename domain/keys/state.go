@@ -45,6 +45,32 @@ func (k Key) IsActive(now time.Time) bool {
 type State struct {
 	byID   map[string]*entry
 	byHash map[[32]byte]*entry
+	// changed lists the ids of keys Apply created or changed since the
+	// last TakeChanged, so that copies of keys kept elsewhere (the
+	// Ledger's authentication cache) follow every event without knowing
+	// event types. Every case of Apply reaches its entries through
+	// mutable or insert, which record them.
+	changed []string
+}
+
+// TakeChanged returns the ids of the keys Apply created or changed since
+// the last call (in order, possibly repeated) and forgets them. A State
+// that is never asked keeps a list that grows with every key event:
+// callers that fold whole logs and keep the State call it once at the end.
+func (s *State) TakeChanged() []string {
+	out := s.changed
+	s.changed = nil
+	return out
+}
+
+// mutable returns the entry of key id for Apply to change, and records it
+// as changed.
+func (s *State) mutable(id string) (*entry, bool) {
+	e, ok := s.byID[id]
+	if ok {
+		s.changed = append(s.changed, id)
+	}
+	return e, ok
 }
 
 // entry is the stored form of a key. It holds only values, so copying an
@@ -167,25 +193,26 @@ func (s *State) Apply(ev Event) error {
 		if err != nil {
 			return err
 		}
+		old, _ = s.mutable(e.OldKeyID)
 		old.rotatedTo = n.id
 		old.revokedAt = earliest(old.revokedAt, e.OldRevokedAt.UTC())
 		s.insert(n)
 	case KeyRevoked:
-		k, ok := s.byID[e.KeyID]
-		if !ok {
-			return inconsistent(e, e.KeyID, "unknown key_id")
-		}
 		if e.RevokedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "revoked_at is missing")
 		}
-		k.revokedAt = earliest(k.revokedAt, e.RevokedAt.UTC())
-	case KeyUsed:
-		k, ok := s.byID[e.KeyID]
+		k, ok := s.mutable(e.KeyID)
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
+		k.revokedAt = earliest(k.revokedAt, e.RevokedAt.UTC())
+	case KeyUsed:
 		if e.UsedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "used_at is missing")
+		}
+		k, ok := s.mutable(e.KeyID)
+		if !ok {
+			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
 		if t := e.UsedAt.UTC(); t.After(k.lastUsedAt) {
 			k.lastUsedAt = t
@@ -241,6 +268,7 @@ func (s *State) insert(e *entry) {
 	}
 	s.byID[e.id] = e
 	s.byHash[e.hash] = e
+	s.changed = append(s.changed, e.id)
 }
 
 func inconsistent(ev Event, keyID, problem string) error {

@@ -68,6 +68,7 @@ func TestReplayPointInTime(t *testing.T) {
 		ev, err := keys.Decode(r.typ, r.payload)
 		require.NoError(t, err)
 		require.NoError(t, s.Apply(ev))
+		s.TakeChanged()
 		require.Equal(t, snapshots[i], s, "after event %d (%s)", i, r.typ)
 	}
 	require.Equal(t, h.state, s)
