@@ -14,7 +14,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
 )
 
 // Query limits of GET /v1/audit/events.
@@ -29,8 +29,8 @@ var filterParams = []string{"type", "key_id", "agent_id", "agent_role", "session
 
 // eventFilter reads the filter parameters; malformed ones answer 422
 // naming the parameter.
-func eventFilter(c echo.Context) (projections.EventFilter, error) {
-	f := projections.EventFilter{
+func eventFilter(c echo.Context) (readside.EventFilter, error) {
+	f := readside.EventFilter{
 		Type: c.QueryParam("type"), KeyID: c.QueryParam("key_id"), AgentID: c.QueryParam("agent_id"),
 		AgentRole: c.QueryParam("agent_role"), SessionID: c.QueryParam("session_id"),
 		SourceID: c.QueryParam("source_id"), Decision: c.QueryParam("decision"),

@@ -16,7 +16,7 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -49,7 +49,7 @@ func TestBackupWritesAVerifiableCopyWhileWritesGoOn(t *testing.T) {
 					return
 				default:
 				}
-				_, _, _, err := s.ledger.CreateKey(context.Background(), projections.ActorInit,
+				_, _, _, err := s.ledger.CreateKey(context.Background(), writeside.ActorInit,
 					keys.CreateCommand{Name: fmt.Sprintf("writer-%d-%d", w, i), Scope: "read"})
 				if err != nil {
 					t.Error(err)
@@ -73,7 +73,7 @@ func TestBackupWritesAVerifiableCopyWhileWritesGoOn(t *testing.T) {
 	report, err := verify.Store(context.Background(), copied, eventstore.DefaultChain)
 	require.NoError(t, err)
 	assert.True(t, report.Valid, "%+v", report)
-	ledger, err := projections.Open(context.Background(), projections.Config{Store: copied, Logger: s.logger})
+	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: copied, Logger: s.logger})
 	require.NoError(t, err)
 	backedUp := ledger.Keys()
 	assert.NotEmpty(t, backedUp)

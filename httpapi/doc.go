@@ -15,7 +15,7 @@
 // is unknown, malformed, has a bad checksum, has expired or is revoked: 403
 // with one body for all of them. A valid key without the scope: 403 naming
 // method, route and the scope required. Authentication goes through
-// projections.Ledger.Authenticate, which only reads. After a successful
+// writeside.Ledger.Authenticate, which only reads. After a successful
 // request (status below 400) the middleware calls Ledger.RecordUse, which
 // appends a key.used at most once a minute per key; a rejected request
 // appends nothing.

@@ -16,7 +16,7 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // Fixed details. They say nothing about the cause that could help an attacker
@@ -70,7 +70,7 @@ func statusOf(err error) (code int, detail string) {
 		return http.StatusForbidden, detailInvalidKey
 	case errors.Is(err, keys.ErrInsufficientScope):
 		return http.StatusForbidden, detailInsufficientScope
-	case errors.Is(err, projections.ErrUnboundKey):
+	case errors.Is(err, writeside.ErrUnboundKey):
 		return http.StatusForbidden, detailUnboundKey
 	case errors.Is(err, keys.ErrNotFound):
 		return http.StatusNotFound, detailKeyNotFound

@@ -15,7 +15,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/httpapi"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 var keyPattern = regexp.MustCompile(keys.Pattern)
@@ -248,17 +248,17 @@ func TestAuthMatrix(t *testing.T) {
 		creds[sc]["wrong-checksum"] = breakChecksum(valid)
 
 		id, key := s.createKey(t, "revoked-"+string(sc), string(sc), 0)
-		_, err := s.ledger.RevokeKey(ctx, projections.ActorInit, "", id)
+		_, err := s.ledger.RevokeKey(ctx, writeside.ActorInit, "", id)
 		require.NoError(t, err)
 		creds[sc]["revoked"] = key
 
 		id, key = s.createKey(t, "rotated-"+string(sc), string(sc), 0)
-		_, _, err = s.ledger.RotateKey(ctx, projections.ActorInit, keys.RotateCommand{KeyID: id})
+		_, _, err = s.ledger.RotateKey(ctx, writeside.ActorInit, keys.RotateCommand{KeyID: id})
 		require.NoError(t, err)
 		creds[sc]["rotated-away"] = key
 
 		id, key = s.createKey(t, "grace-"+string(sc), string(sc), 0)
-		_, _, err = s.ledger.RotateKey(ctx, projections.ActorInit, keys.RotateCommand{KeyID: id, GraceSeconds: ptr(3600)})
+		_, _, err = s.ledger.RotateKey(ctx, writeside.ActorInit, keys.RotateCommand{KeyID: id, GraceSeconds: ptr(3600)})
 		require.NoError(t, err)
 		creds[sc]["inside-grace"] = key
 	}

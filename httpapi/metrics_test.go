@@ -15,11 +15,11 @@ import (
 
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
-var _ metrics.KeySource = (*projections.Ledger)(nil)
+var _ metrics.KeySource = (*writeside.Ledger)(nil)
 
 // scrape is one GET /metrics, parsed.
 type scrape map[string]*dto.MetricFamily

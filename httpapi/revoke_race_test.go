@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
 )
 
 // TestRevokeUnderAFloodOverHTTP is the attack that was seen against the
@@ -101,7 +101,7 @@ func TestRevokeUnderAFloodOverHTTP(t *testing.T) {
 		return nil
 	}))
 	require.Len(t, revokedAt, rounds)
-	report, err := projections.CheckAuthorization(ctx, s.store, eventstore.DefaultChain)
+	report, err := readside.CheckAuthorization(ctx, s.store, eventstore.DefaultChain)
 	require.NoError(t, err)
 	require.Empty(t, report.Violations)
 }

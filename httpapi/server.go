@@ -13,19 +13,20 @@ import (
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/httpapi/metrics"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
 // Config configures a Server.
 type Config struct {
 	// Ledger holds the live key state and appends every change. Required.
-	Ledger *projections.Ledger
+	Ledger *writeside.Ledger
 	// Verify checks the live chain for GET /v1/audit/verify. Required.
 	Verify func(ctx context.Context) (verify.Report, error)
 	// Index answers audit queries, exports and point-in-time (as_of)
 	// reads. Required; the caller runs it (Index.Run).
-	Index *projections.Index
+	Index *readside.Index
 	// Ready reports whether the process may take traffic (GET /readyz): nil
 	// means ready. Default: a nil Ready means always ready.
 	Ready func() error

@@ -20,7 +20,8 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -88,9 +89,9 @@ type stack struct {
 	ready  func() error
 
 	store   *eventstore.Store
-	ledger  *projections.Ledger
+	ledger  *writeside.Ledger
 	metrics *metrics.Metrics // new with every open, like a process restart
-	index   *projections.Index
+	index   *readside.Index
 	// stopIndex stops the index goroutine and waits for it.
 	stopIndex func()
 	srv       *httptest.Server
@@ -129,13 +130,13 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	}
 	s.open(true)
 	t.Cleanup(s.close)
-	created, key, _, err := s.ledger.CreateKey(context.Background(), projections.ActorInit,
+	created, key, _, err := s.ledger.CreateKey(context.Background(), writeside.ActorInit,
 		keys.CreateCommand{Name: "bootstrap", Scope: "admin"})
 	require.NoError(t, err)
 	s.admin, s.adminID = key, created.KeyID
 	// Agents that evaluate keys in these tests are bound to.
 	for _, id := range []string{"loan-agent", "a-1"} {
-		_, err := s.ledger.RegisterAgent(context.Background(), projections.ActorInit,
+		_, err := s.ledger.RegisterAgent(context.Background(), writeside.ActorInit,
 			agents.RegisterCommand{AgentID: id, AgentRole: "loan_officer"})
 		require.NoError(t, err)
 	}
@@ -148,7 +149,7 @@ func (s *stack) open(create bool) {
 	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger,
 		CommitObserver: m.ObserveCommit})
 	require.NoError(s.t, err)
-	ledger, err := projections.Open(context.Background(), projections.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
+	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
 	if err == nil {
 		err = m.Track(ledger, func() (uint64, error) {
 			h, err := store.Head(eventstore.DefaultChain)
@@ -159,7 +160,7 @@ func (s *stack) open(create bool) {
 		_ = store.Close()
 		require.NoError(s.t, err)
 	}
-	index, err := projections.NewIndex(store, eventstore.DefaultChain, s.logger)
+	index, err := readside.NewIndex(store, eventstore.DefaultChain, s.logger)
 	require.NoError(s.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	indexDone := make(chan struct{})
@@ -218,7 +219,7 @@ func (s *stack) createKey(t *testing.T, name, scope string, expiresDays int) (id
 	if expiresDays > 0 {
 		cmd.ExpiresDays = &expiresDays
 	}
-	created, key, _, err := s.ledger.CreateKey(context.Background(), projections.ActorInit, cmd)
+	created, key, _, err := s.ledger.CreateKey(context.Background(), writeside.ActorInit, cmd)
 	require.NoError(t, err)
 	return created.KeyID, key
 }

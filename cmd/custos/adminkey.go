@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 func newAdminKeyCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -32,12 +32,12 @@ stay as they are: revoke lost ones with the new key.`,
 				return err
 			}
 			defer s.Close()
-			ledger, err := projections.Open(cmd.Context(), projections.Config{Store: s, Logger: logger})
+			ledger, err := writeside.Open(cmd.Context(), writeside.Config{Store: s, Logger: logger})
 			if err != nil {
 				return err
 			}
 			defer ledger.Close()
-			key, _, err := createAdminKey(cmd.Context(), ledger, projections.ActorReset, "reset-admin")
+			key, _, err := createAdminKey(cmd.Context(), ledger, writeside.ActorReset, "reset-admin")
 			if err != nil {
 				return err
 			}

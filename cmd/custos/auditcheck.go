@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
 )
 
 // errViolations makes audit check exit 1 after printing its report.
@@ -41,7 +41,7 @@ Exit codes: 0 no violation, 1 violations (listed), 2 the check could not run.`,
 				return err
 			}
 			defer s.Close()
-			report, err := projections.CheckAuthorization(cmd.Context(), s, chain)
+			report, err := readside.CheckAuthorization(cmd.Context(), s, chain)
 			if err != nil {
 				return err
 			}

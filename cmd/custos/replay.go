@@ -11,7 +11,7 @@ import (
 
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
 )
 
 func newReplayCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -36,7 +36,7 @@ before genesis prints empty tables.`,
 				return err
 			}
 			defer s.Close()
-			index, err := projections.NewIndex(s, chain, newLogger(stderr, slog.LevelWarn))
+			index, err := readside.NewIndex(s, chain, newLogger(stderr, slog.LevelWarn))
 			if err != nil {
 				return err
 			}

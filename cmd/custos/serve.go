@@ -24,7 +24,8 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -84,7 +85,7 @@ shutdown after the store failed.`,
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
 	cmd.Flags().StringVar(&o.addr, "addr", defaultAddr, "HOST:PORT to listen on")
 	cmd.Flags().BoolVar(&o.requireBound, "require-bound-keys", false, "let only keys bound to an agent evaluate: unbound evaluate keys cannot be created, and unbound keys get 403 on evaluate")
-	cmd.Flags().IntVar(&o.snapshotEvery, "snapshot-every", projections.DefaultSnapshotEvery, "save a snapshot of the state every N events so restarts replay only the tail; negative disables")
+	cmd.Flags().IntVar(&o.snapshotEvery, "snapshot-every", writeside.DefaultSnapshotEvery, "save a snapshot of the state every N events so restarts replay only the tail; negative disables")
 	cmd.Flags().StringVar(&o.policies, "policies", "", "policy file or folder to load at start; only differences from the stored policies are appended")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
@@ -158,7 +159,7 @@ Lost it? custos admin-key reset --data %s
 			_ = store.Close()
 		}
 	}()
-	ledger, err := projections.Open(ctx, projections.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
 	if err != nil {
 		return withCode(1, err)
 	}
@@ -289,8 +290,8 @@ func deadlineOf(ctx context.Context) time.Time {
 // runIndex starts the audit index projection: it catches up from its
 // checkpoint and then follows the durable heads the store publishes on bus. The
 // returned stop waits for it and is safe to call twice.
-func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Logger) (stop func(), index *projections.Index, err error) {
-	index, err = projections.NewIndex(store, eventstore.DefaultChain, logger)
+func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Logger) (stop func(), index *readside.Index, err error) {
+	index, err = readside.NewIndex(store, eventstore.DefaultChain, logger)
 	if err != nil {
 		return nil, nil, err
 	}

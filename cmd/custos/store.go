@@ -8,7 +8,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // errAlreadyInitialised is returned by init on a folder that holds a store
@@ -41,7 +41,7 @@ func openReadOnly(dir string, logger *slog.Logger) (*eventstore.Store, error) {
 
 // createAdminKey appends a key.created for a new admin key and returns the
 // plaintext key.
-func createAdminKey(ctx context.Context, ledger *projections.Ledger, actor, name string) (string, keys.KeyCreated, error) {
+func createAdminKey(ctx context.Context, ledger *writeside.Ledger, actor, name string) (string, keys.KeyCreated, error) {
 	created, plaintext, _, err := ledger.CreateKey(ctx, actor, keys.CreateCommand{Name: name, Scope: string(keys.ScopeAdmin)})
 	if err != nil {
 		return "", keys.KeyCreated{}, fmt.Errorf("create admin key: %w", err)
@@ -75,12 +75,12 @@ func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, ke
 		return "", keys.KeyCreated{}, err
 	}
 	defer s.Close()
-	ledger, err := projections.Open(ctx, projections.Config{Store: s, Logger: logger})
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: s, Logger: logger})
 	if err != nil {
 		return "", keys.KeyCreated{}, err
 	}
 	defer ledger.Close()
-	key, created, err := createAdminKey(ctx, ledger, projections.ActorInit, "bootstrap-admin")
+	key, created, err := createAdminKey(ctx, ledger, writeside.ActorInit, "bootstrap-admin")
 	if err != nil {
 		return "", keys.KeyCreated{}, err
 	}

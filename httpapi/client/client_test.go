@@ -21,7 +21,8 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/client"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -41,9 +42,9 @@ func newServer(t *testing.T) *server {
 	store, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true, Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() }) // runs last: after the server and the index stopped
-	ledger, err := projections.Open(context.Background(), projections.Config{Store: store, Logger: logger})
+	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store, Logger: logger})
 	require.NoError(t, err)
-	index, err := projections.NewIndex(store, eventstore.DefaultChain, logger)
+	index, err := readside.NewIndex(store, eventstore.DefaultChain, logger)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	indexDone := make(chan struct{})
@@ -61,7 +62,7 @@ func newServer(t *testing.T) *server {
 	require.NoError(t, err)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	_, admin, _, err := ledger.CreateKey(context.Background(), projections.ActorInit,
+	_, admin, _, err := ledger.CreateKey(context.Background(), writeside.ActorInit,
 		keys.CreateCommand{Name: "bootstrap", Scope: "admin"})
 	require.NoError(t, err)
 	return &server{url: srv.URL, admin: admin, store: store}

@@ -65,7 +65,7 @@ const denialNone = "none"
 // ErrAlreadyTracking means Track was called a second time.
 var ErrAlreadyTracking = errors.New("metrics: Track called twice")
 
-// KeySource is what the scrape-time key gauges read. *projections.Ledger
+// KeySource is what the scrape-time key gauges read. *writeside.Ledger
 // implements it. Both methods must be safe for concurrent use.
 type KeySource interface {
 	// Keys returns every key ever created.

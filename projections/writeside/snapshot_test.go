@@ -1,4 +1,4 @@
-package projections_test
+package writeside_test
 
 import (
 	"bytes"
@@ -17,7 +17,9 @@ import (
 	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/replay"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // logSink collects log messages.
@@ -77,13 +79,13 @@ func newFixture(t *testing.T) *fixture {
 
 // open opens a Ledger that logs to sink (if not nil) and closes it at the
 // end of the test, before the store.
-func (f *fixture) open(every int, sink *logSink) *projections.Ledger {
+func (f *fixture) open(every int, sink *logSink) *writeside.Ledger {
 	f.t.Helper()
 	var h slog.Handler = slog.DiscardHandler
 	if sink != nil {
 		h = sink
 	}
-	l, err := projections.Open(context.Background(), projections.Config{
+	l, err := writeside.Open(context.Background(), writeside.Config{
 		Store: f.store, SnapshotEvery: every, Logger: slog.New(h),
 		Clock: func() time.Time { return time.Unix(1_900_000_000+f.clock.Add(1), 0) },
 	})
@@ -93,7 +95,7 @@ func (f *fixture) open(every int, sink *logSink) *projections.Ledger {
 }
 
 // write writes n events through l, 1 to perWrite in each Write.
-func (f *fixture) write(l *projections.Ledger, n, perWrite int) {
+func (f *fixture) write(l *writeside.Ledger, n, perWrite int) {
 	f.t.Helper()
 	for n > 0 {
 		k := min(n, 1+f.gen.rng.IntN(perWrite))
@@ -104,18 +106,18 @@ func (f *fixture) write(l *projections.Ledger, n, perWrite int) {
 
 // writeOnce writes n events in one Write and waits for the snapshot it may
 // have started, so that snapshots land exactly where they are due.
-func (f *fixture) writeOnce(l *projections.Ledger, n int) {
+func (f *fixture) writeOnce(l *writeside.Ledger, n int) {
 	f.t.Helper()
 	evs := make([]domain.Event, n)
 	for i := range evs {
 		evs[i] = f.gen.next()
 	}
-	_, err := l.Write(context.Background(), "system:test", func(*projections.Tx) ([]domain.Event, error) { return evs, nil })
+	_, err := l.Write(context.Background(), "system:test", func(*writeside.Tx) ([]domain.Event, error) { return evs, nil })
 	require.NoError(f.t, err)
 	l.WaitSnapshot()
 }
 
-func snapshotOf(t *testing.T, l *projections.Ledger) []byte {
+func snapshotOf(t *testing.T, l *writeside.Ledger) []byte {
 	t.Helper()
 	var b []byte
 	var err error
@@ -126,7 +128,7 @@ func snapshotOf(t *testing.T, l *projections.Ledger) []byte {
 
 // requireSameState compares two Ledgers' observable reads and their
 // snapshot encodings (which cover every field, see the domain tests).
-func requireSameState(t *testing.T, g *mixGen, want, got *projections.Ledger) {
+func requireSameState(t *testing.T, g *mixGen, want, got *writeside.Ledger) {
 	t.Helper()
 	want.Read(func(w *domain.State) {
 		got.Read(func(s *domain.State) {
@@ -201,7 +203,7 @@ func TestSnapshotsWrittenEveryNAndPruned(t *testing.T) {
 	f.write(l, 75, 1)
 	require.Equal(t, []uint64{50, 60, 70}, storedSnapshots(t, f.store))
 	for _, seq := range []uint64{50, 60, 70} {
-		head, _, err := projections.OpenEnvelope(getSnapshotValue(t, f.store, seq))
+		head, _, err := replay.OpenEnvelope(getSnapshotValue(t, f.store, seq))
 		require.NoError(t, err)
 		rec, err := f.store.Get(context.Background(), eventstore.DefaultChain, seq)
 		require.NoError(t, err)
@@ -223,7 +225,7 @@ func TestSnapshotsWrittenEveryNAndPruned(t *testing.T) {
 func TestSnapshotsOff(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	l := f.open(projections.NoSnapshots, nil)
+	l := f.open(writeside.NoSnapshots, nil)
 	f.write(l, 30, 3)
 	require.Empty(t, storedSnapshots(t, f.store))
 }
@@ -238,7 +240,7 @@ func TestOpenFromSnapshotEqualsFullReplay(t *testing.T) {
 	sink := &logSink{}
 	fromSnap := f.open(50, sink)
 	require.Equal(t, 1, sink.count("snapshot restored"), sink.lines())
-	full := f.open(projections.NoSnapshots, nil)
+	full := f.open(writeside.NoSnapshots, nil)
 	requireSameState(t, f.gen, live, fromSnap)
 	requireSameState(t, f.gen, full, fromSnap)
 
@@ -250,7 +252,7 @@ func TestOpenFromSnapshotEqualsFullReplay(t *testing.T) {
 	again := f.open(50, sink2)
 	require.Equal(t, 1, sink2.count("snapshot restored"), sink2.lines())
 	requireSameState(t, f.gen, fromSnap, again)
-	requireSameState(t, f.gen, f.open(projections.NoSnapshots, nil), again)
+	requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), again)
 }
 
 func TestOpenIgnoresBadSnapshots(t *testing.T) {
@@ -265,22 +267,22 @@ func TestOpenIgnoresBadSnapshots(t *testing.T) {
 		{"flipped checksum byte", func(_ *testing.T, _ *fixture, _ uint64, v []byte) []byte { v[len(v)-1] ^= 0x80; return v }},
 		{"truncated", func(_ *testing.T, _ *fixture, _ uint64, v []byte) []byte { return v[:len(v)-10] }},
 		{"hash does not match the chain", func(t *testing.T, _ *fixture, _ uint64, v []byte) []byte {
-			head, body, err := projections.OpenEnvelope(v)
+			head, body, err := replay.OpenEnvelope(v)
 			require.NoError(t, err)
 			head.Hash[0] ^= 1
-			return projections.SealEnvelope(head, body)
+			return replay.SealEnvelope(head, body)
 		}},
 		{"seq past the head", func(t *testing.T, f *fixture, seq uint64, v []byte) []byte {
-			head, body, err := projections.OpenEnvelope(v)
+			head, body, err := replay.OpenEnvelope(v)
 			require.NoError(t, err)
 			head.Seq = 10_000
-			putSnapshotValue(t, f.store, head.Seq, projections.SealEnvelope(head, body))
+			putSnapshotValue(t, f.store, head.Seq, replay.SealEnvelope(head, body))
 			return v[:1] // and spoil the original
 		}},
 		{"state that does not decode", func(t *testing.T, _ *fixture, _ uint64, v []byte) []byte {
-			head, body, err := projections.OpenEnvelope(v)
+			head, body, err := replay.OpenEnvelope(v)
 			require.NoError(t, err)
-			return projections.SealEnvelope(head, body[:len(body)-1])
+			return replay.SealEnvelope(head, body[:len(body)-1])
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,7 +316,7 @@ func TestOpenIgnoresBadSnapshots(t *testing.T) {
 			require.Equal(t, 0, sink.count("snapshot restored"), sink.lines())
 			require.GreaterOrEqual(t, sink.count("ignoring snapshot"), 3, sink.lines())
 			requireSameState(t, f.gen, live, l)
-			requireSameState(t, f.gen, f.open(projections.NoSnapshots, nil), l)
+			requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), l)
 		})
 	}
 }
@@ -331,7 +333,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 100 {
-				_, err := l.Write(context.Background(), "system:test", func(*projections.Tx) ([]domain.Event, error) {
+				_, err := l.Write(context.Background(), "system:test", func(*writeside.Tx) ([]domain.Event, error) {
 					mu.Lock()
 					defer mu.Unlock()
 					return []domain.Event{f.gen.next()}, nil
@@ -350,7 +352,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	restored := f.open(25, sink)
 	require.Equal(t, 1, sink.count("snapshot restored"), sink.lines())
 	requireSameState(t, f.gen, l, restored)
-	requireSameState(t, f.gen, f.open(projections.NoSnapshots, nil), restored)
+	requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), restored)
 }
 
 // TestReplayAtUnaffectedBySnapshots checks that point-in-time answers do not
@@ -359,7 +361,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 // next to it, and the same as the Ledger's live tables at the head.
 func TestReplayAtUnaffectedBySnapshots(t *testing.T) {
 	t.Parallel()
-	build := func(every int) (*fixture, *projections.Ledger, []time.Time) {
+	build := func(every int) (*fixture, *writeside.Ledger, []time.Time) {
 		f := newFixture(t)
 		f.gen = newMixGen(99, 40) // both stores get the same events
 		l := f.open(every, nil)
@@ -375,7 +377,7 @@ func TestReplayAtUnaffectedBySnapshots(t *testing.T) {
 		return f, l, instants
 	}
 	on, onLedger, instants := build(30)
-	off, offLedger, instantsOff := build(projections.NoSnapshots)
+	off, offLedger, instantsOff := build(writeside.NoSnapshots)
 	require.Equal(t, instants, instantsOff)
 	require.NotEmpty(t, storedSnapshots(t, on.store))
 	require.Empty(t, storedSnapshots(t, off.store))
@@ -384,7 +386,7 @@ func TestReplayAtUnaffectedBySnapshots(t *testing.T) {
 		return []any{s.Keys.List(), s.Policies.List(), s.Agents.List(agents.Filter{AllStatuses: true})}
 	}
 	asOf := func(f *fixture) [][]any {
-		ix, err := projections.NewIndex(f.store, eventstore.DefaultChain, slog.New(slog.DiscardHandler))
+		ix, err := readside.NewIndex(f.store, eventstore.DefaultChain, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		_, err = ix.CatchUp(context.Background())
 		require.NoError(t, err)
@@ -398,7 +400,7 @@ func TestReplayAtUnaffectedBySnapshots(t *testing.T) {
 	}
 	answersOn, answersOff := asOf(on), asOf(off)
 	require.Equal(t, answersOff, answersOn)
-	for _, l := range []*projections.Ledger{onLedger, offLedger, on.open(30, nil), off.open(projections.NoSnapshots, nil)} {
+	for _, l := range []*writeside.Ledger{onLedger, offLedger, on.open(30, nil), off.open(writeside.NoSnapshots, nil)} {
 		l.Read(func(s *domain.State) { require.Equal(t, answersOn[len(answersOn)-1], tables(s)) })
 	}
 }

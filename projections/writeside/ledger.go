@@ -1,11 +1,15 @@
-// Package projections keeps the current tables (keys, policies, ...) derived
-// from the event log, and is the only way state changes: every change is
-// decided against the live state, appended to the log, and folded in with the
-// same domain Apply that rebuilds state at start-up and at a point in time.
+// Package writeside is the write side of custos: the live state of one chain
+// (keys, policies, agents, sessions), and the one path by which it changes.
+// Every change is decided against the live state under one lock, with the
+// acting key checked at that position (Write), appended to the log and
+// folded in with the same domain Apply that rebuilds the state at start-up
+// (projections/replay). Authentication reads a lock-free copy of the keys
+// that follows every Apply (keys.go).
 //
 // A Ledger is safe for concurrent use. It does not own the store: the caller
-// closes the Ledger's users (HTTP server) first, then the store.
-package projections
+// closes the Ledger's users (HTTP server) first, then the Ledger, then the
+// store. The read side (projections/readside) never goes through it.
+package writeside
 
 import (
 	"context"
@@ -22,12 +26,13 @@ import (
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/projections/replay"
 )
 
 // ErrInconsistent means an event that the log accepted could not be applied
 // to the live state: a bug or a corrupt log. The Ledger refuses writes after
 // it.
-var ErrInconsistent = errors.New("projections: live state inconsistent with the log")
+var ErrInconsistent = errors.New("writeside: live state inconsistent with the log")
 
 // Config configures a Ledger. Store is required.
 type Config struct {
@@ -60,7 +65,7 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Store == nil {
-		errs = append(errs, errors.New("projections: Config.Store is required"))
+		errs = append(errs, errors.New("writeside: Config.Store is required"))
 	}
 	if c.Chain != "" {
 		if err := eventstore.ValidateChain(c.Chain); err != nil {
@@ -174,7 +179,7 @@ func (l *Ledger) Write(ctx context.Context, actor string, decide Decider) ([]eve
 	}
 	recs, err := p.Wait(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("projections: append: %w", err)
+		return nil, fmt.Errorf("writeside: append: %w", err)
 	}
 	return recs, nil
 }
@@ -223,10 +228,10 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	}
 	p, err := l.cfg.Store.Enqueue(ctx, l.cfg.Chain, drafts...)
 	if err != nil {
-		return nil, fmt.Errorf("projections: append: %w", err)
+		return nil, fmt.Errorf("writeside: append: %w", err)
 	}
 	for i, ev := range events {
-		if err := l.state.Apply(metaOf(p.Records()[i]), ev); err != nil {
+		if err := l.state.Apply(replay.Meta(p.Records()[i]), ev); err != nil {
 			l.err = fmt.Errorf("%w: %s: %w", ErrInconsistent, ev.EventType(), err)
 			l.cfg.Logger.Error("live state rejected an appended event; refusing writes", "type", ev.EventType(), "err", err)
 			return nil, l.err
@@ -235,8 +240,4 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	}
 	l.applied(p.Records()[len(events)-1])
 	return p, nil
-}
-
-func metaOf(r eventstore.Record) domain.Meta {
-	return domain.Meta{Seq: r.Seq, ID: r.ID, Time: r.Time, Actor: r.Actor}
 }

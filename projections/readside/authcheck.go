@@ -1,4 +1,4 @@
-package projections
+package readside
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/projections/replay"
 )
 
 // AuthorizationReport is the result of CheckAuthorization.
@@ -31,12 +32,12 @@ func CheckAuthorization(ctx context.Context, store *eventstore.Store, chain stri
 	err := store.Records(ctx, chain, 1, 0, func(r eventstore.Record) error {
 		ev, err := domain.Decode(r.Type, r.Payload)
 		if err != nil {
-			return fmt.Errorf("projections: authorization check seq %d: %w", r.Seq, err)
+			return fmt.Errorf("readside: authorization check seq %d: %w", r.Seq, err)
 		}
-		found, err := auditor.Record(metaOf(r), ev)
+		found, err := auditor.Record(replay.Meta(r), ev)
 		report.Violations = append(report.Violations, found...)
 		if err != nil {
-			return fmt.Errorf("projections: authorization check: %w", err)
+			return fmt.Errorf("readside: authorization check: %w", err)
 		}
 		report.Checked = r.Seq
 		return nil

@@ -1,4 +1,4 @@
-package projections_test
+package writeside_test
 
 import (
 	"context"
@@ -12,12 +12,12 @@ import (
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // authTestLedger opens a Ledger on a fresh store whose clock is *clock
 // (Unix seconds).
-func authTestLedger(t *testing.T, clock *atomic.Int64) *projections.Ledger {
+func authTestLedger(t *testing.T, clock *atomic.Int64) *writeside.Ledger {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	store, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true, Logger: quiet})
@@ -25,8 +25,8 @@ func authTestLedger(t *testing.T, clock *atomic.Int64) *projections.Ledger {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	l, err := projections.Open(context.Background(), projections.Config{
-		Store: store, Logger: quiet, SnapshotEvery: projections.NoSnapshots,
+	l, err := writeside.Open(context.Background(), writeside.Config{
+		Store: store, Logger: quiet, SnapshotEvery: writeside.NoSnapshots,
 		Clock: func() time.Time { return time.Unix(clock.Load(), 0) },
 	})
 	if err != nil {
@@ -36,7 +36,7 @@ func authTestLedger(t *testing.T, clock *atomic.Int64) *projections.Ledger {
 	return l
 }
 
-func authTestKey(t *testing.T, l *projections.Ledger, actor, name, scope string) (string, string) {
+func authTestKey(t *testing.T, l *writeside.Ledger, actor, name, scope string) (string, string) {
 	t.Helper()
 	created, plaintext, _, err := l.CreateKey(context.Background(), actor, keys.CreateCommand{Name: name, Scope: scope})
 	if err != nil {
@@ -53,7 +53,7 @@ func TestAuthenticateCachedFollowsChanges(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(1_900_000_000)
 	l := authTestLedger(t, &clock)
-	adminID, admin := authTestKey(t, l, projections.ActorInit, "admin", "admin")
+	adminID, admin := authTestKey(t, l, writeside.ActorInit, "admin", "admin")
 	id, plain := authTestKey(t, l, adminID, "k", "evaluate")
 
 	if _, err := l.Authenticate("cst_not-a-key"); !errors.Is(err, keys.ErrInvalidKey) {
@@ -124,7 +124,7 @@ func TestAuthenticateLockFreeConcurrent(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(1_900_000_000)
 	l := authTestLedger(t, &clock)
-	adminID, _ := authTestKey(t, l, projections.ActorInit, "admin", "admin")
+	adminID, _ := authTestKey(t, l, writeside.ActorInit, "admin", "admin")
 
 	const n = 8
 	type slot struct {

@@ -1,4 +1,4 @@
-package projections_test
+package readside_test
 
 import (
 	"context"
@@ -15,7 +15,8 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // TestSessionTrailShowsOnlyDurableDecisions holds the log's fsync while a
@@ -35,19 +36,19 @@ func TestSessionTrailShowsOnlyDurableDecisions(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	ctx := context.Background()
-	ledger, err := projections.Open(ctx, projections.Config{Store: store, SnapshotEvery: projections.NoSnapshots})
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, SnapshotEvery: writeside.NoSnapshots})
 	require.NoError(t, err)
 	defer ledger.Close()
-	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
+	index, err := readside.NewIndex(store, eventstore.DefaultChain, nil)
 	require.NoError(t, err)
-	_, err = ledger.CreatePolicy(ctx, projections.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}})
+	_, err = ledger.CreatePolicy(ctx, writeside.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}})
 	require.NoError(t, err)
-	_, err = ledger.RegisterAgent(ctx, projections.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
+	_, err = ledger.RegisterAgent(ctx, writeside.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
 	require.NoError(t, err)
-	_, err = ledger.ChangeAgentStatus(ctx, projections.ActorInit, "a", "approved")
+	_, err = ledger.ChangeAgentStatus(ctx, writeside.ActorInit, "a", "approved")
 	require.NoError(t, err)
 	req := policy.Request{AgentRole: "r", AgentID: "a", UserID: "u", SourceID: "crm", Sensitivity: policy.LevelLow, SessionID: "held-session"}
-	created, _, _, err := ledger.CreateKey(ctx, projections.ActorInit, keys.CreateCommand{Name: "agent", Scope: "evaluate"})
+	created, _, _, err := ledger.CreateKey(ctx, writeside.ActorInit, keys.CreateCommand{Name: "agent", Scope: "evaluate"})
 	require.NoError(t, err)
 	caller, err := ledger.Key(created.KeyID)
 	require.NoError(t, err)
@@ -90,16 +91,16 @@ func TestSessionTrailHoldsEveryDecisionThatNamedIt(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	ctx := context.Background()
-	ledger, err := projections.Open(ctx, projections.Config{Store: store, SnapshotEvery: projections.NoSnapshots})
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, SnapshotEvery: writeside.NoSnapshots})
 	require.NoError(t, err)
 	defer ledger.Close()
-	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
+	index, err := readside.NewIndex(store, eventstore.DefaultChain, nil)
 	require.NoError(t, err)
-	_, err = ledger.CreatePolicy(ctx, projections.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}, SessionTTLMinutes: ptrInt(30)})
+	_, err = ledger.CreatePolicy(ctx, writeside.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}, SessionTTLMinutes: ptrInt(30)})
 	require.NoError(t, err)
-	_, err = ledger.RegisterAgent(ctx, projections.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
+	_, err = ledger.RegisterAgent(ctx, writeside.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
 	require.NoError(t, err)
-	caller := createKey(t, ledger, projections.ActorInit, "evaluate", "")
+	caller := evaluateKey(t, ledger)
 	eval := func(source string) {
 		t.Helper()
 		req := policy.Request{AgentRole: "r", AgentID: "a", UserID: "u", SourceID: source, Sensitivity: policy.LevelLow, SessionID: "s-1"}
@@ -107,7 +108,7 @@ func TestSessionTrailHoldsEveryDecisionThatNamedIt(t *testing.T) {
 		require.NoError(t, err)
 	}
 	eval("crm") // draft: identity denial, starts nothing
-	_, err = ledger.ChangeAgentStatus(ctx, projections.ActorInit, "a", "approved")
+	_, err = ledger.ChangeAgentStatus(ctx, writeside.ActorInit, "a", "approved")
 	require.NoError(t, err)
 	eval("crm") // ALLOW, starts the session
 	eval("hr")  // DENY by the policy
@@ -163,13 +164,13 @@ func TestSessionTrailOfANeverStartedSession(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	ctx := context.Background()
-	ledger, err := projections.Open(ctx, projections.Config{Store: store, SnapshotEvery: projections.NoSnapshots})
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, SnapshotEvery: writeside.NoSnapshots})
 	require.NoError(t, err)
 	defer ledger.Close()
-	index, err := projections.NewIndex(store, eventstore.DefaultChain, nil)
+	index, err := readside.NewIndex(store, eventstore.DefaultChain, nil)
 	require.NoError(t, err)
 	req := policy.Request{AgentRole: "r", AgentID: "ghost", UserID: "u", SourceID: "crm", Sensitivity: policy.LevelLow, SessionID: "s-ghost"}
-	_, _, err = ledger.Evaluate(ctx, createKey(t, ledger, projections.ActorInit, "evaluate", ""), req)
+	_, _, err = ledger.Evaluate(ctx, evaluateKey(t, ledger), req)
 	require.NoError(t, err)
 	trail, ok, err := index.SessionTrail(ctx, "s-ghost")
 	require.NoError(t, err)
@@ -182,3 +183,13 @@ func TestSessionTrailOfANeverStartedSession(t *testing.T) {
 }
 
 func ptrInt(n int) *int { return &n }
+
+// evaluateKey creates an evaluate key in l for the decisions of a test.
+func evaluateKey(t *testing.T, l *writeside.Ledger) keys.Key {
+	t.Helper()
+	created, _, _, err := l.CreateKey(context.Background(), writeside.ActorInit, keys.CreateCommand{Name: "agent", Scope: "evaluate"})
+	require.NoError(t, err)
+	k, err := l.Key(created.KeyID)
+	require.NoError(t, err)
+	return k
+}

@@ -1,4 +1,4 @@
-package projections_test
+package writeside_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/keys"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // TestAuthenticationFollowsEveryKeyEvent applies one event of every key
@@ -23,7 +23,7 @@ func TestAuthenticationFollowsEveryKeyEvent(t *testing.T) {
 	ctx := context.Background()
 	plaintexts := map[string]string{} // key id -> plaintext, for every key made here
 	newKey := func(scope string) string {
-		created, plaintext, _, err := l.CreateKey(ctx, projections.ActorInit, keys.CreateCommand{Name: "k", Scope: scope})
+		created, plaintext, _, err := l.CreateKey(ctx, writeside.ActorInit, keys.CreateCommand{Name: "k", Scope: scope})
 		require.NoError(t, err)
 		plaintexts[created.KeyID] = plaintext
 		_, err = l.Authenticate(plaintext) // cache it
@@ -32,23 +32,23 @@ func TestAuthenticationFollowsEveryKeyEvent(t *testing.T) {
 	}
 	admin, used, rotated, revoked := newKey("admin"), newKey("evaluate"), newKey("read"), newKey("evaluate")
 
-	samples := map[string]projections.Decider{
-		keys.TypeKeyCreated: func(tx *projections.Tx) ([]domain.Event, error) {
+	samples := map[string]writeside.Decider{
+		keys.TypeKeyCreated: func(tx *writeside.Tx) ([]domain.Event, error) {
 			ev, plaintext, err := keys.Create(tx.State.Keys, keys.CreateCommand{Name: "new", Scope: "read"}, tx.Now, tx.NewID("key"), tx.Entropy)
 			plaintexts[ev.KeyID] = plaintext
 			return []domain.Event{ev}, err
 		},
-		keys.TypeKeyRotated: func(tx *projections.Tx) ([]domain.Event, error) {
+		keys.TypeKeyRotated: func(tx *writeside.Tx) ([]domain.Event, error) {
 			grace := 60
 			ev, plaintext, err := keys.Rotate(tx.State.Keys, keys.RotateCommand{KeyID: rotated, GraceSeconds: &grace}, tx.Now, tx.NewID("key"), tx.Entropy)
 			plaintexts[ev.NewKey.KeyID] = plaintext
 			return []domain.Event{ev}, err
 		},
-		keys.TypeKeyRevoked: func(tx *projections.Tx) ([]domain.Event, error) {
+		keys.TypeKeyRevoked: func(tx *writeside.Tx) ([]domain.Event, error) {
 			ev, err := keys.Revoke(tx.State.Keys, revoked, admin, tx.Now)
 			return []domain.Event{ev}, err
 		},
-		keys.TypeKeyUsed: func(tx *projections.Tx) ([]domain.Event, error) {
+		keys.TypeKeyUsed: func(tx *writeside.Tx) ([]domain.Event, error) {
 			return []domain.Event{keys.KeyUsed{KeyID: used, UsedAt: tx.Now}}, nil
 		},
 	}

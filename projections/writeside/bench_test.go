@@ -1,4 +1,4 @@
-package projections_test
+package writeside_test
 
 import (
 	"context"
@@ -21,7 +21,8 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // mixGen produces a realistic mix of events that fit the state they build:
@@ -235,7 +236,7 @@ func dirSize(tb testing.TB, dir string) int64 {
 	return size
 }
 
-// BenchmarkOpen measures projections.Open on a store of CUSTOS_BENCH_EVENTS
+// BenchmarkOpen measures writeside.Open on a store of CUSTOS_BENCH_EVENTS
 // events (default 1M; 95% decision.made across 10k sessions) with a full
 // replay and from a snapshot at the head. CUSTOS_BENCH_DIR keeps the store
 // in that folder and reuses it on the next run. Run it with
@@ -268,7 +269,7 @@ func BenchmarkOpen(b *testing.B) {
 	ctx := context.Background()
 
 	// A snapshot at the head: Open saves one when it is due.
-	l, err := projections.Open(ctx, projections.Config{Store: store, Logger: quiet})
+	l, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: quiet})
 	require.NoError(b, err)
 	require.NoError(b, l.Close())
 	var snapBytes int
@@ -283,10 +284,10 @@ func BenchmarkOpen(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		every int
-	}{{"full-replay", projections.NoSnapshots}, {"snapshot", 0}} {
+	}{{"full-replay", writeside.NoSnapshots}, {"snapshot", 0}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				l, err := projections.Open(ctx, projections.Config{Store: store, Logger: quiet, SnapshotEvery: tc.every})
+				l, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: quiet, SnapshotEvery: tc.every})
 				require.NoError(b, err)
 				require.NoError(b, l.Close())
 			}
@@ -299,7 +300,7 @@ func BenchmarkOpen(b *testing.B) {
 
 	// Point in time: as_of folds the key, policy and agent changes listed by
 	// the audit index, so it does not depend on the number of decisions.
-	index, err := projections.NewIndex(store, chain, quiet)
+	index, err := readside.NewIndex(store, chain, quiet)
 	require.NoError(b, err)
 	began := time.Now()
 	_, err = index.CatchUp(ctx)
@@ -328,7 +329,7 @@ func BenchmarkOpen(b *testing.B) {
 
 	// The costs around a snapshot: the copy taken under the write lock, the
 	// encoding off the lock, and decoding at start-up.
-	l, err = projections.Open(ctx, projections.Config{Store: store, Logger: quiet})
+	l, err = writeside.Open(ctx, writeside.Config{Store: store, Logger: quiet})
 	require.NoError(b, err)
 	defer l.Close()
 	var state *domain.State

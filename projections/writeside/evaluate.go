@@ -1,4 +1,4 @@
-package projections
+package writeside
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 // ErrUnboundKey reports an evaluation by a key bound to no agent while
 // Config.RequireBoundKeys is set (HTTP 403). Nothing is appended.
-var ErrUnboundKey = errors.New("projections: this server lets only keys bound to an agent evaluate (--require-bound-keys)")
+var ErrUnboundKey = errors.New("writeside: this server lets only keys bound to an agent evaluate (--require-bound-keys)")
 
 // Evaluate decides req for the calling key against the live state, appends
 // the decision.made and waits until it is durable. It returns the decision

@@ -1,4 +1,4 @@
-package projections_test
+package writeside_test
 
 import (
 	"context"
@@ -15,24 +15,25 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
-	"github.com/custos-dev/custos/projections"
+	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/writeside"
 )
 
 // raceLedger opens a Ledger with the real clock on a fresh store on disk,
 // and returns the store too so the test can read the log.
-func raceLedger(t *testing.T) (*projections.Ledger, *eventstore.Store) {
+func raceLedger(t *testing.T) (*writeside.Ledger, *eventstore.Store) {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	store, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true, Logger: quiet})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
-	l, err := projections.Open(context.Background(), projections.Config{Store: store, Logger: quiet, SnapshotEvery: projections.NoSnapshots})
+	l, err := writeside.Open(context.Background(), writeside.Config{Store: store, Logger: quiet, SnapshotEvery: writeside.NoSnapshots})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	return l, store
 }
 
-func createKey(t *testing.T, l *projections.Ledger, actor, scope, agentID string) keys.Key {
+func createKey(t *testing.T, l *writeside.Ledger, actor, scope, agentID string) keys.Key {
 	t.Helper()
 	created, _, _, err := l.CreateKey(context.Background(), actor, keys.CreateCommand{Name: "k", Scope: scope, AgentID: agentID})
 	require.NoError(t, err)
@@ -62,7 +63,7 @@ func requireNothingAfterRevocation(t *testing.T, store *eventstore.Store, keyIDs
 	for _, id := range keyIDs {
 		require.Contains(t, revokedAt, id, "the revocation of %s was answered but is not in the log", id)
 	}
-	report, err := projections.CheckAuthorization(ctx, store, eventstore.DefaultChain)
+	report, err := readside.CheckAuthorization(ctx, store, eventstore.DefaultChain)
 	require.NoError(t, err)
 	require.Empty(t, report.Violations)
 }
@@ -76,7 +77,7 @@ func TestRevocationOrdersEveryLaterChange(t *testing.T) {
 	const rounds, flooders, callsEach = 200, 8, 6
 	l, store := raceLedger(t)
 	ctx := context.Background()
-	root := createKey(t, l, projections.ActorInit, "admin", "")
+	root := createKey(t, l, writeside.ActorInit, "admin", "")
 	_, err := l.CreatePolicy(ctx, root.KeyID, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}})
 	require.NoError(t, err)
 	_, err = l.RegisterAgent(ctx, root.KeyID, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
@@ -136,7 +137,7 @@ func TestLastTwoAdminsRevokingEachOther(t *testing.T) {
 	const rounds = 300
 	l, store := raceLedger(t)
 	ctx := context.Background()
-	a := createKey(t, l, projections.ActorInit, "admin", "")
+	a := createKey(t, l, writeside.ActorInit, "admin", "")
 	b := createKey(t, l, a.KeyID, "admin", "")
 	var revoked []string
 	for round := range rounds {

@@ -1,4 +1,4 @@
-package projections
+package readside
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func indexFieldsSamples(t testing.TB) []eventstore.Record {
 			m.Request.Query = `with "quotes", \backslashes\ and unicode é`
 		})},
 		{"system:init", made(func(m *decision.Made) { m.KeyID = "" })},
-		{ActorInit, created},
+		{"system:policy-sync", created},
 		{"key_A", created},
 		{"key_NEW", keys.KeyRotated{OldKeyID: "key_OLD", OldRevokedAt: now, NewKey: rotatedNew}},
 		{"key_A", keys.KeyRotated{OldKeyID: "key_OLD", OldRevokedAt: now, NewKey: rotatedNew}},

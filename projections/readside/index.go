@@ -1,4 +1,4 @@
-package projections
+package readside
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/lograte"
+	"github.com/custos-dev/custos/projections/replay"
 )
 
 // Index fields, in the order a query prefers them (most selective first).
@@ -771,11 +772,11 @@ func (ix *Index) ReplayAt(ctx context.Context, at time.Time) (*domain.State, err
 		// them.)
 		return state, nil
 	}
-	snaps, err := ix.store.Aux(snapshotNamespace(ix.chain))
+	aux, err := ix.store.Aux(replay.Namespace(ix.chain))
 	if err != nil {
 		return nil, err
 	}
-	if snap, head, ok, err := newestSnapshotAt(ctx, ix.store, ix.chain, snaps, at, ix.logger); err != nil {
+	if snap, head, ok, err := replay.OpenSnapshots(ix.store, ix.chain, aux).Newest(ctx, at, ix.logger); err != nil {
 		return nil, err
 	} else if ok {
 		state, from = snap, head.Seq
@@ -784,14 +785,7 @@ func (ix *Index) ReplayAt(ctx context.Context, at time.Time) (*domain.State, err
 		if r.Time.After(at) {
 			return errStop
 		}
-		ev, err := domain.Decode(r.Type, r.Payload)
-		if err != nil {
-			return fmt.Errorf("replay seq %d: %w", r.Seq, err)
-		}
-		if err := state.Apply(metaOf(r), ev); err != nil {
-			return fmt.Errorf("replay seq %d (%s): %w", r.Seq, r.Type, err)
-		}
-		return nil
+		return replay.Apply(state, r)
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
