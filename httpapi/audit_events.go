@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/export"
 	"github.com/custos-dev/custos/projections/readside"
 )
 
@@ -184,8 +185,8 @@ func (s *Server) exportEvents(c echo.Context) error {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		write = func(r eventstore.Record) error {
-			line := eventstore.ExportLineFromRecord(r)
-			line.Payload, _ = eventstore.JSONPayload(r.Type, r.Payload)
+			line := export.LineFromRecord(r)
+			line.Payload, _ = export.JSONPayload(r.Type, r.Payload)
 			return enc.Encode(line)
 		}
 		flush = func() error { return nil }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/export"
 )
 
 // MaxExportLine is the longest export line, in bytes without its newline,
@@ -17,8 +18,8 @@ import (
 const MaxExportLine = 64 << 20
 
 // Export verifies a JSONL export (docs/export-format.md, written by
-// eventstore.WriteExport) read from r, with the same rules and Checker as
-// Store: each line is parsed strictly (eventstore.ParseExportLine and
+// export.Write) read from r, with the same rules and Checker as
+// Store: each line is parsed strictly (export.ParseLine and
 // ExportLine.Record), re-encoded with eventstore's canonical encoding and
 // checked. Only the hashed fields count; the readable payload is ignored.
 //
@@ -121,7 +122,7 @@ func (e *exportCheck) line(lineNo int, raw []byte, tooLong bool) {
 	if e.pending != nil {
 		e.afterPending++
 		if !e.pendingFound {
-			l, _ := eventstore.ParseExportLine(raw)
+			l, _ := export.ParseLine(raw)
 			if seq, ok := lineSeq(l); ok && seq == e.next {
 				e.pendingFound = true
 			}
@@ -133,7 +134,7 @@ func (e *exportCheck) line(lineNo int, raw []byte, tooLong bool) {
 		return
 	}
 	var (
-		l   eventstore.ExportLine
+		l   export.Line
 		rec eventstore.Record
 		err error
 	)
@@ -143,7 +144,7 @@ func (e *exportCheck) line(lineNo int, raw []byte, tooLong bool) {
 	case len(bytes.TrimSpace(raw)) == 0:
 		err = errors.New("blank line")
 	default:
-		if l, err = eventstore.ParseExportLine(raw); err == nil {
+		if l, err = export.ParseLine(raw); err == nil {
 			rec, err = l.Record()
 		}
 	}
@@ -201,7 +202,7 @@ func (e *exportCheck) finish() Report {
 }
 
 // lineSeq returns the seq of a line if it parses.
-func lineSeq(l eventstore.ExportLine) (uint64, bool) {
+func lineSeq(l export.Line) (uint64, bool) {
 	seq, err := strconv.ParseUint(l.Seq, 10, 64)
 	return seq, err == nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/export"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -63,7 +64,7 @@ func exportDir(t *testing.T, dir string, from, to uint64) []string {
 	require.NoError(t, err)
 	defer s.Close()
 	var buf bytes.Buffer
-	n, err := eventstore.WriteExport(context.Background(), &buf, s, chain, from, to, eventstore.JSONPayload)
+	n, err := export.Write(context.Background(), &buf, s, chain, from, to, export.JSONPayload)
 	require.NoError(t, err)
 	if n == 0 {
 		return nil
@@ -237,7 +238,7 @@ var exportTamperCases = []exportTamperCase{
 			forged := recs[4]
 			forged.Payload = []byte(`{"decision":"ALLOW","n":5,"reason":"ok"}`)
 			forged.Hash = forged.ComputeHash()
-			line, err := json.Marshal(eventstore.ExportLineFromRecord(forged))
+			line, err := json.Marshal(export.LineFromRecord(forged))
 			require.NoError(t, err)
 			l[4] = string(line)
 			return l
@@ -552,7 +553,7 @@ func TestExportAnchor(t *testing.T) {
 			rec.PrevHash = prev
 			rec.Hash = rec.ComputeHash()
 			prev = rec.Hash
-			b, err := json.Marshal(eventstore.ExportLineFromRecord(rec))
+			b, err := json.Marshal(export.LineFromRecord(rec))
 			require.NoError(t, err)
 			l = append(l, string(b))
 		}
@@ -568,7 +569,7 @@ func TestExportAnchor(t *testing.T) {
 		rec := f.recs[0]
 		rec.PrevHash = eventstore.Hash{0xaa}
 		rec.Hash = rec.ComputeHash()
-		b, err := json.Marshal(eventstore.ExportLineFromRecord(rec))
+		b, err := json.Marshal(export.LineFromRecord(rec))
 		require.NoError(t, err)
 		r := verifyExport(t, string(b)+"\n")
 		require.False(t, r.Valid)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/export"
 	"github.com/custos-dev/custos/httpapi"
 )
 
@@ -55,7 +56,7 @@ every line carries what recomputes its hash, so custos verify --export FILE
 			defer bar.Stop()
 			bw := bufio.NewWriterSize(w, 256<<10)
 			if format == "jsonl" {
-				_, err = eventstore.WriteExport(cmd.Context(), progressWriter{bw, bar}, s, chain, from, to, eventstore.JSONPayload)
+				_, err = export.Write(cmd.Context(), progressWriter{bw, bar}, s, chain, from, to, export.JSONPayload)
 			} else {
 				err = writeCSV(cmd, bw, s, chain, from, to, bar)
 			}

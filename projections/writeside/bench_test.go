@@ -21,6 +21,7 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/export"
 	"github.com/custos-dev/custos/projections/readside"
 	"github.com/custos-dev/custos/projections/writeside"
 )
@@ -320,7 +321,7 @@ func BenchmarkOpen(b *testing.B) {
 		var written int64
 		for b.Loop() {
 			cw := &countingWriter{}
-			_, err := eventstore.WriteExport(ctx, cw, store, chain, 1, 0, eventstore.JSONPayload)
+			_, err := export.Write(ctx, cw, store, chain, 1, 0, export.JSONPayload)
 			require.NoError(b, err)
 			written = cw.n
 		}

@@ -1,4 +1,9 @@
-package eventstore
+// Package export is the JSONL export format of a chain, the file auditors
+// take home and verify offline (docs/export-format.md): one line per record
+// carrying every hashed field in a form any JSON tool preserves. Write
+// streams a chain from a log; ParseLine and Line.Record read it back
+// strictly. It needs only eventstore, like verify.
+package export
 
 import (
 	"bufio"
@@ -15,9 +20,11 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/custos-dev/custos/eventstore"
 )
 
-// ExportLine is one line of a JSONL export, the format auditors take home
+// Line is one line of a JSONL export, the format auditors take home
 // (docs/export-format.md). It carries every hashed field of a Record in a
 // form that survives any JSON tool and lets anyone recompute the record hash
 // with a JSON parser, base64, hex and SHA-256:
@@ -31,7 +38,7 @@ import (
 // Time and Payload are for human readers only. Time must agree with
 // TimeUnixNano (Record checks it); Payload is never checked nor hashed and
 // must not be trusted.
-type ExportLine struct {
+type Line struct {
 	// Seq is the record's seq in decimal, e.g. "42".
 	Seq string `json:"seq"`
 	// ID is the record's ULID.
@@ -61,9 +68,9 @@ type ExportLine struct {
 	HashVersion uint16 `json:"hash_version"`
 }
 
-// ExportFieldError reports an export line, or one field of it, that does not
+// FieldError reports an export line, or one field of it, that does not
 // parse. It matches ErrMalformedRecord with errors.Is.
-type ExportFieldError struct {
+type FieldError struct {
 	// Field is the JSON name of the field, e.g. "prev_hash", or empty when
 	// the line as a whole is at fault (not a JSON object, unknown key...).
 	Field string
@@ -71,18 +78,18 @@ type ExportFieldError struct {
 	Reason string
 }
 
-func (e *ExportFieldError) Error() string {
+func (e *FieldError) Error() string {
 	if e.Field == "" {
-		return fmt.Sprintf("%v: %s", ErrMalformedRecord, e.Reason)
+		return fmt.Sprintf("%v: %s", eventstore.ErrMalformedRecord, e.Reason)
 	}
-	return fmt.Sprintf("%v: field %s: %s", ErrMalformedRecord, e.Field, e.Reason)
+	return fmt.Sprintf("%v: field %s: %s", eventstore.ErrMalformedRecord, e.Field, e.Reason)
 }
 
 // Unwrap returns ErrMalformedRecord.
-func (e *ExportFieldError) Unwrap() error { return ErrMalformedRecord }
+func (e *FieldError) Unwrap() error { return eventstore.ErrMalformedRecord }
 
 // PayloadDecoder renders a payload of the given type as a readable JSON value
-// for ExportLine.Payload. It returns false to leave the line without one.
+// for Line.Payload. It returns false to leave the line without one.
 type PayloadDecoder func(typ string, payload []byte) (json.RawMessage, bool)
 
 // JSONPayload is a PayloadDecoder for custos payloads, which are JSON
@@ -95,13 +102,13 @@ func JSONPayload(_ string, payload []byte) (json.RawMessage, bool) {
 	return json.RawMessage(payload), true
 }
 
-// ExportLineFromRecord returns the export line of r, without Payload.
-func ExportLineFromRecord(r Record) ExportLine {
-	return ExportLine{
+// LineFromRecord returns the export line of r, without Payload.
+func LineFromRecord(r eventstore.Record) Line {
+	return Line{
 		Seq:           strconv.FormatUint(r.Seq, 10),
 		ID:            r.ID,
 		Chain:         r.Chain,
-		Time:          formatExportTime(r.Time.UnixNano()),
+		Time:          formatTime(r.Time.UnixNano()),
 		TimeUnixNano:  strconv.FormatInt(r.Time.UnixNano(), 10),
 		Type:          r.Type,
 		Actor:         r.Actor,
@@ -112,7 +119,7 @@ func ExportLineFromRecord(r Record) ExportLine {
 	}
 }
 
-func formatExportTime(ns int64) string {
+func formatTime(ns int64) string {
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }
 
@@ -127,98 +134,98 @@ var (
 // zeros (time_unix_nano may be negative), 64 lowercase hex digits, padded
 // standard base64 without line breaks, and time equal to time_unix_nano
 // formatted as RFC 3339 in UTC. seq must be at least 1. Payload is ignored.
-// Errors are *ExportFieldError naming the field and wrap ErrMalformedRecord.
+// Errors are *FieldError naming the field and wrap ErrMalformedRecord.
 // Record checks form only; whether the hash and links hold is for the
 // verifier to say.
-func (l ExportLine) Record() (Record, error) {
-	r := Record{Chain: l.Chain, ID: l.ID, Type: l.Type, Actor: l.Actor, HashVersion: l.HashVersion}
+func (l Line) Record() (eventstore.Record, error) {
+	r := eventstore.Record{Chain: l.Chain, ID: l.ID, Type: l.Type, Actor: l.Actor, HashVersion: l.HashVersion}
 	if !decimalUint.MatchString(l.Seq) {
-		return Record{}, &ExportFieldError{Field: "seq", Reason: fmt.Sprintf("%q is not an unsigned decimal integer without leading zeros", l.Seq)}
+		return eventstore.Record{}, &FieldError{Field: "seq", Reason: fmt.Sprintf("%q is not an unsigned decimal integer without leading zeros", l.Seq)}
 	}
 	seq, err := strconv.ParseUint(l.Seq, 10, 64)
 	if err != nil {
-		return Record{}, &ExportFieldError{Field: "seq", Reason: fmt.Sprintf("%q is out of range", l.Seq)}
+		return eventstore.Record{}, &FieldError{Field: "seq", Reason: fmt.Sprintf("%q is out of range", l.Seq)}
 	}
 	if seq == 0 {
-		return Record{}, &ExportFieldError{Field: "seq", Reason: "must be at least 1"}
+		return eventstore.Record{}, &FieldError{Field: "seq", Reason: "must be at least 1"}
 	}
 	r.Seq = seq
 	if !decimalInt.MatchString(l.TimeUnixNano) {
-		return Record{}, &ExportFieldError{Field: "time_unix_nano", Reason: fmt.Sprintf("%q is not a decimal integer without leading zeros", l.TimeUnixNano)}
+		return eventstore.Record{}, &FieldError{Field: "time_unix_nano", Reason: fmt.Sprintf("%q is not a decimal integer without leading zeros", l.TimeUnixNano)}
 	}
 	ns, err := strconv.ParseInt(l.TimeUnixNano, 10, 64)
 	if err != nil {
-		return Record{}, &ExportFieldError{Field: "time_unix_nano", Reason: fmt.Sprintf("%q is out of range", l.TimeUnixNano)}
+		return eventstore.Record{}, &FieldError{Field: "time_unix_nano", Reason: fmt.Sprintf("%q is out of range", l.TimeUnixNano)}
 	}
 	r.Time = time.Unix(0, ns).UTC()
-	if want := formatExportTime(ns); l.Time != want {
-		return Record{}, &ExportFieldError{Field: "time", Reason: fmt.Sprintf("%q does not match time_unix_nano %s (want %q)", l.Time, l.TimeUnixNano, want)}
+	if want := formatTime(ns); l.Time != want {
+		return eventstore.Record{}, &FieldError{Field: "time", Reason: fmt.Sprintf("%q does not match time_unix_nano %s (want %q)", l.Time, l.TimeUnixNano, want)}
 	}
 	payload, err := base64.StdEncoding.Strict().DecodeString(l.PayloadBase64)
 	if err != nil {
-		return Record{}, &ExportFieldError{Field: "payload_base64", Reason: "not standard base64: " + err.Error()}
+		return eventstore.Record{}, &FieldError{Field: "payload_base64", Reason: "not standard base64: " + err.Error()}
 	}
 	if base64.StdEncoding.EncodeToString(payload) != l.PayloadBase64 {
 		// The decoder skips line breaks; the format has none.
-		return Record{}, &ExportFieldError{Field: "payload_base64", Reason: "not in canonical form (padded standard base64 without line breaks)"}
+		return eventstore.Record{}, &FieldError{Field: "payload_base64", Reason: "not in canonical form (padded standard base64 without line breaks)"}
 	}
-	r.Payload = cloneBytes(payload)
-	if r.PrevHash, err = parseExportHash("prev_hash", l.PrevHash); err != nil {
-		return Record{}, err
+	r.Payload = payload // fresh from the decoder: the Record owns it
+	if r.PrevHash, err = parseHash("prev_hash", l.PrevHash); err != nil {
+		return eventstore.Record{}, err
 	}
-	if r.Hash, err = parseExportHash("hash", l.Hash); err != nil {
-		return Record{}, err
+	if r.Hash, err = parseHash("hash", l.Hash); err != nil {
+		return eventstore.Record{}, err
 	}
 	return r, nil
 }
 
-func parseExportHash(field, s string) (Hash, error) {
-	var h Hash
+func parseHash(field, s string) (eventstore.Hash, error) {
+	var h eventstore.Hash
 	if !lowerHex.MatchString(s) {
-		return h, &ExportFieldError{Field: field, Reason: fmt.Sprintf("%q is not %d lowercase hex digits", s, 2*HashSize)}
+		return h, &FieldError{Field: field, Reason: fmt.Sprintf("%q is not %d lowercase hex digits", s, 2*eventstore.HashSize)}
 	}
 	_, _ = hex.Decode(h[:], []byte(s)) // cannot fail after the pattern check
 	return h, nil
 }
 
-// exportFields lists the keys of an export line in the order their errors
+// fields lists the keys of an export line in the order their errors
 // are reported; all but payload are required.
-var exportFields = []string{"seq", "id", "chain", "time", "time_unix_nano", "type", "actor", "payload_base64", "payload", "prev_hash", "hash", "hash_version"}
+var fields = []string{"seq", "id", "chain", "time", "time_unix_nano", "type", "actor", "payload_base64", "payload", "prev_hash", "hash", "hash_version"}
 
-// ParseExportLine decodes one export line (without its newline) strictly: it
+// ParseLine decodes one export line (without its newline) strictly: it
 // must be valid UTF-8 holding exactly one JSON object whose keys are those of
-// ExportLine, each at most once, all present except payload; string fields
+// Line, each at most once, all present except payload; string fields
 // must be JSON strings (not null) and hash_version a JSON number. Key order
 // and whitespace do not matter. It does not parse the values (see
-// ExportLine.Record).
+// Line.Record).
 //
 // On error it still returns every field it could read, so a caller can name
-// the line by its id. Errors are *ExportFieldError and wrap
-// ErrMalformedRecord; of several problems the first in ExportLine's field
+// the line by its id. Errors are *FieldError and wrap
+// ErrMalformedRecord; of several problems the first in Line's field
 // order is reported, so the result does not depend on key order.
-func ParseExportLine(line []byte) (ExportLine, error) {
-	var l ExportLine
+func ParseLine(line []byte) (Line, error) {
+	var l Line
 	if !utf8.Valid(line) {
-		return l, &ExportFieldError{Reason: "line is not valid UTF-8"}
+		return l, &FieldError{Reason: "line is not valid UTF-8"}
 	}
-	raws, lineErr := splitExportObject(line)
+	raws, lineErr := splitObject(line)
 	fieldErrs := map[string]error{}
-	for _, key := range exportFields {
+	for _, key := range fields {
 		raw, ok := raws[key]
 		if !ok {
 			if key != "payload" {
-				fieldErrs[key] = &ExportFieldError{Field: key, Reason: "missing"}
+				fieldErrs[key] = &FieldError{Field: key, Reason: "missing"}
 			}
 			continue
 		}
-		if err := decodeExportField(&l, key, raw); err != nil {
+		if err := decodeField(&l, key, raw); err != nil {
 			fieldErrs[key] = err
 		}
 	}
 	if lineErr != nil {
 		return l, lineErr
 	}
-	for _, key := range exportFields {
+	for _, key := range fields {
 		if err := fieldErrs[key]; err != nil {
 			return l, err
 		}
@@ -226,24 +233,24 @@ func ParseExportLine(line []byte) (ExportLine, error) {
 	return l, nil
 }
 
-// splitExportObject returns the raw value of every key of the JSON object in
+// splitObject returns the raw value of every key of the JSON object in
 // line. It collects what it can before a syntax error and returns the first
 // problem with the line as a whole.
-func splitExportObject(line []byte) (map[string]json.RawMessage, error) {
+func splitObject(line []byte) (map[string]json.RawMessage, error) {
 	raws := map[string]json.RawMessage{}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	syntax := func(err error) error {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return &ExportFieldError{Reason: "not a JSON object: " + err.Error()}
+		return &FieldError{Reason: "not a JSON object: " + err.Error()}
 	}
 	tok, err := dec.Token()
 	if err != nil {
 		return raws, syntax(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return raws, &ExportFieldError{Reason: fmt.Sprintf("not a JSON object (starts with %v)", tok)}
+		return raws, &FieldError{Reason: fmt.Sprintf("not a JSON object (starts with %v)", tok)}
 	}
 	var first error
 	for dec.More() {
@@ -256,13 +263,13 @@ func splitExportObject(line []byte) (map[string]json.RawMessage, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return raws, syntax(err)
 		}
-		_, known := exportFieldSet[key]
+		_, known := fieldSet[key]
 		_, seen := raws[key]
 		switch {
 		case !known && first == nil:
-			first = &ExportFieldError{Reason: fmt.Sprintf("unknown key %q", key)}
+			first = &FieldError{Reason: fmt.Sprintf("unknown key %q", key)}
 		case seen && first == nil:
-			first = &ExportFieldError{Field: key, Reason: "duplicate key"}
+			first = &FieldError{Field: key, Reason: "duplicate key"}
 		}
 		if known && !seen {
 			raws[key] = raw
@@ -272,39 +279,39 @@ func splitExportObject(line []byte) (map[string]json.RawMessage, error) {
 		return raws, syntax(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return raws, &ExportFieldError{Reason: "trailing data after the JSON object"}
+		return raws, &FieldError{Reason: "trailing data after the JSON object"}
 	}
 	return raws, first
 }
 
-var exportFieldSet = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(exportFields))
-	for _, f := range exportFields {
+var fieldSet = func() map[string]struct{} {
+	m := make(map[string]struct{}, len(fields))
+	for _, f := range fields {
 		m[f] = struct{}{}
 	}
 	return m
 }()
 
-func decodeExportField(l *ExportLine, key string, raw json.RawMessage) error {
+func decodeField(l *Line, key string, raw json.RawMessage) error {
 	switch key {
 	case "payload":
 		l.Payload = raw
 		return nil
 	case "hash_version":
 		if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
-			return &ExportFieldError{Field: key, Reason: fmt.Sprintf("want a JSON number, got %s", raw)}
+			return &FieldError{Field: key, Reason: fmt.Sprintf("want a JSON number, got %s", raw)}
 		}
 		if err := json.Unmarshal(raw, &l.HashVersion); err != nil {
-			return &ExportFieldError{Field: key, Reason: fmt.Sprintf("%s is not an integer from 0 to %d", raw, math.MaxUint16)}
+			return &FieldError{Field: key, Reason: fmt.Sprintf("%s is not an integer from 0 to %d", raw, math.MaxUint16)}
 		}
 		return nil
 	}
 	if len(raw) == 0 || raw[0] != '"' {
-		return &ExportFieldError{Field: key, Reason: fmt.Sprintf("want a JSON string, got %s", raw)}
+		return &FieldError{Field: key, Reason: fmt.Sprintf("want a JSON string, got %s", raw)}
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return &ExportFieldError{Field: key, Reason: err.Error()}
+		return &FieldError{Field: key, Reason: err.Error()}
 	}
 	switch key {
 	case "seq":
@@ -331,8 +338,8 @@ func decodeExportField(l *ExportLine, key string, raw json.RawMessage) error {
 	return nil
 }
 
-// WriteExport writes the records of chain with from <= seq <= to (from 0
-// means 1, to 0 means no upper bound) to w as JSONL: one ExportLine per
+// Write writes the records of chain with from <= seq <= to (from 0
+// means 1, to 0 means no upper bound) to w as JSONL: one Line per
 // record, in seq order, each followed by '\n', with non-ASCII text as UTF-8
 // and no HTML escaping. It streams (constant memory, see Store.Scan) and sees
 // only durable records. decode, if not nil, fills each line's readable
@@ -346,8 +353,8 @@ func decodeExportField(l *ExportLine, key string, raw json.RawMessage) error {
 // ErrMalformedRecord.
 //
 // n is the number of lines written. On error the output is incomplete and
-// must be discarded. WriteExport buffers internally and does not close w.
-func WriteExport(ctx context.Context, w io.Writer, s *Store, chain string, from, to uint64, decode PayloadDecoder) (n int, err error) {
+// must be discarded. Write buffers internally and does not close w.
+func Write(ctx context.Context, w io.Writer, s *eventstore.Store, chain string, from, to uint64, decode PayloadDecoder) (n int, err error) {
 	if to == 0 {
 		to = math.MaxUint64
 	}
@@ -355,17 +362,17 @@ func WriteExport(ctx context.Context, w io.Writer, s *Store, chain string, from,
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	err = s.Scan(ctx, chain, from, to, func(seq uint64, stored []byte) error {
-		v, err := ParseStored(stored)
+		v, err := eventstore.ParseStored(stored)
 		if err != nil {
 			return fmt.Errorf("export %s seq %d: %w", chain, seq, err)
 		}
 		r := v.Record()
 		for _, f := range [...]struct{ name, value string }{{"chain", r.Chain}, {"id", r.ID}, {"type", r.Type}, {"actor", r.Actor}} {
 			if !utf8.ValidString(f.value) {
-				return fmt.Errorf("export %s seq %d: %w: %s is not valid UTF-8 and cannot be exported losslessly", chain, seq, ErrMalformedRecord, f.name)
+				return fmt.Errorf("export %s seq %d: %w: %s is not valid UTF-8 and cannot be exported losslessly", chain, seq, eventstore.ErrMalformedRecord, f.name)
 			}
 		}
-		line := ExportLineFromRecord(r)
+		line := LineFromRecord(r)
 		if decode != nil {
 			if p, ok := decode(r.Type, r.Payload); ok {
 				line.Payload = p

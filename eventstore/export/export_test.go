@@ -1,4 +1,4 @@
-package eventstore_test
+package export_test
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
+	"github.com/custos-dev/custos/eventstore/export"
 )
 
 // exportExampleStore returns a store holding the two records of the worked
@@ -50,30 +52,30 @@ const exportExample = `{"seq":"1","id":"01KDVDNA00B1WNNHK3WFBXV5AT","chain":"def
 {"seq":"2","id":"01KDVDNA3V4WER7480EA788JAZ","chain":"default","time":"2026-01-01T00:00:00.123456789Z","time_unix_nano":"1767225600123456789","type":"decision.made","actor":"key_admin","payload_base64":"eyJkZWNpc2lvbiI6IkRFTlkiLCJyZWFzb24iOiJTZXNzaW9uIDxhYmPigKY+IGhhcyBleHBpcmVkIn0=","payload":{"decision":"DENY","reason":"Session <abc…> has expired"},"prev_hash":"46acc677089a58306fd7d40ad1447b95d995c69eb35cd9e660d6ed6b2a762eb9","hash":"ab0fd8ca41ed57cf2b4f9820678c7231f73a783b57c8b45457e51fa77910916a","hash_version":1}
 `
 
-func exportString(t *testing.T, s *eventstore.Store, from, to uint64, decode eventstore.PayloadDecoder) (string, int) {
+func exportString(t *testing.T, s *eventstore.Store, from, to uint64, decode export.PayloadDecoder) (string, int) {
 	t.Helper()
 	var buf bytes.Buffer
-	n, err := eventstore.WriteExport(context.Background(), &buf, s, eventstore.DefaultChain, from, to, decode)
+	n, err := export.Write(context.Background(), &buf, s, eventstore.DefaultChain, from, to, decode)
 	require.NoError(t, err)
 	return buf.String(), n
 }
 
-func TestWriteExportGolden(t *testing.T) {
+func TestWriteGolden(t *testing.T) {
 	t.Parallel()
 	s := exportExampleStore(t)
-	got, n := exportString(t, s, 0, 0, eventstore.JSONPayload)
+	got, n := exportString(t, s, 0, 0, export.JSONPayload)
 	assert.Equal(t, 2, n)
 	assert.Equal(t, exportExample, got)
 
 	// The worked example of the format document is this very export.
-	doc, err := os.ReadFile("../docs/export-format.md")
+	doc, err := os.ReadFile("../../docs/export-format.md")
 	require.NoError(t, err)
 	for _, line := range strings.Split(strings.TrimSuffix(exportExample, "\n"), "\n") {
 		assert.Contains(t, string(doc), line)
 	}
 	// ... and so is its step-by-step encoding of the second line.
 	lines := strings.Split(exportExample, "\n")
-	l, err := eventstore.ParseExportLine([]byte(lines[1]))
+	l, err := export.ParseLine([]byte(lines[1]))
 	require.NoError(t, err)
 	r, err := l.Record()
 	require.NoError(t, err)
@@ -83,9 +85,25 @@ func TestWriteExportGolden(t *testing.T) {
 	assert.Equal(t, l.Hash, hex.EncodeToString(h[:]))
 }
 
+// hashVector is one test vector of docs/hash-spec.md, computed by an
+// independent implementation (eventstore/testdata/hash_vectors.json).
+type hashVector struct {
+	HashVersion  uint16 `json:"hash_version"`
+	Chain        string `json:"chain"`
+	Seq          uint64 `json:"seq"`
+	ID           string `json:"id"`
+	TimeUnixNano int64  `json:"time_unix_nano"`
+	Type         string `json:"type"`
+	Actor        string `json:"actor"`
+	Payload      string `json:"payload_base64"`
+	PrevHash     string `json:"prev_hash"`
+	EncodingHex  string `json:"encoding_hex"`
+	Hash         string `json:"hash"`
+}
+
 func TestExportLineRoundTripsHashVectors(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("testdata/hash_vectors.json")
+	raw, err := os.ReadFile("../testdata/hash_vectors.json")
 	require.NoError(t, err)
 	var vectors []hashVector
 	require.NoError(t, json.Unmarshal(raw, &vectors))
@@ -103,13 +121,13 @@ func TestExportLineRoundTripsHashVectors(t *testing.T) {
 			_, err = hex.Decode(r.Hash[:], []byte(v.Hash))
 			require.NoError(t, err)
 
-			l := eventstore.ExportLineFromRecord(r)
+			l := export.LineFromRecord(r)
 			assert.Equal(t, v.Payload, l.PayloadBase64)
 			assert.Equal(t, v.Hash, l.Hash)
 			assert.Equal(t, v.PrevHash, l.PrevHash)
 			line, err := json.Marshal(l)
 			require.NoError(t, err)
-			parsed, err := eventstore.ParseExportLine(line)
+			parsed, err := export.ParseLine(line)
 			require.NoError(t, err)
 			back, err := parsed.Record()
 			require.NoError(t, err)
@@ -186,13 +204,13 @@ func TestExportLineRejectsMalformed(t *testing.T) {
 				line, err = json.Marshal(m)
 				require.NoError(t, err)
 			}
-			l, err := eventstore.ParseExportLine(line)
+			l, err := export.ParseLine(line)
 			if err == nil {
 				_, err = l.Record()
 			}
 			require.Error(t, err)
 			assert.ErrorIs(t, err, eventstore.ErrMalformedRecord)
-			var fe *eventstore.ExportFieldError
+			var fe *export.FieldError
 			require.True(t, errors.As(err, &fe), "want *ExportFieldError, got %T", err)
 			assert.Equal(t, tc.field, fe.Field)
 			assert.Contains(t, fe.Reason, tc.reason)
@@ -203,30 +221,30 @@ func TestExportLineRejectsMalformed(t *testing.T) {
 	}
 }
 
-func TestParseExportLineReturnsWhatItCouldRead(t *testing.T) {
+func TestParseLineReturnsWhatItCouldRead(t *testing.T) {
 	t.Parallel()
 	m := validExportLine(t)
 	m["seq"] = 2
 	delete(m, "hash")
 	line, err := json.Marshal(m)
 	require.NoError(t, err)
-	l, err := eventstore.ParseExportLine(line)
-	var fe *eventstore.ExportFieldError
+	l, err := export.ParseLine(line)
+	var fe *export.FieldError
 	require.True(t, errors.As(err, &fe))
 	assert.Equal(t, "seq", fe.Field, "the first problem in field order is reported")
 	assert.Equal(t, m["id"], l.ID, "the id is readable for the report")
 }
 
-func TestParseExportLineIgnoresKeyOrderAndWhitespace(t *testing.T) {
+func TestParseLineIgnoresKeyOrderAndWhitespace(t *testing.T) {
 	t.Parallel()
 	lines := strings.Split(exportExample, "\n")
-	want, err := eventstore.ParseExportLine([]byte(lines[1]))
+	want, err := export.ParseLine([]byte(lines[1]))
 	require.NoError(t, err)
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &m))
 	sorted, err := json.MarshalIndent(m, " ", "\t") // json sorts map keys
 	require.NoError(t, err)
-	got, err := eventstore.ParseExportLine(append(append([]byte("\t"), sorted...), " \r"...))
+	got, err := export.ParseLine(append(append([]byte("\t"), sorted...), " \r"...))
 	require.NoError(t, err)
 	assert.JSONEq(t, string(want.Payload), string(got.Payload))
 	want.Payload, got.Payload = nil, nil
@@ -238,17 +256,17 @@ func TestParseExportLineIgnoresKeyOrderAndWhitespace(t *testing.T) {
 	assert.Equal(t, wr, gr)
 }
 
-func TestWriteExportRanges(t *testing.T) {
+func TestWriteRanges(t *testing.T) {
 	t.Parallel()
 	s, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
 	for i := range 10 {
-		_, err := s.Append(ctx, eventstore.DefaultChain, draft(i+1))
+		_, err := s.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(i+1))
 		require.NoError(t, err)
 	}
-	recs := allRecords(t, s, eventstore.DefaultChain)
+	recs := eventstoretest.All(t, s, eventstore.DefaultChain)
 	cases := []struct {
 		name     string
 		from, to uint64
@@ -275,7 +293,7 @@ func TestWriteExportRanges(t *testing.T) {
 			require.Len(t, lines, n)
 			for i, line := range lines {
 				assert.NotContains(t, line, `"payload":`, "no decoder, no readable payload")
-				l, err := eventstore.ParseExportLine([]byte(line))
+				l, err := export.ParseLine([]byte(line))
 				require.NoError(t, err)
 				r, err := l.Record()
 				require.NoError(t, err)
@@ -285,7 +303,7 @@ func TestWriteExportRanges(t *testing.T) {
 	}
 }
 
-func TestWriteExportPayloadDecoder(t *testing.T) {
+func TestWritePayloadDecoder(t *testing.T) {
 	t.Parallel()
 	s, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true})
 	require.NoError(t, err)
@@ -297,7 +315,7 @@ func TestWriteExportPayloadDecoder(t *testing.T) {
 		eventstore.Draft{Type: "d", Actor: "system:test", Payload: nil},
 	)
 	require.NoError(t, err)
-	out, n := exportString(t, s, 0, 0, eventstore.JSONPayload)
+	out, n := exportString(t, s, 0, 0, export.JSONPayload)
 	require.Equal(t, 4, n)
 	lines := strings.Split(out, "\n")
 	assert.Contains(t, lines[0], `"payload":{"html":"<b>&amp;</b>"}`, "compacted, not HTML-escaped")
@@ -307,7 +325,7 @@ func TestWriteExportPayloadDecoder(t *testing.T) {
 	assert.Contains(t, lines[3], `"payload_base64":""`)
 
 	// The readable payload never changes the record.
-	l, err := eventstore.ParseExportLine([]byte(lines[0]))
+	l, err := export.ParseLine([]byte(lines[0]))
 	require.NoError(t, err)
 	l.Payload = json.RawMessage(`{"html":"forged"}`)
 	r, err := l.Record()
@@ -316,13 +334,13 @@ func TestWriteExportPayloadDecoder(t *testing.T) {
 
 	// A decoder that returns invalid JSON stops the export.
 	var buf bytes.Buffer
-	_, err = eventstore.WriteExport(context.Background(), &buf, s, eventstore.DefaultChain, 0, 0,
+	_, err = export.Write(context.Background(), &buf, s, eventstore.DefaultChain, 0, 0,
 		func(string, []byte) (json.RawMessage, bool) { return json.RawMessage(`{`), true })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "seq 1")
 }
 
-func TestWriteExportRefusesNonUTF8Text(t *testing.T) {
+func TestWriteRefusesNonUTF8Text(t *testing.T) {
 	t.Parallel()
 	s, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true})
 	require.NoError(t, err)
@@ -332,7 +350,7 @@ func TestWriteExportRefusesNonUTF8Text(t *testing.T) {
 		eventstore.Draft{Type: "bad\xff", Actor: "system:test"})
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	n, err := eventstore.WriteExport(context.Background(), &buf, s, eventstore.DefaultChain, 0, 0, nil)
+	n, err := export.Write(context.Background(), &buf, s, eventstore.DefaultChain, 0, 0, nil)
 	require.ErrorIs(t, err, eventstore.ErrMalformedRecord)
 	assert.Contains(t, err.Error(), "type is not valid UTF-8")
 	assert.Equal(t, 1, n)
@@ -342,10 +360,10 @@ type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 
-func TestWriteExportReportsWriteErrors(t *testing.T) {
+func TestWriteReportsWriteErrors(t *testing.T) {
 	t.Parallel()
 	s := exportExampleStore(t)
 	boom := errors.New("disk full")
-	_, err := eventstore.WriteExport(context.Background(), failingWriter{boom}, s, eventstore.DefaultChain, 0, 0, nil)
+	_, err := export.Write(context.Background(), failingWriter{boom}, s, eventstore.DefaultChain, 0, 0, nil)
 	require.ErrorIs(t, err, boom)
 }
