@@ -354,7 +354,7 @@ func decodeField(l *Line, key string, raw json.RawMessage) error {
 //
 // n is the number of lines written. On error the output is incomplete and
 // must be discarded. Write buffers internally and does not close w.
-func Write(ctx context.Context, w io.Writer, s *eventstore.Store, chain string, from, to uint64, decode PayloadDecoder) (n int, err error) {
+func Write(ctx context.Context, w io.Writer, s eventstore.Log, chain string, from, to uint64, decode PayloadDecoder) (n int, err error) {
 	if to == 0 {
 		to = math.MaxUint64
 	}
