@@ -127,3 +127,13 @@ func Classify(r rune) Class {
 	}
 	return ""
 }
+
+// Problem returns the problem phrase of the *Error in err (see
+// [Error.Problem]), for validators that attach it to a field, or err's own
+// message when it holds none.
+func Problem(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Problem()
+	}
+	return err.Error()
+}
