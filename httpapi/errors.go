@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/text"
 	"github.com/custos-dev/custos/eventstore"
 )
 
@@ -42,6 +43,10 @@ func statusOf(err error) (code int, detail string) {
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable
+	case errors.Is(err, text.ErrRefused) && hasFieldProblem(err):
+		// A refused character is malformed input, not a broken rule: 400,
+		// with every field problem named as for 422.
+		return http.StatusBadRequest, validationDetail(err)
 	case hasFieldProblem(err):
 		return http.StatusUnprocessableEntity, validationDetail(err)
 	case errors.Is(err, policy.ErrNotFound):
