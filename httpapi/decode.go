@@ -107,6 +107,9 @@ func unicodeProblem(body []byte) string {
 			}
 			i += n
 		}
+		if field := topLevelFieldAt(body, i); field != "" {
+			return fmt.Sprintf("Invalid request: %s must be valid UTF-8 (byte 0x%02X at byte %d of the body).", field, body[i], i)
+		}
 		return fmt.Sprintf("Request body must be valid UTF-8: byte 0x%02X at byte %d is not.", body[i], i)
 	}
 	if bytes.IndexByte(body, '\\') < 0 {
@@ -130,7 +133,49 @@ func unicodeProblem(body []byte) string {
 				continue
 			}
 		}
+		if field := topLevelFieldAt(body, i-1); field != "" {
+			return fmt.Sprintf("Invalid request: %s must be valid Unicode (\\u%04x at byte %d of the body is half of a surrogate pair).", field, r, i-1)
+		}
 		return fmt.Sprintf("Request body must be valid Unicode: \\u%04x at byte %d is half of a surrogate pair.", r, i-1)
+	}
+	return ""
+}
+
+// topLevelFieldAt returns the name of the top-level member of the JSON
+// object in body whose name or value holds byte off, or "" when there is
+// none or body is not an object this byte scan can follow. It does not
+// need valid UTF-8.
+func topLevelFieldAt(body []byte, off int) string {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return ""
+	}
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] == '"' {
+		end, _ := stringEnd(body, i)
+		if end < 0 {
+			return ""
+		}
+		name := body[i+1 : end-1]
+		start := i
+		i = skipSpace(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return ""
+		}
+		if i = skipValue(body, skipSpace(body, i+1)); i < 0 {
+			return ""
+		}
+		if start <= off && off < i {
+			if !utf8.Valid(name) || bytes.IndexByte(name, '\\') >= 0 {
+				return "" // never echo what is itself broken
+			}
+			return string(name)
+		}
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] != ',' {
+			return ""
+		}
+		i = skipSpace(body, i+1)
 	}
 	return ""
 }

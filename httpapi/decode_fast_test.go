@@ -119,15 +119,18 @@ func TestUnicodeProblem(t *testing.T) {
 		{`{"query":"é🙂 \u00e9 \ud83d\ude00 \uD83D\uDE00"}`, ""},
 		{`{"query":"\\ud800"}`, ""}, // an escaped backslash, then text
 		{`{"query":"\ufffd"}`, ""},  // U+FFFD itself is a character
-		{"{\"q\":\"\xff\"}", "Request body must be valid UTF-8: byte 0xFF at byte 6 is not."},
-		{"{\"q\":\"é\xc3\"}", "Request body must be valid UTF-8: byte 0xC3 at byte 8 is not."},
-		{"{\"q\":\"\xed\xb0\x80\"}", "Request body must be valid UTF-8: byte 0xED at byte 6 is not."},
-		{"{\"q\":\"\xc0\xaf\"}", "Request body must be valid UTF-8: byte 0xC0 at byte 6 is not."},
-		{`{"q":"\ud800"}`, `Request body must be valid Unicode: \ud800 at byte 6 is half of a surrogate pair.`},
-		{`{"q":"\udfff"}`, `Request body must be valid Unicode: \udfff at byte 6 is half of a surrogate pair.`},
-		{`{"q":"\ud83d\u0041"}`, `Request body must be valid Unicode: \ud83d at byte 6 is half of a surrogate pair.`},
-		{`{"q":"\ud83d\ud83d\ude00"}`, `Request body must be valid Unicode: \ud83d at byte 6 is half of a surrogate pair.`},
-		{`{"q":"x\\\ud800"}`, `Request body must be valid Unicode: \ud800 at byte 9 is half of a surrogate pair.`},
+		{"{\"q\":\"\xff\"}", "Invalid request: q must be valid UTF-8 (byte 0xFF at byte 6 of the body)."},
+		{"{\"a\":1, \"q\" : [\"é\xc3\"]}", "Invalid request: q must be valid UTF-8 (byte 0xC3 at byte 18 of the body)."},
+		{"{\"q\xff\":1}", "Request body must be valid UTF-8: byte 0xFF at byte 3 is not."},
+		{"{\"q\":\"\xed\xb0\x80\"}", "Invalid request: q must be valid UTF-8 (byte 0xED at byte 6 of the body)."},
+		{"{\"q\":\"\xc0\xaf\"}", "Invalid request: q must be valid UTF-8 (byte 0xC0 at byte 6 of the body)."},
+		{"[\"\xff\"]", "Request body must be valid UTF-8: byte 0xFF at byte 2 is not."},
+		{"{\"q\":\"\xff", "Request body must be valid UTF-8: byte 0xFF at byte 6 is not."},
+		{`{"q":"\ud800"}`, `Invalid request: q must be valid Unicode (\ud800 at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"\udfff"}`, `Invalid request: q must be valid Unicode (\udfff at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"\ud83d\u0041"}`, `Invalid request: q must be valid Unicode (\ud83d at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"\ud83d\ud83d\ude00"}`, `Invalid request: q must be valid Unicode (\ud83d at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"x\\\ud800"}`, `Invalid request: q must be valid Unicode (\ud800 at byte 9 of the body is half of a surrogate pair).`},
 		{`{"q":"\ud83d`, `Request body must be valid Unicode: \ud83d at byte 6 is half of a surrogate pair.`},
 	} {
 		require.Equal(t, tc.want, unicodeProblem([]byte(tc.body)), "%s", tc.body)

@@ -84,10 +84,10 @@ func TestRejectedRequestsAppendNothing(t *testing.T) {
 		{"not JSON", request{body: `{name: "a"}`}, 400, []string{"Malformed JSON at byte 2"}},
 		{"trailing data", request{body: `{"name":"a","scope":"read"} {"x":1}`}, 400, []string{"unexpected data after the JSON object"}},
 		{"array instead of object", request{body: `["a"]`}, 400, []string{"must be a JSON object, not an array"}},
-		{"invalid UTF-8 in a value", request{body: "{\"name\":\"a\xffb\",\"scope\":\"read\"}"}, 400, []string{"Request body must be valid UTF-8: byte 0xFF at byte 10 is not."}},
+		{"invalid UTF-8 in a value", request{body: "{\"name\":\"a\xffb\",\"scope\":\"read\"}"}, 400, []string{"Invalid request: name must be valid UTF-8 (byte 0xFF at byte 10 of the body)."}},
 		{"invalid UTF-8 in a name", request{body: "{\"n\xc3\":\"a\",\"scope\":\"read\"}"}, 400, []string{"must be valid UTF-8: byte 0xC3 at byte 3"}},
 		{"encoded surrogate", request{body: "{\"name\":\"\xed\xa0\x80\",\"scope\":\"read\"}"}, 400, []string{"must be valid UTF-8"}},
-		{"lone surrogate escape", request{body: `{"name":"a\ud800","scope":"read"}`}, 400, []string{`\ud800 at byte 10 is half of a surrogate pair`}},
+		{"lone surrogate escape", request{body: `{"name":"a\ud800","scope":"read"}`}, 400, []string{`name must be valid Unicode (\ud800 at byte 10 of the body is half of a surrogate pair)`}},
 		{"lone low surrogate escape", request{body: `{"name":"\udc00x","scope":"read"}`}, 400, []string{`\udc00 at byte 9`}},
 
 		// 413 and 415.
