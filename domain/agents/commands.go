@@ -351,6 +351,9 @@ func (v *validator) permittedRoles(roles []string, role string) {
 	seen := make(map[string]int, len(roles))
 	for i, r := range roles {
 		field := "permitted_roles[" + strconv.Itoa(i) + "]"
+		if v.refused(field, text.Identifier(r)) {
+			continue
+		}
 		if p := idProblem(r); p != "" {
 			v.add(field, "%s", p)
 			continue
