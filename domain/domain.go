@@ -33,6 +33,17 @@ type Event interface {
 	EventType() string
 }
 
+// EventTypes returns the wire name of every event type the subdomains
+// record, in a fixed order; new types are appended. Decode knows each.
+func EventTypes() []string {
+	return []string{
+		keys.TypeKeyCreated, keys.TypeKeyRotated, keys.TypeKeyRevoked, keys.TypeKeyUsed,
+		policy.TypePolicyCreated, policy.TypePolicyUpdated, policy.TypePolicyDeleted,
+		agents.TypeAgentRegistered, agents.TypeAgentUpdated, agents.TypeAgentStatusChanged,
+		decision.TypeMade,
+	}
+}
+
 // Meta is where and when an event sits in the log.
 type Meta struct {
 	Seq   uint64

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -223,16 +221,4 @@ func (s *Server) retireAgent(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, newAgentResponse(a))
-}
-
-// onlyQueryParams answers 400 naming the first unknown query parameter, so
-// that a misspelt filter never silently returns everything.
-func onlyQueryParams(c echo.Context, allowed ...string) error {
-	for name := range c.QueryParams() {
-		if !slices.Contains(allowed, name) {
-			return echo.NewHTTPError(http.StatusBadRequest,
-				fmt.Sprintf("Unknown query parameter %q; allowed: %s.", name, strings.Join(allowed, ", ")))
-		}
-	}
-	return nil
 }

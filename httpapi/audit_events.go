@@ -179,7 +179,7 @@ func (s *Server) exportEvents(c echo.Context) error {
 		if err := cw.Write(CSVHeader); err != nil {
 			return err
 		}
-		write = func(r eventstore.Record) error { return cw.Write(CSVRow(r)) }
+		write = func(r eventstore.Record) error { return cw.Write(CSVSafe(CSVRow(r))) }
 		flush = func() error { cw.Flush(); return cw.Error() }
 	} else {
 		enc := json.NewEncoder(w)

@@ -121,19 +121,45 @@ func TestAuditEventsBadInput(t *testing.T) {
 		{"limit=0", 422, "limit must be a whole number from 1 to 1000"},
 		{"limit=1001", 422, "limit must be a whole number from 1 to 1000"},
 		{"after_seq=-1", 422, "after_seq"},
-		{"decision=MAYBE", 422, "decision must be ALLOW or DENY"},
+		{"decision=MAYBE", 400, `query parameter decision must be one of ALLOW, DENY, got "MAYBE"`},
+		{"decision=allow", 400, "query parameter decision must be one of ALLOW, DENY"},
+		{"type=nope", 400, `query parameter type must be one of key.created, key.rotated`},
+		{"type=decision.made&type=key.created", 400, `Query parameter "type" is given more than once.`},
+		{"limit=1&limit=2", 400, `Query parameter "limit" is given more than once.`},
+		{"limit=1&limit=1", 400, `Query parameter "limit" is given more than once.`},
+		{"source_id=crm%1B%5B31m", 400, "query parameter source_id must not contain control characters (U+001B at byte 3)"},
+		{"agent_id=a%E2%80%AEb", 400, "query parameter agent_id must not contain bidirectional controls (U+202E at byte 1)"},
+		{"session_id=%FF", 400, "query parameter session_id must be valid UTF-8 (byte 0xFF at byte 0)"},
+		{"type=", 200, ""},
 		{"from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", 422, "to must not be before from"},
 	}
 	for _, tc := range cases {
 		r := s.get(t, "/v1/audit/events?"+tc.query, s.admin)
 		require.Equal(t, tc.status, r.status, "%s: %s", tc.query, r.body)
-		assert.Contains(t, r.detail(t), tc.want, tc.query)
+		if tc.want != "" {
+			assert.Contains(t, r.detail(t), tc.want, tc.query)
+		}
 	}
-	r := s.get(t, "/v1/audit/export?format=xml", s.admin)
-	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
-	r = s.get(t, "/v1/agents?status=bogus", s.admin)
-	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
-	assert.Contains(t, r.detail(t), "status")
+	// Every enum-valued and every repeated parameter of every route.
+	for _, tc := range []struct{ path, want string }{
+		{"/v1/audit/export?format=xml", "query parameter format must be one of jsonl, csv"},
+		{"/v1/audit/export?type=nope", "query parameter type must be one of"},
+		{"/v1/audit/export?decision=maybe", "query parameter decision must be one of"},
+		{"/v1/audit/export?from_seq=1&from_seq=2", `"from_seq" is given more than once`},
+		{"/v1/keys/history?format=pdf", "query parameter format must be one of jsonl, csv"},
+		{"/v1/keys/history?format=csv&format=jsonl", `"format" is given more than once`},
+		{"/v1/agents?status=bogus", "query parameter status must be one of draft, approved, suspended, retired"},
+		{"/v1/agents?status=draft&status=approved", `"status" is given more than once`},
+		{"/v1/agents?owner=a&owner=b", `"owner" is given more than once`},
+		{"/v1/keys?as_of=2030-01-01T00:00:00Z&as_of=2031-01-01T00:00:00Z", `"as_of" is given more than once`},
+		{"/v1/policies?as_of=x%00", "query parameter as_of must not contain control characters"},
+	} {
+		r := s.get(t, tc.path, s.admin)
+		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", tc.path, r.body)
+		assert.Contains(t, r.detail(t), tc.want, tc.path)
+	}
+	r := s.get(t, "/v1/agents?status=approved", s.admin)
+	assert.Equal(t, http.StatusOK, r.status)
 	r = s.get(t, "/v1/audit/verify?full=1", s.admin)
 	assert.Equal(t, http.StatusBadRequest, r.status)
 	r = s.get(t, "/v1/keys?as_of=0001-01-01T01:00:00%2B01:00", s.admin)

@@ -71,7 +71,12 @@ func decodeJSON(c echo.Context, dst any) error {
 // values could not be restored.) FuzzDecodeBodyFastPath checks that both
 // ways give the same result.
 func decodeBody(body []byte, dst any, fast bool) string {
-	if fast && isFlat(reflect.TypeOf(dst)) && reflect.ValueOf(dst).Elem().IsZero() && utf8.Valid(body) {
+	// Both decoders would turn invalid UTF-8 (and \u escapes of lone
+	// surrogates) into U+FFFD and accept it: refuse it first.
+	if problem := unicodeProblem(body); problem != "" {
+		return problem
+	}
+	if fast && isFlat(reflect.TypeOf(dst)) && reflect.ValueOf(dst).Elem().IsZero() {
 		if gojson.Unmarshal(body, dst) == nil && checkFieldNames(body, dst) == "" {
 			return ""
 		}
@@ -86,6 +91,114 @@ func decodeBody(body []byte, dst any, fast bool) string {
 		return "Malformed JSON: unexpected data after the JSON object."
 	}
 	return checkFieldNames(body, dst)
+}
+
+// unicodeProblem returns "" when body is valid UTF-8 and none of its \u
+// escapes is half of a surrogate pair, else the problem for a client.
+// utf8.Valid costs about a nanosecond per 16 bytes; bodies without a
+// backslash skip the escape scan.
+func unicodeProblem(body []byte) string {
+	if !utf8.Valid(body) {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		if field := topLevelFieldAt(body, i); field != "" {
+			return fmt.Sprintf("Invalid request: %s must be valid UTF-8 (byte 0x%02X at byte %d of the body).", field, body[i], i)
+		}
+		return fmt.Sprintf("Request body must be valid UTF-8: byte 0x%02X at byte %d is not.", body[i], i)
+	}
+	if bytes.IndexByte(body, '\\') < 0 {
+		return ""
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character; "\\" is skipped whole
+		if i >= len(body) || body[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(body, i+1)
+		switch {
+		case !ok, r < 0xd800 || r > 0xdfff:
+			continue
+		case r <= 0xdbff:
+			if low, ok := hex4(body, i+7); ok && i+6 < len(body) && body[i+5] == '\\' && body[i+6] == 'u' && 0xdc00 <= low && low <= 0xdfff {
+				i += 10
+				continue
+			}
+		}
+		if field := topLevelFieldAt(body, i-1); field != "" {
+			return fmt.Sprintf("Invalid request: %s must be valid Unicode (\\u%04x at byte %d of the body is half of a surrogate pair).", field, r, i-1)
+		}
+		return fmt.Sprintf("Request body must be valid Unicode: \\u%04x at byte %d is half of a surrogate pair.", r, i-1)
+	}
+	return ""
+}
+
+// topLevelFieldAt returns the name of the top-level member of the JSON
+// object in body whose name or value holds byte off, or "" when there is
+// none or body is not an object this byte scan can follow. It does not
+// need valid UTF-8.
+func topLevelFieldAt(body []byte, off int) string {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return ""
+	}
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] == '"' {
+		end, _ := stringEnd(body, i)
+		if end < 0 {
+			return ""
+		}
+		name := body[i+1 : end-1]
+		start := i
+		i = skipSpace(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return ""
+		}
+		if i = skipValue(body, skipSpace(body, i+1)); i < 0 {
+			return ""
+		}
+		if start <= off && off < i {
+			if !utf8.Valid(name) || bytes.IndexByte(name, '\\') >= 0 {
+				return "" // never echo what is itself broken
+			}
+			return string(name)
+		}
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] != ',' {
+			return ""
+		}
+		i = skipSpace(body, i+1)
+	}
+	return ""
+}
+
+// hex4 parses the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (rune, bool) {
+	if i < 0 || i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // flatTypes caches isFlat by type.

@@ -21,3 +21,14 @@ func BenchmarkDecodeBody(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUnicodeProblem is the cost of refusing invalid UTF-8 up front,
+// part of BenchmarkDecodeBody.
+func BenchmarkUnicodeProblem(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := unicodeProblem(benchBody); p != "" {
+			b.Fatal(p)
+		}
+	}
+}

@@ -1,9 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -103,4 +108,53 @@ func TestDecodeBodyDoesNotAliasBody(t *testing.T) {
 		}
 		require.Equal(t, evaluateRequest{AgentRole: "loan_officer", Query: "qé", PrincipalClaims: []string{"group:x"}}, r, "fast=%v", fast)
 	}
+}
+
+func TestUnicodeProblem(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		body, want string
+	}{
+		{`{"query":"plain"}`, ""},
+		{`{"query":"é🙂 \u00e9 \ud83d\ude00 \uD83D\uDE00"}`, ""},
+		{`{"query":"\\ud800"}`, ""}, // an escaped backslash, then text
+		{`{"query":"\ufffd"}`, ""},  // U+FFFD itself is a character
+		{"{\"q\":\"\xff\"}", "Invalid request: q must be valid UTF-8 (byte 0xFF at byte 6 of the body)."},
+		{"{\"a\":1, \"q\" : [\"é\xc3\"]}", "Invalid request: q must be valid UTF-8 (byte 0xC3 at byte 18 of the body)."},
+		{"{\"q\xff\":1}", "Request body must be valid UTF-8: byte 0xFF at byte 3 is not."},
+		{"{\"q\":\"\xed\xb0\x80\"}", "Invalid request: q must be valid UTF-8 (byte 0xED at byte 6 of the body)."},
+		{"{\"q\":\"\xc0\xaf\"}", "Invalid request: q must be valid UTF-8 (byte 0xC0 at byte 6 of the body)."},
+		{"[\"\xff\"]", "Request body must be valid UTF-8: byte 0xFF at byte 2 is not."},
+		{"{\"q\":\"\xff", "Request body must be valid UTF-8: byte 0xFF at byte 6 is not."},
+		{`{"q":"\ud800"}`, `Invalid request: q must be valid Unicode (\ud800 at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"\udfff"}`, `Invalid request: q must be valid Unicode (\udfff at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"\ud83d\u0041"}`, `Invalid request: q must be valid Unicode (\ud83d at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"\ud83d\ud83d\ude00"}`, `Invalid request: q must be valid Unicode (\ud83d at byte 6 of the body is half of a surrogate pair).`},
+		{`{"q":"x\\\ud800"}`, `Invalid request: q must be valid Unicode (\ud800 at byte 9 of the body is half of a surrogate pair).`},
+		{`{"q":"\ud83d`, `Request body must be valid Unicode: \ud83d at byte 6 is half of a surrogate pair.`},
+	} {
+		require.Equal(t, tc.want, unicodeProblem([]byte(tc.body)), "%s", tc.body)
+	}
+}
+
+// FuzzUnicodeProblem checks what unicodeProblem promises: a body it passes
+// decodes without a replacement character that the body did not spell
+// itself, so nothing is silently changed on the way in.
+func FuzzUnicodeProblem(f *testing.F) {
+	for _, s := range append(decodeBodySeeds, `{"q":"\ud83d\ude00"}`, `{"q":"\udc00"}`, `{"q":"\\ud800"}`, "{\"q\":\"\xff\"}") {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if unicodeProblem(body) != "" {
+			return
+		}
+		var v any
+		if json.Unmarshal(body, &v) != nil {
+			return
+		}
+		spelt := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+		if !spelt && strings.ContainsRune(fmt.Sprint(v), utf8.RuneError) {
+			t.Fatalf("%q passed but decoded to %q", body, v)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/text"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/projections/writeside"
 )
@@ -52,6 +53,10 @@ func statusOf(err error) (code int, detail string) {
 		return http.StatusServiceUnavailable, detailUnavailable
 	case errors.Is(err, eventstore.ErrDerivedFailed):
 		return http.StatusServiceUnavailable, detailIndexFailed
+	case errors.Is(err, text.ErrRefused) && hasFieldProblem(err):
+		// A refused character is malformed input, not a broken rule: 400,
+		// with every field problem named as for 422.
+		return http.StatusBadRequest, validationDetail(err)
 	case hasFieldProblem(err):
 		return http.StatusUnprocessableEntity, validationDetail(err)
 	case errors.Is(err, policy.ErrNotFound):

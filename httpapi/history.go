@@ -92,7 +92,7 @@ func (s *Server) keyHistory(c echo.Context) error {
 			if f.Seq > 0 {
 				seq = strconv.FormatUint(f.Seq, 10)
 			}
-			if err := cw.Write([]string{f.Time.UTC().Format(time.RFC3339Nano), f.Fact, f.KeyID, f.Name, f.Scope, f.Actor, f.RelatedKeyID, seq, f.EventID}); err != nil {
+			if err := cw.Write(CSVSafe([]string{f.Time.UTC().Format(time.RFC3339Nano), f.Fact, f.KeyID, f.Name, f.Scope, f.Actor, f.RelatedKeyID, seq, f.EventID})); err != nil {
 				return s.abortStream(c, err)
 			}
 		}

@@ -141,6 +141,11 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			return s.unrouted(c)
 		}
+		// Every routed request passes here, so path parameters are checked
+		// here too, before a key or a handler sees them.
+		if err := checkPathParams(c); err != nil {
+			return err
+		}
 		if need == noAuth {
 			return next(c)
 		}

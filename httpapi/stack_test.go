@@ -81,7 +81,7 @@ func (b *syncBuffer) String() string {
 // stack is a real custos HTTP stack: a Pebble store on disk, a Ledger on an
 // injected clock, the httpapi Server and an httptest.Server on 127.0.0.1.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	clock  *fakeClock
 	logs   *syncBuffer
@@ -115,7 +115,7 @@ func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f
 
 // newStack starts a stack in a new temporary folder and bootstraps the
 // first admin key. Everything is closed when the test ends.
-func newStack(t *testing.T, opts ...stackOption) *stack {
+func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	logs := &syncBuffer{}
 	s := &stack{

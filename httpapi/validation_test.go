@@ -51,7 +51,8 @@ func TestRejectedRequestsAppendNothing(t *testing.T) {
 		{"empty name", request{body: `{"name":"","scope":"read"}`}, 422, []string{"name must not be empty"}},
 		{"blank name", request{body: `{"name":"   ","scope":"read"}`}, 422, []string{"name must not be empty"}},
 		{"name too long", request{body: `{"name":"` + long + `","scope":"read"}`}, 422, []string{"name must be at most 128 characters"}},
-		{"name with control character", request{body: `{"name":"a\u0007b","scope":"read"}`}, 422, []string{"name must not contain control characters"}},
+		// 400: a refused character names its field like a 422 does.
+		{"name with control character", request{body: `{"name":"a\u0007b","scope":"read"}`}, 400, []string{"name must not contain control characters (U+0007 at byte 1)"}},
 		{"missing scope", request{body: `{"name":"a"}`}, 422, []string{"scope must be one of admin, read, evaluate"}},
 		{"unknown scope", request{body: `{"name":"a","scope":"root"}`}, 422, []string{"scope must be one of admin, read, evaluate"}},
 		{"expires_days zero", request{body: `{"name":"a","scope":"read","expires_days":0}`}, 422, []string{"expires_days must be a whole number of days from 1 to 3650"}},
@@ -64,7 +65,7 @@ func TestRejectedRequestsAppendNothing(t *testing.T) {
 		{"both expiry fields", request{body: `{"name":"a","scope":"read","expires_days":3,"expires_at":"` + at(time.Hour) + `"}`}, 422, []string{"expires_at give either expires_days or expires_at, not both"}},
 		{"agent_id on a read key", request{body: `{"name":"a","scope":"read","agent_id":"loan-agent"}`}, 422, []string{"agent_id is only allowed with scope evaluate"}},
 		{"agent_id too long", request{body: `{"name":"a","scope":"evaluate","agent_id":"` + long + `"}`}, 422, []string{"agent_id must be at most 128 characters"}},
-		{"every field wrong", request{body: `{"name":"","scope":"x","expires_days":0,"agent_id":"a\u0001"}`}, 422,
+		{"every field wrong", request{body: `{"name":"","scope":"x","expires_days":0,"agent_id":"a\u0001"}`}, 400,
 			[]string{"name must not be empty", "scope must be one of", "expires_days must be", "agent_id must not contain control characters"}},
 		{"empty body", request{}, 422, []string{"name must not be empty", "scope must be one of"}},
 		{"empty object", request{body: `{}`}, 422, []string{"name must not be empty", "scope must be one of"}},
@@ -83,6 +84,11 @@ func TestRejectedRequestsAppendNothing(t *testing.T) {
 		{"not JSON", request{body: `{name: "a"}`}, 400, []string{"Malformed JSON at byte 2"}},
 		{"trailing data", request{body: `{"name":"a","scope":"read"} {"x":1}`}, 400, []string{"unexpected data after the JSON object"}},
 		{"array instead of object", request{body: `["a"]`}, 400, []string{"must be a JSON object, not an array"}},
+		{"invalid UTF-8 in a value", request{body: "{\"name\":\"a\xffb\",\"scope\":\"read\"}"}, 400, []string{"Invalid request: name must be valid UTF-8 (byte 0xFF at byte 10 of the body)."}},
+		{"invalid UTF-8 in a name", request{body: "{\"n\xc3\":\"a\",\"scope\":\"read\"}"}, 400, []string{"must be valid UTF-8: byte 0xC3 at byte 3"}},
+		{"encoded surrogate", request{body: "{\"name\":\"\xed\xa0\x80\",\"scope\":\"read\"}"}, 400, []string{"must be valid UTF-8"}},
+		{"lone surrogate escape", request{body: `{"name":"a\ud800","scope":"read"}`}, 400, []string{`name must be valid Unicode (\ud800 at byte 10 of the body is half of a surrogate pair)`}},
+		{"lone low surrogate escape", request{body: `{"name":"\udc00x","scope":"read"}`}, 400, []string{`\udc00 at byte 9`}},
 
 		// 413 and 415.
 		{"65 KiB body", request{body: over}, 413, []string{"Request body too large"}},

@@ -131,7 +131,7 @@ func (s *session) fail(err error, notFoundIsAnswer bool) error {
 type serverError struct{ e *client.APIError }
 
 func (e *serverError) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.e.Status, http.StatusText(e.e.Status), e.e.Detail)
+	return fmt.Sprintf("%d %s: %s", e.e.Status, http.StatusText(e.e.Status), escape(e.e.Detail))
 }
 func (e *serverError) Unwrap() error { return e.e }
 
@@ -146,12 +146,14 @@ func newTable(w io.Writer, header ...string) *table {
 	return t
 }
 
+// row writes one line. Every cell is escaped (see escape): it may come
+// from the server, and a tab or line break would also break the columns.
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
 		if c == "" {
 			cells[i] = "-"
 		}
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])
+		cells[i] = escape(cells[i])
 	}
 	fmt.Fprintln(t.w, strings.Join(cells, "\t"))
 }

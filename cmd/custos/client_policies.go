@@ -109,7 +109,7 @@ func newPoliciesDeleteCommand(stdout io.Writer) *cobra.Command {
 			if s.json() {
 				return s.printJSON(p)
 			}
-			_, err := fmt.Fprintf(s.out, "deleted policy %s (%s, version %d)\n", p.PolicyID, p.Name, p.Version)
+			_, err := fmt.Fprintf(s.out, "deleted policy %s (%s, version %d)\n", escape(p.PolicyID), escape(p.Name), p.Version)
 			return err
 		})
 }

@@ -103,7 +103,7 @@ func writeCSV(cmd *cobra.Command, w io.Writer, s *eventstore.Store, chain string
 	}
 	err := s.Records(cmd.Context(), chain, from, to, func(r eventstore.Record) error {
 		bar.Add(1)
-		return cw.Write(httpapi.CSVRow(r))
+		return cw.Write(httpapi.CSVSafe(httpapi.CSVRow(r)))
 	})
 	if err != nil {
 		return err

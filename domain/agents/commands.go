@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/custos-dev/custos/domain/text"
 )
 
 // Command limits. Lengths count characters (Unicode code points); the
@@ -27,31 +28,40 @@ const (
 	MaxPolicyNameLength = 256
 )
 
-// IDCharset lists the characters allowed in agent_id, agent_role and every
-// permitted role: ASCII letters and digits and . _ : @ / -. No spaces, no
-// other punctuation, no non-ASCII characters; matching is case-sensitive.
+// IDCharset lists the characters allowed in agent_role and every permitted
+// role: ASCII letters and digits and . _ : @ / -. No spaces, no other
+// punctuation, no non-ASCII characters; matching is case-sensitive.
 const IDCharset = "A-Z a-z 0-9 . _ : @ / -"
+
+// AgentIDCharset describes the agent_id of a new registration: an ASCII
+// letter or digit, then letters, digits and . _ : @ -, at most MaxIDLength
+// in all (^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$). No '/', so that every
+// agent_id is one path segment of /v1/agents/{agent_id}. Agents registered
+// before this rule keep their ids.
+const AgentIDCharset = "a letter or digit, then A-Z a-z 0-9 . _ : @ -"
 
 // RegisterCommand asks for a new agent. Field names in errors are the
 // snake_case names given in the comments. Strings are stored as given (not
 // trimmed).
 type RegisterCommand struct {
 	// AgentID (agent_id) is optional; when empty the agent gets the id the
-	// caller minted. When given: 1 to MaxIDLength characters from IDCharset.
+	// caller minted. When given: 1 to MaxIDLength characters as
+	// AgentIDCharset says.
 	AgentID string
 	// AgentRole (agent_role) is required: 1 to MaxIDLength characters from
 	// IDCharset.
 	AgentRole string
 	// DisplayName (display_name) is optional: at most MaxDisplayNameLength
-	// characters, valid UTF-8, no control characters.
+	// characters, an identifier by text.Identifier (valid UTF-8, no control,
+	// bidi, zero-width or other invisible characters).
 	DisplayName string
 	// Description (description) is optional: at most MaxDescriptionLength
-	// characters, valid UTF-8, no control characters other than tab, line
-	// feed and carriage return.
+	// characters, free text by text.FreeText (valid UTF-8, no control
+	// characters other than tab, line feed and carriage return).
 	Description string
 	// Owner (owner), OwnerTeam (owner_team) and Framework (framework) are
-	// optional: at most MaxLabelLength characters each, valid UTF-8, no
-	// control characters.
+	// optional: at most MaxLabelLength characters each, identifiers by
+	// text.Identifier.
 	Owner     string
 	OwnerTeam string
 	Framework string
@@ -100,7 +110,7 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (Agent
 	var v validator
 	id := cmd.AgentID
 	if id != "" {
-		v.id("agent_id", id)
+		v.agentID(id)
 	}
 	v.id("agent_role", cmd.AgentRole)
 	v.text("display_name", cmd.DisplayName, MaxDisplayNameLength, false)
@@ -114,7 +124,7 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (Agent
 		return AgentRegistered{}, err
 	}
 	if id == "" {
-		if idProblem(newID) != "" {
+		if agentIDProblem(newID) != "" {
 			return AgentRegistered{}, fmt.Errorf("agents: register: no agent_id given and the generated id '%s' is not valid", newID)
 		}
 		id = newID
@@ -246,11 +256,47 @@ func (v *validator) err() error {
 	return errors.Join(v.errs...)
 }
 
-// id checks an identifier: agent_id, agent_role or a permitted role.
+// id checks an identifier: agent_role or a permitted role.
 func (v *validator) id(field, value string) {
+	if v.refused(field, text.Identifier(value)) {
+		return
+	}
 	if p := idProblem(value); p != "" {
 		v.add(field, "%s", p)
 	}
+}
+
+// agentID checks the agent_id of a new registration.
+func (v *validator) agentID(value string) {
+	if v.refused("agent_id", text.Identifier(value)) {
+		return
+	}
+	if p := agentIDProblem(value); p != "" {
+		v.add("agent_id", "%s", p)
+	}
+}
+
+// refused records err, a character refused by the text rule, on field and
+// reports whether there was one.
+func (v *validator) refused(field string, err error) bool {
+	if err != nil {
+		v.errs = append(v.errs, &ValidationError{Field: field, Problem: text.Problem(err), Err: err})
+	}
+	return err != nil
+}
+
+// agentIDProblem returns what is wrong with the new agent id s, or "".
+func agentIDProblem(s string) string {
+	if p := idProblem(s); p != "" {
+		return p
+	}
+	if c := s[0]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+		return fmt.Sprintf("must start with a letter or digit, not %q (allowed: %s)", rune(c), AgentIDCharset)
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return fmt.Sprintf("character '/' at byte %d is not allowed in an agent_id (allowed: %s)", i, AgentIDCharset)
+	}
+	return ""
 }
 
 // idProblem returns what is wrong with the identifier s, or "" if nothing is.
@@ -278,21 +324,15 @@ func idChar(c byte) bool {
 	return strings.IndexByte("._:@/-", c) >= 0
 }
 
-// text checks an optional free-text field.
+// text checks an optional label (text.Identifier) or, multiline, free text
+// (text.FreeText).
 func (v *validator) text(field, s string, maxChars int, multiline bool) {
-	switch {
-	case !utf8.ValidString(s):
-		v.add(field, "must be valid UTF-8")
-	case utf8.RuneCountInString(s) > maxChars:
+	rule := text.Identifier
+	if multiline {
+		rule = text.FreeText
+	}
+	if !v.refused(field, rule(s)) && utf8.RuneCountInString(s) > maxChars {
 		v.add(field, "must be at most %d characters", maxChars)
-	case strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) && !(multiline && (r == '\t' || r == '\n' || r == '\r'))
-	}):
-		if multiline {
-			v.add(field, "must not contain control characters other than tab, line feed and carriage return")
-		} else {
-			v.add(field, "must not contain control characters")
-		}
 	}
 }
 
@@ -306,6 +346,9 @@ func (v *validator) permittedRoles(roles []string) {
 	seen := make(map[string]int, len(roles))
 	for i, r := range roles {
 		field := "permitted_roles[" + strconv.Itoa(i) + "]"
+		if v.refused(field, text.Identifier(r)) {
+			continue
+		}
 		if p := idProblem(r); p != "" {
 			v.add(field, "%s", p)
 			continue

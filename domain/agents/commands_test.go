@@ -30,7 +30,7 @@ func TestRegisterValidation(t *testing.T) {
 	}{
 		{"minimal", base(func(c *agents.RegisterCommand) {}), nil},
 		{"every charset character", base(func(c *agents.RegisterCommand) {
-			c.AgentID = "AZaz09._:@/-"
+			c.AgentID = "AZaz09._:@-"
 			c.AgentRole = "spiffe://corp/claims:v2@eu-west_1.a"
 		}), nil},
 		{"agent_id 128", base(func(c *agents.RegisterCommand) { c.AgentID = strings.Repeat("a", 128) }), nil},
@@ -39,6 +39,21 @@ func TestRegisterValidation(t *testing.T) {
 		{"agent_id non-ascii", base(func(c *agents.RegisterCommand) { c.AgentID = "agént" }), []string{"agent_id"}},
 		{"agent_id plus", base(func(c *agents.RegisterCommand) { c.AgentID = "a+b" }), []string{"agent_id"}},
 		{"agent_id control", base(func(c *agents.RegisterCommand) { c.AgentID = "a\x00" }), []string{"agent_id"}},
+		{"agent_id slash", base(func(c *agents.RegisterCommand) { c.AgentID = "spiffe/claims" }), []string{"agent_id"}},
+		{"agent_id leading dot", base(func(c *agents.RegisterCommand) { c.AgentID = ".hidden" }), []string{"agent_id"}},
+		{"agent_id leading dash", base(func(c *agents.RegisterCommand) { c.AgentID = "-rf" }), []string{"agent_id"}},
+		{"agent_id leading colon", base(func(c *agents.RegisterCommand) { c.AgentID = ":a" }), []string{"agent_id"}},
+		{"agent_id UUID", base(func(c *agents.RegisterCommand) { c.AgentID = "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b" }), nil},
+		{"agent_id snake", base(func(c *agents.RegisterCommand) { c.AgentID = "rx_verification_agent" }), nil},
+		{"agent_id bidi", base(func(c *agents.RegisterCommand) { c.AgentID = "a\u202Eb" }), []string{"agent_id"}},
+		{"agent_role slash still allowed", base(func(c *agents.RegisterCommand) { c.AgentRole = "spiffe/claims" }), nil},
+		{"agent_role zero-width", base(func(c *agents.RegisterCommand) { c.AgentRole = "claims\u200B" }), []string{"agent_role"}},
+		{"display_name bidi", base(func(c *agents.RegisterCommand) { c.DisplayName = "Bot \u202Eyrtne" }), []string{"display_name"}},
+		{"display_name zero-width", base(func(c *agents.RegisterCommand) { c.DisplayName = "a\u200Db" }), []string{"display_name"}},
+		{"owner ESC", base(func(c *agents.RegisterCommand) { c.Owner = "ops\x1b[31m" }), []string{"owner"}},
+		{"framework DEL", base(func(c *agents.RegisterCommand) { c.Framework = "lang\x7f" }), []string{"framework"}},
+		{"description bidi mark kept", base(func(c *agents.RegisterCommand) { c.Description = "שלום\u200F\n" }), nil},
+		{"description ESC", base(func(c *agents.RegisterCommand) { c.Description = "a\x1b[2Jb" }), []string{"description"}},
 		{"agent_role missing", base(func(c *agents.RegisterCommand) { c.AgentRole = "" }), []string{"agent_role"}},
 		{"agent_role 128", base(func(c *agents.RegisterCommand) { c.AgentRole = strings.Repeat("r", 128) }), nil},
 		{"agent_role 129", base(func(c *agents.RegisterCommand) { c.AgentRole = strings.Repeat("r", 129) }), []string{"agent_role"}},

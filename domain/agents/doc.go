@@ -16,13 +16,16 @@
 //
 // # Identifiers
 //
-// agent_id, agent_role and every entry of permitted_roles are 1 to
-// MaxIDLength (128) characters from IDCharset: ASCII letters, digits and
-// . _ : @ / - (so ids such as "agent_01J...", "spiffe/claims:v2" or
-// "bot@team" work). They are case-sensitive and never trimmed. Free-text
-// fields (display_name, description, owner, owner_team, framework) are valid
-// UTF-8 without control characters (description may hold tabs and line
-// breaks), at most 128 characters (description 1024).
+// agent_role and every entry of permitted_roles are 1 to MaxIDLength (128)
+// characters from IDCharset: ASCII letters, digits and . _ : @ / - (so roles
+// such as "spiffe/claims:v2" or "bot@team" work). A new agent_id follows
+// AgentIDCharset, ^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$ (so "agent_01J...",
+// "loan-agent", "claims:v2" or a UUID work, and every id is one path
+// segment); agents registered before that rule keep ids with '/'. All are
+// case-sensitive and never trimmed. The labels (display_name, owner,
+// owner_team, framework) follow text.Identifier and description
+// text.FreeText (it may hold tabs and line breaks), at most 128 characters
+// (description 1024).
 //
 // # Statuses and transitions
 //

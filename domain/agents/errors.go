@@ -47,11 +47,17 @@ var ErrInconsistent = errors.New("agents: event does not fit the agent state")
 type ValidationError struct {
 	Field   string
 	Problem string
+	// Err is the cause, or nil: a *text.Error for a refused character
+	// (errors.Is(err, text.ErrRefused)).
+	Err error
 }
 
 func (e *ValidationError) Error() string {
 	return "agents: invalid " + e.Field + ": " + e.Problem
 }
+
+// Unwrap returns the cause, or nil.
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // TransitionError reports a status change that the lifecycle does not allow
 // (HTTP 409): From to To is not a legal transition, From equals To, or From

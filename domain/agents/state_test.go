@@ -117,6 +117,21 @@ func TestClone(t *testing.T) {
 	assert.Equal(t, agents.StatusApproved, mustAgent(t, h.state, "a").Status)
 }
 
+// TestApplyKeepsOldAgentIDs checks that an agent registered before the
+// AgentIDCharset rule (an id with '/') still replays and can be updated.
+func TestApplyKeepsOldAgentIDs(t *testing.T) {
+	t.Parallel()
+	var s agents.State
+	require.NoError(t, s.Apply(agents.AgentRegistered{Agent: agents.Agent{
+		AgentID: "spiffe/claims:v2", AgentRole: "r", Status: agents.StatusDraft,
+		CreatedAt: t0, UpdatedAt: t0, StatusChangedAt: t0,
+	}}))
+	mustAgent(t, &s, "spiffe/claims:v2")
+	name := "Claims"
+	_, err := agents.Update(&s, "spiffe/claims:v2", agents.UpdateCommand{DisplayName: &name}, t0)
+	require.NoError(t, err)
+}
+
 func TestApplyNormalises(t *testing.T) {
 	t.Parallel()
 	cet := time.FixedZone("CET", 3600)

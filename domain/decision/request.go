@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/text"
 )
 
 // Request limits.
@@ -23,18 +24,31 @@ const (
 type FieldError struct {
 	Field   string
 	Problem string
+	// Err is the cause, or nil: a *text.Error for a refused character
+	// (errors.Is(err, text.ErrRefused)).
+	Err error
 }
 
 func (e *FieldError) Error() string { return "decision: " + e.Field + " " + e.Problem }
+
+// Unwrap returns the cause, or nil.
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // ValidateRequest checks an evaluation request's shape and reports every
 // problem at once (errors.Join of *FieldError). Required: agent_role,
 // user_id, source_id, sensitivity_level, session_id. Optional: agent_id,
 // task_type, action (read, write or delete; empty means read), query,
-// principal_claims.
+// principal_claims. The identifiers (every field but sensitivity_level,
+// action and query) follow text.Identifier, the query text.FreeText.
 func ValidateRequest(r policy.Request) error {
 	var errs []error
 	bad := func(field, problem string) { errs = append(errs, &FieldError{Field: field, Problem: problem}) }
+	refused := func(field string, err error) bool {
+		if err != nil {
+			errs = append(errs, &FieldError{Field: field, Problem: text.Problem(err), Err: err})
+		}
+		return err != nil
+	}
 	for _, f := range []struct {
 		name, value string
 		required    bool
@@ -49,6 +63,7 @@ func ValidateRequest(r policy.Request) error {
 		switch {
 		case f.value == "" && f.required:
 			bad(f.name, "is required")
+		case refused(f.name, text.Identifier(f.value)):
 		case utf8.RuneCountInString(f.value) > MaxFieldLength:
 			bad(f.name, fmt.Sprintf("must be at most %d characters", MaxFieldLength))
 		}
@@ -62,15 +77,16 @@ func ValidateRequest(r policy.Request) error {
 	if r.Action != "" && !r.Action.Valid() {
 		bad("action", fmt.Sprintf("must be one of read, write, delete, got %q", string(r.Action)))
 	}
-	if utf8.RuneCountInString(r.Query) > MaxQueryLength {
+	if !refused("query", text.FreeText(r.Query)) && utf8.RuneCountInString(r.Query) > MaxQueryLength {
 		bad("query", fmt.Sprintf("must be at most %d characters", MaxQueryLength))
 	}
 	if len(r.PrincipalClaims) > MaxClaims {
 		bad("principal_claims", fmt.Sprintf("must hold at most %d claims", MaxClaims))
 	}
 	for i, c := range r.PrincipalClaims {
-		if c == "" || utf8.RuneCountInString(c) > MaxFieldLength {
-			bad(fmt.Sprintf("principal_claims[%d]", i), fmt.Sprintf("must be 1 to %d characters", MaxFieldLength))
+		field := fmt.Sprintf("principal_claims[%d]", i)
+		if !refused(field, text.Identifier(c)) && (c == "" || utf8.RuneCountInString(c) > MaxFieldLength) {
+			bad(field, fmt.Sprintf("must be 1 to %d characters", MaxFieldLength))
 		}
 	}
 	return errors.Join(errs...)

@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/custos-dev/custos/domain/text"
 )
 
 // Command limits and defaults. A day is exactly 24 hours.
@@ -35,7 +36,8 @@ const day = 24 * time.Hour
 // names given in the comments.
 type CreateCommand struct {
 	// Name (name) is required: 1 to MaxNameLength characters after trimming
-	// spaces, valid UTF-8, no control characters. It is stored trimmed.
+	// spaces, an identifier by text.Identifier (valid UTF-8, no control,
+	// bidi, zero-width or other invisible characters). It is stored trimmed.
 	Name string
 	// Scope (scope) is "admin", "read" or "evaluate".
 	Scope string
@@ -47,8 +49,8 @@ type CreateCommand struct {
 	// days ahead.
 	ExpiresAt *time.Time
 	// AgentID (agent_id) optionally binds the key to one agent; only allowed
-	// with scope evaluate. At most MaxAgentIDLength characters, valid UTF-8,
-	// no control characters.
+	// with scope evaluate. At most MaxAgentIDLength characters, an identifier
+	// by text.Identifier.
 	AgentID string
 }
 
@@ -73,8 +75,8 @@ func Create(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io
 	name := strings.TrimSpace(cmd.Name)
 	if name == "" {
 		errs = append(errs, &ValidationError{Field: "name", Problem: "must not be empty"})
-	} else if p := checkText(name, MaxNameLength); p != "" {
-		errs = append(errs, &ValidationError{Field: "name", Problem: p})
+	} else if ve := checkText("name", name, MaxNameLength); ve != nil {
+		errs = append(errs, ve)
 	}
 	scope, err := ParseScope(cmd.Scope)
 	if err != nil {
@@ -85,8 +87,8 @@ func Create(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io
 		errs = append(errs, err)
 	}
 	if cmd.AgentID != "" {
-		if p := checkText(cmd.AgentID, MaxAgentIDLength); p != "" {
-			errs = append(errs, &ValidationError{Field: "agent_id", Problem: p})
+		if ve := checkText("agent_id", cmd.AgentID, MaxAgentIDLength); ve != nil {
+			errs = append(errs, ve)
 		} else if scope != "" && scope != ScopeEvaluate {
 			errs = append(errs, &ValidationError{Field: "agent_id", Problem: "is only allowed with scope evaluate"})
 		}
@@ -138,18 +140,16 @@ func createExpiry(cmd CreateCommand, now time.Time) (time.Time, error) {
 	return now.Add(DefaultExpiresDays * day), nil
 }
 
-// checkText returns what is wrong with s, or "" if nothing is.
-func checkText(s string, maxChars int) string {
-	if !utf8.ValidString(s) {
-		return "must be valid UTF-8"
+// checkText returns what is wrong with the identifier s of field, or nil
+// if nothing is. The characters follow text.Identifier.
+func checkText(field, s string, maxChars int) *ValidationError {
+	if err := text.Identifier(s); err != nil {
+		return &ValidationError{Field: field, Problem: text.Problem(err), Err: err}
 	}
 	if utf8.RuneCountInString(s) > maxChars {
-		return "must be at most " + strconv.Itoa(maxChars) + " characters"
+		return &ValidationError{Field: field, Problem: "must be at most " + strconv.Itoa(maxChars) + " characters"}
 	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "must not contain control characters"
-	}
-	return ""
+	return nil
 }
 
 // Rotate decides the replacement of cmd.KeyID by a new key newKeyID with the

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/text"
 )
 
 const day = 24 * time.Hour
@@ -69,6 +70,30 @@ func TestCreateValidation(t *testing.T) {
 			assert.Zero(t, ev)
 		})
 	}
+}
+
+// TestCreateRefusesCharacters checks that name and agent_id follow
+// text.Identifier and that the cause is kept for the HTTP layer.
+func TestCreateRefusesCharacters(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"a\x1b[31m", "a\x7f", "a\u0085b", "a\u202Eb", "a\u2066b", "a\u200Fb", "a\u200Bb", "\uFEFFa", "a\u2060", "a\xc3"} {
+		for _, cmd := range []keys.CreateCommand{
+			{Name: bad, Scope: "read"},
+			{Name: "x", Scope: "evaluate", AgentID: bad},
+		} {
+			field := "name"
+			if cmd.AgentID != "" {
+				field = "agent_id"
+			}
+			_, _, err := keys.Create(&keys.State{}, cmd, t0, keyID(1), entropy(1))
+			var ve *keys.ValidationError
+			require.ErrorAs(t, err, &ve, "%s %q", field, bad)
+			assert.Equal(t, field, ve.Field)
+			assert.ErrorIs(t, err, text.ErrRefused, "%s %q", field, bad)
+		}
+	}
+	_, _, err := keys.Create(&keys.State{}, keys.CreateCommand{Name: "", Scope: "read"}, t0, keyID(1), entropy(1))
+	assert.NotErrorIs(t, err, text.ErrRefused, "other problems are not refused characters")
 }
 
 func TestCreateReportsEveryProblem(t *testing.T) {

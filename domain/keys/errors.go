@@ -63,11 +63,17 @@ var ErrMalformedID = errors.New("keys: new key id must be key_<ULID> and unused"
 type ValidationError struct {
 	Field   string
 	Problem string
+	// Err is the cause, or nil: a *text.Error for a refused character
+	// (errors.Is(err, text.ErrRefused)).
+	Err error
 }
 
 func (e *ValidationError) Error() string {
 	return "keys: invalid " + e.Field + ": " + e.Problem
 }
+
+// Unwrap returns the cause, or nil.
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // childError is a sentinel that also matches its parent with errors.Is.
 type childError struct {

@@ -67,7 +67,7 @@ func Update(s *State, id string, p Policy, now time.Time) (PolicyUpdated, error)
 			Problem: fmt.Sprintf("must be empty or equal to the policy being updated ('%s'), got '%s'", id, p.PolicyID),
 		})
 	}
-	fes = append(fes, p.fieldErrors()...)
+	fes = append(fes, p.commandErrors()...)
 	if err := joinFieldErrors(fes); err != nil {
 		return PolicyUpdated{}, err
 	}

@@ -74,7 +74,8 @@ type entitlement struct {
 	requireAllList    string
 }
 
-// Compile validates p (see [Policy.Validate]) and precomputes everything
+// Compile validates p (see [Policy.Validate]; all but the character rule,
+// which applies to submitted policies only) and precomputes everything
 // [Compiled.Evaluate] needs, so that an allowed request costs no allocation.
 // It keeps a deep copy of p: later changes to p do not affect the result.
 // The error wraps the validation error, so it matches [ErrInvalidPolicy].
@@ -85,7 +86,9 @@ type entitlement struct {
 // '[!seq]' one character in or not in seq, case-sensitive, no backslash
 // escapes. An unclosed '[' or a reversed range is rejected as invalid.
 func Compile(p Policy) (*Compiled, error) {
-	if err := p.Validate(); err != nil {
+	// Not Validate: the character rule (textErrors) applies to what clients
+	// and files submit, and a policy stored before it must still replay.
+	if err := joinFieldErrors(p.fieldErrors()); err != nil {
 		return nil, fmt.Errorf("compile policy '%s': %w", p.Name, err)
 	}
 	p = p.Clone()

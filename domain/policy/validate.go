@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/custos-dev/custos/domain/text"
 )
 
 // ErrInvalidPolicy is matched (with [errors.Is]) by every [*FieldError].
@@ -21,6 +23,9 @@ type FieldError struct {
 	Field string
 	// Problem says what is wrong, e.g. "unknown action 'exec'".
 	Problem string
+	// Err is the cause, or nil: a *text.Error for a refused character
+	// (errors.Is(err, text.ErrRefused)).
+	Err error
 }
 
 // Error returns "policy: {field}: {problem}".
@@ -28,6 +33,9 @@ func (e *FieldError) Error() string { return "policy: " + e.Field + ": " + e.Pro
 
 // Is reports whether target is [ErrInvalidPolicy].
 func (e *FieldError) Is(target error) bool { return target == ErrInvalidPolicy }
+
+// Unwrap returns the cause, or nil.
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // ConflictError reports two policies that share a value that must be unique.
 type ConflictError struct {
@@ -57,8 +65,14 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // and strictly increasing, non-negative after_minutes; that each task binding
 // has a task (unique in the policy) and permitted_sources; and that each
 // entitlement rule has sources and at least one of require_any/require_all.
-// Metadata and server-managed fields are not checked.
-func (p Policy) Validate() error { return joinFieldErrors(p.fieldErrors()) }
+// After those, it reports every string with a refused character (see
+// textErrors). Other metadata and server-managed fields are not checked.
+func (p Policy) Validate() error { return joinFieldErrors(p.commandErrors()) }
+
+// commandErrors are the errors of a policy a client or a policy file
+// submits: fieldErrors, then textErrors. Compile checks fieldErrors only, so
+// that a policy stored before the character rule still replays.
+func (p Policy) commandErrors() []*FieldError { return append(p.fieldErrors(), p.textErrors()...) }
 
 // ValidateSet validates every policy (field paths prefixed "policies[i].")
 // and also rejects two policies with the same name or the same non-empty
@@ -68,8 +82,8 @@ func ValidateSet(ps []Policy) error {
 	var errs []error
 	for i, p := range ps {
 		prefix := "policies[" + strconv.Itoa(i) + "]."
-		for _, fe := range p.fieldErrors() {
-			errs = append(errs, &FieldError{Field: prefix + fe.Field, Problem: fe.Problem})
+		for _, fe := range p.commandErrors() {
+			errs = append(errs, &FieldError{Field: prefix + fe.Field, Problem: fe.Problem, Err: fe.Err})
 		}
 	}
 	type key struct{ field, value string }
@@ -231,6 +245,59 @@ func (p Policy) fieldErrors() []*FieldError {
 		}
 		v.strings(f+".require_any", r.RequireAny)
 		v.strings(f+".require_all", r.RequireAll)
+	}
+	return v.errs
+}
+
+// textErrors reports the first refused character of each string of p: the
+// identifiers (name, policy_id, agent_role, permitted_agent_ids, sources,
+// tasks, require_any, require_all) by text.Identifier, description and the
+// descriptive metadata by text.FreeText.
+func (p Policy) textErrors() []*FieldError {
+	var v validator
+	check := func(rule func(string) error, field, s string) {
+		if err := rule(s); err != nil {
+			v.errs = append(v.errs, &FieldError{Field: field, Problem: text.Problem(err), Err: err})
+		}
+	}
+	ids := func(field string, values []string) {
+		for i, s := range values {
+			check(text.Identifier, idx(field, i), s)
+		}
+	}
+	check(text.Identifier, "name", p.Name)
+	check(text.Identifier, "policy_id", p.PolicyID)
+	check(text.Identifier, "agent_role", p.AgentRole)
+	check(text.FreeText, "description", p.Description)
+	check(text.FreeText, "industry", p.Industry)
+	check(text.FreeText, "organization", p.Organization)
+	check(text.FreeText, "division", p.Division)
+	check(text.FreeText, "process_group", p.ProcessGroup)
+	for i, r := range p.Regulations {
+		f := idx("regulations", i)
+		check(text.FreeText, f+".id", r.ID)
+		check(text.FreeText, f+".name", r.Name)
+		for j, rule := range r.ApplicableRules {
+			g := idx(f+".applicable_rules", j)
+			check(text.FreeText, g+".rule", rule.Rule)
+			check(text.FreeText, g+".how_enforced", rule.HowEnforced)
+		}
+	}
+	ids("permitted_agent_ids", p.PermittedAgentIDs)
+	ids("allowed_sources", p.AllowedSources)
+	ids("denied_sources", p.DeniedSources)
+	ids("allowed_tasks", p.AllowedTasks)
+	ids("denied_tasks", p.DeniedTasks)
+	for i, b := range p.TaskBindings {
+		f := idx("task_bindings", i)
+		check(text.Identifier, f+".task", b.Task)
+		ids(f+".permitted_sources", b.PermittedSources)
+	}
+	for i, r := range p.RequirePrincipalEntitlements {
+		f := idx("require_principal_entitlements", i)
+		ids(f+".sources", r.Sources)
+		ids(f+".require_any", r.RequireAny)
+		ids(f+".require_all", r.RequireAll)
 	}
 	return v.errs
 }

@@ -2,12 +2,14 @@ package policy_test
 
 import (
 	"errors"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/text"
 )
 
 // fullPolicy uses every field validly.
@@ -200,4 +202,67 @@ func TestValidateSet(t *testing.T) {
 	require.True(t, errors.As(err, &ce))
 	assert.Equal(t, "name", ce.Field)
 	assert.Equal(t, "a", ce.Value)
+}
+
+// TestValidateRefusesCharacters puts a refused character into each string
+// of a policy, one at a time: Validate and ValidateSet name that field with
+// the text rule as the cause, while Compile (the replay path) still accepts
+// a policy stored before the rule.
+func TestValidateRefusesCharacters(t *testing.T) {
+	t.Parallel()
+	ids := map[string]func(*policy.Policy, string){
+		"name":                                  func(p *policy.Policy, v string) { p.Name = v },
+		"policy_id":                             func(p *policy.Policy, v string) { p.PolicyID = v },
+		"agent_role":                            func(p *policy.Policy, v string) { p.AgentRole = v },
+		"permitted_agent_ids[1]":                func(p *policy.Policy, v string) { p.PermittedAgentIDs[1] = v },
+		"allowed_sources[0]":                    func(p *policy.Policy, v string) { p.AllowedSources[0] = v },
+		"denied_sources[0]":                     func(p *policy.Policy, v string) { p.DeniedSources[0] = v },
+		"allowed_tasks[0]":                      func(p *policy.Policy, v string) { p.AllowedTasks[0] = v },
+		"denied_tasks[0]":                       func(p *policy.Policy, v string) { p.DeniedTasks[0] = v },
+		"task_bindings[0].task":                 func(p *policy.Policy, v string) { p.TaskBindings[0].Task = v },
+		"task_bindings[0].permitted_sources[0]": func(p *policy.Policy, v string) { p.TaskBindings[0].PermittedSources[0] = v },
+		"require_principal_entitlements[0].sources[0]": func(p *policy.Policy, v string) {
+			p.RequirePrincipalEntitlements[0].Sources[0] = v
+		},
+		"require_principal_entitlements[0].require_any[0]": func(p *policy.Policy, v string) {
+			p.RequirePrincipalEntitlements[0].RequireAny[0] = v
+		},
+	}
+	free := map[string]func(*policy.Policy, string){
+		"description":   func(p *policy.Policy, v string) { p.Description = v },
+		"industry":      func(p *policy.Policy, v string) { p.Industry = v },
+		"process_group": func(p *policy.Policy, v string) { p.ProcessGroup = v },
+		"regulations[0].applicable_rules[0].how_enforced": func(p *policy.Policy, v string) {
+			p.Regulations[0].ApplicableRules[0].HowEnforced = v
+		},
+	}
+	bad := map[string]string{"control": "a\x1bM", "DEL": "a\x7f", "bidi": "a\u202Eb", "zero-width": "a\u200Bb", "invalid UTF-8": "a\xffb"}
+	for kind, fields := range map[string]map[string]func(*policy.Policy, string){"identifier": ids, "free text": free} {
+		for field, set := range fields {
+			for class, v := range bad {
+				p := fullPolicy()
+				set(&p, v)
+				refused := kind == "identifier" || class == "control" || class == "DEL" || class == "invalid UTF-8"
+				if !refused {
+					assert.NoError(t, p.Validate(), "%s %s", field, class)
+					continue
+				}
+				err := p.Validate()
+				got := fieldErrors(t, err)
+				require.Len(t, got, 1, "%s %s: %v", field, class, got)
+				assert.Regexp(t, "^"+regexp.QuoteMeta(field)+": must (not contain|be valid UTF-8)", got[0])
+				assert.ErrorIs(t, err, text.ErrRefused)
+
+				err = policy.ValidateSet([]policy.Policy{p})
+				assert.ErrorIs(t, err, text.ErrRefused, "%s %s", field, class)
+				assert.Contains(t, err.Error(), "policies[0]."+field)
+
+				_, err = policy.Compile(p)
+				assert.NoError(t, err, "a stored policy replays: %s %s", field, class)
+			}
+		}
+	}
+	p := fullPolicy()
+	p.Description = "line one\n\tline two\r\nשלום\u200F"
+	assert.NoError(t, p.Validate())
 }

@@ -163,7 +163,8 @@ func (e Event) DecisionMade() (MadeDecision, error) {
 
 // EventFilter narrows Events, AllEvents and Export; empty fields do not
 // filter, set fields must all match. The server checks the values and
-// answers ErrInvalid naming the parameter.
+// answers naming the parameter: ErrMalformed for an unknown Type or
+// Decision or a refused character, ErrInvalid for a bad time.
 type EventFilter struct {
 	// Type is an event type such as "key.created" or EventDecisionMade.
 	Type string

@@ -262,16 +262,22 @@ func TestEventsErrors(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	c := s.client(t, s.admin)
-	for name, q := range map[string]client.EventQuery{
-		"limit too large": {Limit: client.MaxEventLimit + 1},
-		"limit negative":  {Limit: -1},
-		"decision":        {EventFilter: client.EventFilter{Decision: "MAYBE"}},
+	for name, tc := range map[string]struct {
+		q        client.EventQuery
+		sentinel error
+		status   int
+	}{
+		"limit too large": {client.EventQuery{Limit: client.MaxEventLimit + 1}, client.ErrInvalid, http.StatusUnprocessableEntity},
+		"limit negative":  {client.EventQuery{Limit: -1}, client.ErrInvalid, http.StatusUnprocessableEntity},
+		"decision":        {client.EventQuery{EventFilter: client.EventFilter{Decision: "MAYBE"}}, client.ErrMalformed, http.StatusBadRequest},
+		"type":            {client.EventQuery{EventFilter: client.EventFilter{Type: "nope"}}, client.ErrMalformed, http.StatusBadRequest},
+		"source escape":   {client.EventQuery{EventFilter: client.EventFilter{SourceID: "crm\x1b[31m"}}, client.ErrMalformed, http.StatusBadRequest},
 	} {
-		_, err := c.Events(ctx, q)
-		detail := requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity)
+		_, err := c.Events(ctx, tc.q)
+		detail := requireAPIError(t, err, tc.sentinel, tc.status)
 		assert.Contains(t, detail, "Invalid request", name)
-		err = c.AllEvents(ctx, q, func(client.Event) error { t.Fatal("no event expected"); return nil })
-		requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity)
+		err = c.AllEvents(ctx, tc.q, func(client.Event) error { t.Fatal("no event expected"); return nil })
+		requireAPIError(t, err, tc.sentinel, tc.status)
 	}
 	_, err := s.client(t, "").Events(ctx, client.EventQuery{})
 	requireAPIError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
@@ -359,7 +365,7 @@ func TestExportStreams(t *testing.T) {
 	// An error answer writes nothing.
 	var none bytes.Buffer
 	n, err = a.admin.Export(ctx, client.ExportQuery{Format: "xml"}, &none)
-	assert.Contains(t, requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity), "format")
+	assert.Contains(t, requireAPIError(t, err, client.ErrMalformed, http.StatusBadRequest), "format")
 	assert.Zero(t, n)
 	assert.Zero(t, none.Len())
 	_, err = a.admin.Export(ctx, client.ExportQuery{FromSeq: 5, ToSeq: 4}, &none)

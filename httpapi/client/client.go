@@ -38,6 +38,11 @@ var (
 	// ErrConflict matches 409: the change contradicts the current state
 	// (key already revoked, policy name taken, folder exists...).
 	ErrConflict = errors.New("client: conflict")
+	// ErrMalformed matches 400: the request is malformed (a body that is
+	// not one JSON object of the documented fields or not valid UTF-8, a
+	// refused character in an identifier, an unknown, repeated or
+	// out-of-enum query parameter); the detail names the problem.
+	ErrMalformed = errors.New("client: malformed request")
 	// ErrInvalid matches 422: the request is well formed but breaks a rule;
 	// the detail names every field.
 	ErrInvalid = errors.New("client: invalid request")
@@ -71,6 +76,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusNotFound
 	case ErrConflict:
 		return e.Status == http.StatusConflict
+	case ErrMalformed:
+		return e.Status == http.StatusBadRequest
 	case ErrInvalid:
 		return e.Status == http.StatusUnprocessableEntity
 	case ErrUnavailable:

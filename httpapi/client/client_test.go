@@ -89,7 +89,7 @@ func requireAPIError(t *testing.T, err error, sentinel error, status int) string
 	assert.Equal(t, status, apiErr.Status)
 	assert.ErrorIs(t, err, sentinel)
 	for _, other := range []error{client.ErrUnauthorized, client.ErrForbidden, client.ErrNotFound,
-		client.ErrConflict, client.ErrInvalid, client.ErrUnavailable} {
+		client.ErrConflict, client.ErrMalformed, client.ErrInvalid, client.ErrUnavailable} {
 		if other != sentinel {
 			assert.NotErrorIs(t, err, other)
 		}

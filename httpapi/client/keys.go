@@ -29,7 +29,8 @@ type Key struct {
 
 // CreateKeyRequest is the body of CreateKey. The server decides the rules
 // (default expiry, at most one of ExpiresDays and ExpiresAt, AgentID only
-// for evaluate keys) and answers ErrInvalid naming every broken field.
+// for evaluate keys) and answers ErrInvalid naming every broken field, or
+// ErrMalformed when a field holds a refused character.
 type CreateKeyRequest struct {
 	Name string `json:"name"`
 	// Scope is admin, read or evaluate.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-dev/custos/cmd/internal/policyfile"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/text"
 )
 
 func byName(t *testing.T, ps []policy.Policy, name string) policy.Policy {
@@ -170,6 +171,16 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				"testdata/mistakes.yaml:23: policies[2].name: duplicate name 'triage-policy' (also testdata/mistakes.yaml:3, policies[0].name)",
 			},
 			match: []error{policy.ErrInvalidPolicy, policy.ErrConflict},
+		},
+		{
+			name: "refused characters",
+			path: "testdata/characters.yaml",
+			want: []string{
+				"testdata/characters.yaml:3: policies[0].name: must not contain bidirectional controls (U+202E at byte 7)",
+				"testdata/characters.yaml:5: policies[0].allowed_sources[0]: must not contain control characters (U+001B at byte 3)",
+				"testdata/characters.yaml:6: policies[0].allowed_tasks[0]: must not contain zero-width characters (U+200B at byte 3)",
+			},
+			match: []error{policy.ErrInvalidPolicy, text.ErrRefused},
 		},
 		{
 			name: "unknown keys",
