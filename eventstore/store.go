@@ -516,11 +516,18 @@ func (s *Store) Get(ctx context.Context, chain string, seq uint64) (Record, erro
 		return Record{}, err
 	}
 	defer s.readers.RUnlock()
-	if seq == 0 || seq > s.visibleTo(chain) {
+	if seq == 0 {
 		return Record{}, fmt.Errorf("%w: chain %s seq %d", ErrNotFound, chain, seq)
 	}
+	// Read first, then ask how far the chain is durable: asked first, a
+	// chain with no writer yet would allow everything, and a writer
+	// created in between could have put a record in the memtable that is
+	// not durable yet.
 	v, closer, err := s.db.Get(RecordKey(chain, seq))
-	if errors.Is(err, pebble.ErrNotFound) {
+	if errors.Is(err, pebble.ErrNotFound) || err == nil && seq > s.visibleTo(chain) {
+		if err == nil {
+			_ = closer.Close()
+		}
 		return Record{}, fmt.Errorf("%w: chain %s seq %d", ErrNotFound, chain, seq)
 	}
 	if err != nil {
@@ -545,9 +552,6 @@ func (s *Store) Scan(ctx context.Context, chain string, from, to uint64, fn func
 		return err
 	}
 	defer s.readers.RUnlock()
-	if limit := s.visibleTo(chain); to > limit {
-		to = limit
-	}
 	if from == 0 {
 		from = 1
 	}
@@ -565,6 +569,11 @@ func (s *Store) Scan(ctx context.Context, chain string, from, to uint64, fn func
 		return fmt.Errorf("eventstore: scan %s: %w", chain, err)
 	}
 	defer it.Close()
+	// The iterator reads the database as it was when it was created; how
+	// far the chain is durable is asked after that, so it covers every
+	// record the iterator can see that a writer of this Store has made
+	// durable, and none that it has not (see Get).
+	limit := s.visibleTo(chain)
 	n := 0
 	for valid := it.First(); valid; valid = it.Next() {
 		if n++; n%4096 == 0 {
@@ -575,6 +584,9 @@ func (s *Store) Scan(ctx context.Context, chain string, from, to uint64, fn func
 		seq, ok := seqFromRecordKey(chain, it.Key())
 		if !ok {
 			return fmt.Errorf("%w: unexpected key %x in chain %s", ErrMalformedRecord, it.Key(), chain)
+		}
+		if seq > limit {
+			break
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
