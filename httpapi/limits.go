@@ -47,9 +47,11 @@ type Limits struct {
 	// IdleTimeout closes a keep-alive connection that sends no new request
 	// for this long. Default DefaultIdleTimeout (60s).
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds the request line and headers (net/http allows
-	// 4 KiB of slack on top). Beyond it the answer is 431 with a JSON
-	// detail. Default DefaultMaxHeaderBytes (16 KiB).
+	// MaxHeaderBytes bounds the request line and headers. net/http allows
+	// 4 KiB of slack on top, and on a kept-alive connection up to 4 KiB
+	// more that it read ahead while waiting for the request. Beyond it the
+	// answer is 431 with a JSON detail. Default DefaultMaxHeaderBytes
+	// (16 KiB).
 	MaxHeaderBytes int
 	// MaxConnections caps the client connections Serve keeps open. A
 	// connection beyond it is answered 503 with a JSON detail and

@@ -97,7 +97,7 @@ func TestProtocolErrorsAnswerJSON(t *testing.T) {
 		status    int
 		detail    string
 	}{
-		{"header too large", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 16<<10) + "\r\n\r\n",
+		{"header too large", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n",
 			431, "Request headers too large: at most 1024 bytes."},
 		{"malformed request line", "GARBAGE\r\n\r\n", 400, "Bad request: malformed request line or headers."},
 		{"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "Bad request: missing required Host header."},

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -37,6 +36,8 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	pprof           bool   // serve net/http/pprof on pprofAddr
 	pprofAddr       string // never the API listener
+	limits          httpapi.Limits
+	backupDir       string // online backups go under it; "" disables them
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -81,6 +82,7 @@ finishes in-flight requests and their appends, then closes the store.`,
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
 	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) on --pprof-addr, a listener apart from the API")
 	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
+	addLimitFlags(cmd, &o.limits)
 	return cmd
 }
 
@@ -110,6 +112,13 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 		if desired, err = policyfile.Load(o.policies); err != nil {
 			return fmt.Errorf("--policies %s:\n%s", o.policies, strings.Join(problemLines(err), "\n"))
 		}
+	}
+	fileLimit, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	if o.limits.MaxConnections, err = connectionCap(o.limits.MaxConnections, fileLimit); err != nil {
+		return err
 	}
 	key, err := bootstrap(ctx, o.dataDir, logger)
 	switch {
@@ -167,6 +176,7 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		Ready:   store.Failed,
 		Logger:  logger,
 		Metrics: m,
+		Limits:  o.limits,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
@@ -182,12 +192,6 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
 	if o.pprof {
 		stopPprof, err := startPprof(o.pprofAddr, logger)
 		if err != nil {
@@ -197,9 +201,10 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		defer stopPprof()
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- api.Serve(ln) }()
 	head, _ := store.Head(eventstore.DefaultChain)
-	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq)
+	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq,
+		"max_connections", o.limits.MaxConnections, "open_file_limit", fileLimit)
 
 	select {
 	case err := <-served:
@@ -209,7 +214,7 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := api.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("graceful shutdown incomplete", "err", err)
 	}
 	stopIndex()
