@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -38,12 +39,18 @@ type Config struct {
 	// The caller wires the store and Ledger side (metrics.Metrics.Track,
 	// eventstore.Options.CommitObserver).
 	Metrics *metrics.Metrics
-	// Backup, if set, writes a consistent copy of the store into dir (an
-	// absolute path that must not exist; an error matching fs.ErrExist when
-	// it does) while appends go on: POST /v1/admin/backup. Default nil: the
-	// route answers 404. httpapi never touches the store itself; serve wires
-	// this to eventstore.Store.Checkpoint.
+	// Backup writes a consistent copy of the store into dir (an absolute
+	// path that does not exist yet; it creates the folder) while appends go
+	// on. httpapi never touches the store itself; serve wires this to
+	// eventstore.Store.Checkpoint. With BackupDir it serves POST
+	// /v1/admin/backup. Default nil: the route answers 403.
 	Backup func(ctx context.Context, dir string) error
+	// BackupDir is the folder online backups are written under: POST
+	// /v1/admin/backup {"name": NAME} writes BackupDir/NAME, and a request
+	// names nothing else. Absolute, and an existing folder; the caller
+	// keeps it outside the data folder (serve refuses one inside). Default
+	// "": the route answers 403 saying how to enable it.
+	BackupDir string
 	// Limits bound what clients can hold of the server (deadlines, header
 	// size, connections, requests in flight). Default: every field's
 	// default (see Limits).
@@ -61,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.Index == nil {
 		errs = append(errs, errors.New("httpapi: Config.Index is required"))
+	}
+	if c.BackupDir != "" && !filepath.IsAbs(c.BackupDir) {
+		errs = append(errs, fmt.Errorf("httpapi: Config.BackupDir must be absolute, got %q", c.BackupDir))
 	}
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)

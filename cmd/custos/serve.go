@@ -82,6 +82,7 @@ finishes in-flight requests and their appends, then closes the store.`,
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
 	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) on --pprof-addr, a listener apart from the API")
 	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
+	cmd.Flags().StringVar(&o.backupDir, "backup-dir", "", "folder online backups are written under (POST /v1/admin/backup {\"name\": NAME} writes DIR/NAME); created if missing, refused inside --data; empty disables online backups")
 	addLimitFlags(cmd, &o.limits)
 	return cmd
 }
@@ -119,6 +120,12 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	if o.limits.MaxConnections, err = connectionCap(o.limits.MaxConnections, fileLimit); err != nil {
 		return err
+	}
+	var backupDir string
+	if o.backupDir != "" {
+		if backupDir, err = backupRoot(o.backupDir, o.dataDir); err != nil {
+			return err
+		}
 	}
 	key, err := bootstrap(ctx, o.dataDir, logger)
 	switch {
@@ -173,10 +180,11 @@ its SHA-256. Lost it? custos admin-key reset --data %s
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:   store.Failed,
-		Logger:  logger,
-		Metrics: m,
-		Limits:  o.limits,
+		Ready:     store.Failed,
+		Logger:    logger,
+		Metrics:   m,
+		Limits:    o.limits,
+		BackupDir: backupDir,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
