@@ -106,6 +106,7 @@ func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 	out := filepath.Join(backups, "online-1")
 	r := requireCode(t, 0, runCLI(t, env, "backup", "--name", "online-1"))
 	assert.Contains(t, r.stdout, "backup online-1 written to "+out)
+	assertPrivate(t, out)
 	close(stop)
 	wg.Wait()
 	require.Empty(t, w.errs)
@@ -138,11 +139,14 @@ func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 		assert.True(t, backedUp[id], "key %s, acknowledged before the backup, is in it", id)
 	}
 
-	// Offline, with the server stopped.
+	// Offline, with the server stopped. Everything serve created in the
+	// data folder is its user's only.
 	srv.stop(t)
+	assertPrivate(t, dir)
 	offline := filepath.Join(t.TempDir(), "backup-offline")
 	r = requireCode(t, 0, runCLI(t, nil, "backup", "--data", dir, "--out", offline))
 	assert.Contains(t, r.stdout, "written to "+offline)
+	assertPrivate(t, offline)
 	requireCode(t, 0, runCLI(t, nil, "verify", "--data", offline))
 	requireCode(t, 2, runCLI(t, nil, "backup", "--data", dir, "--out", offline))
 }

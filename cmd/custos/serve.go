@@ -114,6 +114,7 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 			return fmt.Errorf("--policies %s:\n%s", o.policies, strings.Join(problemLines(err), "\n"))
 		}
 	}
+	privateFiles()
 	fileLimit, err := raiseFileLimit()
 	if err != nil {
 		return err
