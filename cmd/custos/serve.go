@@ -60,6 +60,13 @@ GET /metrics serves Prometheus metrics without a key. With --pprof (or
 CUSTOS_PPROF=true) Go profiles are served under /debug/pprof/ on --pprof-addr,
 a listener of their own, never on --addr.
 
+Hostile clients are bounded by deadlines (--read-header-timeout,
+--body-timeout, a per-write --write-timeout, --idle-timeout), a header limit
+(--max-header-bytes) and caps (--max-connections, --max-in-flight) beyond
+which the answer is a fast 503; docs/runbook.md lists the defaults. With
+--backup-dir DIR an admin key may ask for online backups, written to
+DIR/NAME; without it they are refused.
+
 SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
 finishes in-flight requests and their appends, then closes the store.`,
 		Args:    cobra.NoArgs,
