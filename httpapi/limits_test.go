@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +28,23 @@ import (
 // on a real port of 127.0.0.1 and returns its address.
 func serveLimited(t *testing.T, s *stack, limits httpapi.Limits) string {
 	t.Helper()
+	return serveLimitedOn(t, s, limits, func(ln net.Listener) net.Listener { return ln })
+}
+
+// smallSendBuffers gives every accepted connection a small send buffer, so
+// that a response cannot hide in the kernel's buffers.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
+}
+
+func serveLimitedOn(t *testing.T, s *stack, limits httpapi.Limits, wrap func(net.Listener) net.Listener) string {
+	t.Helper()
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: s.ledger,
 		Index:  s.index,
@@ -39,7 +58,7 @@ func serveLimited(t *testing.T, s *stack, limits httpapi.Limits) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- api.Serve(ln) }()
+	go func() { done <- api.Serve(wrap(ln)) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -386,4 +405,47 @@ func TestLimitsValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Limits.BodyTimeout must not be negative")
 	assert.Contains(t, err.Error(), "Limits.MaxConnections must not be negative")
+}
+
+// TestWriteDeadlineDropsAClientThatStopsReading asks for a response larger
+// than the socket buffers can hold and does not read it: the per-write
+// deadline must drop the connection, so that reading later finds it cut
+// short (without the deadline the whole body would still be waiting).
+func TestWriteDeadlineDropsAClientThatStopsReading(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	// Enough events that the export outgrows any socket buffer.
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				s.createKey(t, fmt.Sprintf("bulk-%d-%d-%s", w, i, strings.Repeat("x", 100)), "read", 0)
+			}
+		})
+	}
+	wg.Wait()
+	addr := serveLimitedOn(t, s, httpapi.Limits{WriteTimeout: 300 * time.Millisecond},
+		func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
+	// A small receive buffer, set before the handshake (set after it, Linux
+	// may stall the window), so that the export cannot hide in buffers.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /v1/audit/export HTTP/1.1\r\nHost: x\r\nX-API-Key: "+s.admin+"\r\n\r\n")
+	require.NoError(t, err)
+	time.Sleep(2 * time.Second) // not reading, for well over the deadline
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	n, err := io.Copy(io.Discard, resp.Body)
+	t.Logf("read %d bytes before the cut: %v", n, err)
+	require.Error(t, err, "the export must be cut off, not complete (%d bytes)", n)
 }
