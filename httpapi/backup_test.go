@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,17 +22,16 @@ import (
 	"github.com/custos-dev/custos/verify"
 )
 
-// newBackupBody is a POST /v1/admin/backup body naming a new folder under
-// the system temp folder; checkBackup removes it after a successful call.
+// newBackupBody is a POST /v1/admin/backup body naming a new backup.
 func newBackupBody() string {
-	out := filepath.Join(os.TempDir(), fmt.Sprintf("custos-matrix-backup-%d-%d", os.Getpid(), unique.Add(1)))
-	return fmt.Sprintf(`{"out":%q}`, out)
+	return fmt.Sprintf(`{"name":"matrix-%d"}`, unique.Add(1))
 }
 
 func checkBackup(t *testing.T, _ string, r response) {
-	out, _ := r.object(t)["out"].(string)
+	obj := r.object(t)
+	out, _ := obj["out"].(string)
 	require.True(t, filepath.IsAbs(out), "body %s", r.body)
-	t.Cleanup(func() { _ = os.RemoveAll(out) })
+	assert.Equal(t, obj["name"], filepath.Base(out))
 	ok, err := eventstore.Exists(nil, out)
 	require.NoError(t, err)
 	assert.True(t, ok, "the backup folder holds a store")
@@ -58,12 +59,13 @@ func TestBackupWritesAVerifiableCopyWhileWritesGoOn(t *testing.T) {
 			}
 		})
 	}
-	out := filepath.Join(t.TempDir(), "nested", "backup")
-	r := s.postJSON(t, "/v1/admin/backup", s.admin, fmt.Sprintf(`{"out":%q}`, out))
+	out := filepath.Join(s.backupDir, "nightly-2031-03-04")
+	r := s.postJSON(t, "/v1/admin/backup", s.admin, `{"name":"nightly-2031-03-04"}`)
 	close(stop)
 	wg.Wait()
 	require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
 	assert.Equal(t, out, r.object(t)["out"])
+	assert.Equal(t, "nightly-2031-03-04", r.object(t)["name"])
 
 	// The copy opens like any store, verifies, and every key it holds
 	// exists in the original.
@@ -83,18 +85,51 @@ func TestBackupWritesAVerifiableCopyWhileWritesGoOn(t *testing.T) {
 	}
 }
 
-func TestBackupRejectsBadFolders(t *testing.T) {
+// TestBackupTakesOnlyANameUnderTheRoot sends every kind of name a hostile
+// admin might, and requires each to be refused with its 4xx and detail, and
+// nothing created outside the backup folder.
+func TestBackupTakesOnlyANameUnderTheRoot(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	existing := t.TempDir()
+	outside := t.TempDir()
+	// Symlinks planted in the backup folder, pointing out of it: a
+	// folder, a name that does not exist yet there, and a file.
+	require.NoError(t, os.Symlink(outside, filepath.Join(s.backupDir, "to-outside")))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "fresh"), filepath.Join(s.backupDir, "dangling")))
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "file"), nil, 0o600))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "file"), filepath.Join(s.backupDir, "to-file")))
+	require.NoError(t, os.Mkdir(filepath.Join(s.backupDir, "taken"), 0o700))
+
+	const badName = "Invalid request: name must be a folder name matching ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ without \"..\" (not a path); the backup is written under the server's backup folder."
 	for _, tc := range []struct {
 		name, body string
 		status     int
 		detail     string
 	}{
-		{"relative", `{"out":"backups/today"}`, 422, "Invalid request: out must be an absolute path on the server's machine."},
-		{"missing", `{}`, 422, "Invalid request: out must be an absolute path on the server's machine."},
-		{"exists", fmt.Sprintf(`{"out":%q}`, existing), 409, fmt.Sprintf("Backup folder %s already exists; name a new one.", existing)},
+		{"missing", `{}`, 422, badName},
+		{"empty", `{"name":""}`, 422, badName},
+		{"absolute path", fmt.Sprintf(`{"name":%q}`, outside), 422, badName},
+		{"relative path", `{"name":"a/b"}`, 422, badName},
+		{"parent", `{"name":".."}`, 422, badName},
+		{"parent path", `{"name":"../escape"}`, 422, badName},
+		{"dot dot inside", `{"name":"a..b"}`, 422, badName},
+		{"dot", `{"name":"."}`, 422, badName},
+		{"hidden", `{"name":".hidden"}`, 422, badName},
+		{"backslash", `{"name":"a\\b"}`, 422, badName},
+		{"newline", `{"name":"a\nb"}`, 422, badName},
+		{"NUL", `{"name":"a\u0000b"}`, 422, badName},
+		{"space", `{"name":"a b"}`, 422, badName},
+		{"non-ASCII", `{"name":"sauvegarde-été"}`, 422, badName},
+		{"too long", fmt.Sprintf(`{"name":%q}`, strings.Repeat("a", 65)), 422, badName},
+		{"dash first", `{"name":"-rf"}`, 422, badName},
+		{"old out field", fmt.Sprintf(`{"out":%q}`, filepath.Join(outside, "x")), 422,
+			"Invalid request: out is no longer accepted; give name, a folder name under the server's backup folder (--backup-dir)."},
+		{"name and out", fmt.Sprintf(`{"name":"ok","out":%q}`, filepath.Join(outside, "x")), 422,
+			"Invalid request: out is no longer accepted; give name, a folder name under the server's backup folder (--backup-dir)."},
+		{"existing folder", `{"name":"taken"}`, 409, "Backup taken already exists; choose a new name."},
+		{"symlink to a folder outside", `{"name":"to-outside"}`, 409, "Backup to-outside already exists; choose a new name."},
+		{"dangling symlink", `{"name":"dangling"}`, 409, "Backup dangling already exists; choose a new name."},
+		{"symlink to a file outside", `{"name":"to-file"}`, 409, "Backup to-file already exists; choose a new name."},
 		{"unknown field", `{"dir":"/x"}`, 400, `Unknown field "dir".`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,30 +138,106 @@ func TestBackupRejectsBadFolders(t *testing.T) {
 			assert.Equal(t, tc.detail, r.detail(t))
 		})
 	}
-	entries, err := os.ReadDir(existing)
+	// Nothing appeared outside, nothing new inside.
+	entries, err := os.ReadDir(outside)
 	require.NoError(t, err)
-	assert.Empty(t, entries, "an existing folder is left alone")
+	require.Len(t, entries, 1)
+	assert.Equal(t, "file", entries[0].Name())
+	inside, err := os.ReadDir(s.backupDir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range inside {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"dangling", "taken", "to-file", "to-outside"}, names)
+	taken, err := os.ReadDir(filepath.Join(s.backupDir, "taken"))
+	require.NoError(t, err)
+	assert.Empty(t, taken, "an existing folder is left alone")
+
+	// A valid name works, once.
+	r := s.postJSON(t, "/v1/admin/backup", s.admin, `{"name":"v1.2_ok-3"}`)
+	require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
+	r = s.postJSON(t, "/v1/admin/backup", s.admin, `{"name":"v1.2_ok-3"}`)
+	require.Equal(t, http.StatusConflict, r.status, "body %s", r.body)
 }
 
-func TestBackupWithoutConfigAnswers404(t *testing.T) {
+// TestBackupFailureLeavesNoName checks that a backup that fails leaves
+// neither the name nor a partial copy behind.
+func TestBackupFailureLeavesNoName(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
+	root := t.TempDir()
 	api, err := httpapi.New(httpapi.Config{
-		Ledger: s.ledger,
-		Index:  s.index,
-		Verify: func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
-		Logger: s.logger,
+		Ledger:    s.ledger,
+		Index:     s.index,
+		Verify:    func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+		Logger:    s.logger,
+		BackupDir: root,
+		Backup: func(_ context.Context, dir string) error {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			return errors.New("disk full")
+		},
 	})
 	require.NoError(t, err)
 	srv := newHTTPServer(t, api.Handler())
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/admin/backup", nil)
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/admin/backup", strings.NewReader(`{"name":"b1"}`))
 	require.NoError(t, err)
 	req.Header.Set("X-API-Key", s.admin)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
-	var body map[string]string
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
-	assert.Equal(t, "Backups are not enabled on this server.", body["detail"])
+	got := readResponse(t, resp)
+	assert.Equal(t, http.StatusInternalServerError, got.status)
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+}
+
+func TestBackupWithoutABackupFolderAnswers403(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	for _, cfg := range []struct {
+		name   string
+		dir    string
+		backup func(context.Context, string) error
+	}{
+		{"no backup folder", "", func(context.Context, string) error { return nil }},
+		{"no backup function", t.TempDir(), nil},
+	} {
+		t.Run(cfg.name, func(t *testing.T) {
+			api, err := httpapi.New(httpapi.Config{
+				Ledger:    s.ledger,
+				Index:     s.index,
+				Verify:    func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+				Logger:    s.logger,
+				BackupDir: cfg.dir,
+				Backup:    cfg.backup,
+			})
+			require.NoError(t, err)
+			srv := newHTTPServer(t, api.Handler())
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/admin/backup", strings.NewReader(`{"name":"b"}`))
+			require.NoError(t, err)
+			req.Header.Set("X-API-Key", s.admin)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+			var body map[string]string
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+			assert.Equal(t, "Online backups are disabled on this server: start it with --backup-dir DIR (a folder outside the data folder) to write them to DIR/NAME, or back up offline with custos backup --data.", body["detail"])
+		})
+	}
+}
+
+func TestConfigRefusesARelativeBackupFolder(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	_, err := httpapi.New(httpapi.Config{
+		Ledger: s.ledger, Index: s.index, BackupDir: "backups",
+		Verify: func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+	})
+	require.ErrorContains(t, err, `httpapi: Config.BackupDir must be absolute, got "backups"`)
 }

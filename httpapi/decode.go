@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -46,6 +47,9 @@ func decodeJSON(c echo.Context, dst any) error {
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return tooLarge()
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // Limits.BodyTimeout
+			return echo.NewHTTPError(http.StatusRequestTimeout, "Request body not received in time; send it at once.")
 		}
 		return echo.NewHTTPError(http.StatusBadRequest, "Could not read the request body.")
 	}

@@ -1,9 +1,20 @@
 package httpapi
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/eventstore"
+)
+
+// Details of GET /readyz when not ready. They never carry the cause (which
+// may name folders of the server's machine): the log does.
+const (
+	detailStoreFailed = "Not ready: the store has failed; the server log has the cause."
+	detailNotReady    = "Not ready; the server log has the cause."
 )
 
 // statusResponse answers the probes.
@@ -17,11 +28,17 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 // readyz handles GET /readyz: 200 when Config.Ready reports nil (or is
-// nil), 503 with its reason otherwise.
+// nil), 503 otherwise, with a fixed detail; the reason goes to the log.
 func (s *Server) readyz(c echo.Context) error {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
-			return echo.NewHTTPError(http.StatusServiceUnavailable, "Not ready: "+err.Error())
+			s.cfg.Logger.LogAttrs(c.Request().Context(), slog.LevelError, "not ready",
+				slog.String("request_id", requestIDOf(c)), slog.String("err", err.Error()))
+			detail := detailNotReady
+			if errors.Is(err, eventstore.ErrStoreFailed) {
+				detail = detailStoreFailed
+			}
+			return echo.NewHTTPError(http.StatusServiceUnavailable, detail)
 		}
 	}
 	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})

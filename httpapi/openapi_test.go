@@ -12,7 +12,6 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -421,10 +420,10 @@ func TestOpenAPIDescribesRealResponses(t *testing.T) {
 	c.call(t, get("/v1/keys/history?format=csv", readerKey), http.StatusOK, requestValid)
 
 	// Backup.
-	out := filepath.Join(t.TempDir(), "backup")
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, fmt.Sprintf(`{"out":%q}`, out)), http.StatusCreated, requestValid)
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, fmt.Sprintf(`{"out":%q}`, out)), http.StatusConflict, requestValid)
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"out":"relative/dir"}`), http.StatusUnprocessableEntity, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"doc-backup"}`), http.StatusCreated, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"doc-backup"}`), http.StatusConflict, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"a..b"}`), http.StatusUnprocessableEntity, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"../escape"}`), http.StatusUnprocessableEntity, requestInvalid)
 
 	// Bad input.
 	c.call(t, send(http.MethodPost, "/v1/keys", admin, `{"nmae":"x","scope":"read"}`), http.StatusBadRequest, requestInvalid)

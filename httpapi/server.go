@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -38,12 +40,22 @@ type Config struct {
 	// The caller wires the store and Ledger side (metrics.Metrics.Track,
 	// eventstore.Options.CommitObserver).
 	Metrics *metrics.Metrics
-	// Backup, if set, writes a consistent copy of the store into dir (an
-	// absolute path that must not exist; an error matching fs.ErrExist when
-	// it does) while appends go on: POST /v1/admin/backup. Default nil: the
-	// route answers 404. httpapi never touches the store itself; serve wires
-	// this to eventstore.Store.Checkpoint.
+	// Backup writes a consistent copy of the store into dir (an absolute
+	// path that does not exist yet; it creates the folder) while appends go
+	// on. httpapi never touches the store itself; serve wires this to
+	// eventstore.Store.Checkpoint. With BackupDir it serves POST
+	// /v1/admin/backup. Default nil: the route answers 403.
 	Backup func(ctx context.Context, dir string) error
+	// BackupDir is the folder online backups are written under: POST
+	// /v1/admin/backup {"name": NAME} writes BackupDir/NAME, and a request
+	// names nothing else. Absolute, and an existing folder; the caller
+	// keeps it outside the data folder (serve refuses one inside). Default
+	// "": the route answers 403 saying how to enable it.
+	BackupDir string
+	// Limits bound what clients can hold of the server (deadlines, header
+	// size, connections, requests in flight). Default: every field's
+	// default (see Limits).
+	Limits Limits
 }
 
 // Validate reports every problem with c at once.
@@ -58,6 +70,12 @@ func (c Config) Validate() error {
 	if c.Index == nil {
 		errs = append(errs, errors.New("httpapi: Config.Index is required"))
 	}
+	if c.BackupDir != "" && !filepath.IsAbs(c.BackupDir) {
+		errs = append(errs, fmt.Errorf("httpapi: Config.BackupDir must be absolute, got %q", c.BackupDir))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -65,6 +83,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Limits = c.Limits.WithDefaults()
 	return c
 }
 
@@ -75,6 +94,8 @@ type Server struct {
 	scopes  map[string]keys.Scope // "METHOD /route" -> scope required, or noAuth
 	allow   map[string][]string   // route path -> methods registered on it
 	openapi []byte                // docs/openapi.yaml as JSON, for GET /openapi.json
+	handler http.Handler          // the limiter in front of echo
+	http    *http.Server          // what Serve runs
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -121,11 +142,49 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	if err := checkRouteTable(e.Routes(), s.scopes); err != nil {
 		return nil, err
 	}
+	s.handler = &limiter{limits: s.cfg.Limits, next: e}
+	l := s.cfg.Limits
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		// No ReadTimeout or WriteTimeout: they would bound whole requests
+		// and responses (and a read deadline hit after the body cancels
+		// the request's context); the limiter sets per-request body and
+		// per-write deadlines instead.
+		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if c, ok := c.(*conn); ok {
+				return context.WithValue(ctx, connContextKey{}, c)
+			}
+			return ctx
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if c, ok := c.(*conn); ok && st == http.StateIdle {
+				c.idle()
+			}
+		},
+	}
 	return s, nil
 }
 
-// Handler returns the http.Handler that serves the API.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Handler returns the http.Handler that serves the API, with the
+// per-request limits of Config.Limits (body and write deadlines, requests
+// in flight). Serve adds the rest; a caller serving Handler itself must set
+// its own header timeout, header size limit and connection cap.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves the API on ln with every limit of Config.Limits until
+// Shutdown, like http.Server.Serve: it returns http.ErrServerClosed after
+// Shutdown. It takes ownership of ln. Call it once.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(newListener(ln, s.cfg.Limits, s.cfg.Logger))
+}
+
+// Shutdown stops accepting connections and waits until the requests in
+// flight are answered or ctx is done, like http.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
 
 // checkRouteTable reports every registered route without a table entry,
 // every entry without a route, and every entry with an unknown scope.

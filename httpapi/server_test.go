@@ -77,6 +77,7 @@ func TestRouteTableGuardsNew(t *testing.T) {
 func TestProbes(t *testing.T) {
 	t.Parallel()
 	notReady := errors.New("store is replaying")
+	storeFailed := fmt.Errorf("%w: write /var/lib/custos-secret/000004.log: no space left on device", eventstore.ErrStoreFailed)
 	tests := []struct {
 		name   string
 		ready  func() error
@@ -89,7 +90,8 @@ func TestProbes(t *testing.T) {
 		{"healthz ignores a bad key", nil, "/healthz", "garbage", 200, `{"status":"ok"}`},
 		{"readyz without Ready", nil, "/readyz", "", 200, `{"status":"ready"}`},
 		{"readyz ready", func() error { return nil }, "/readyz", "", 200, `{"status":"ready"}`},
-		{"readyz not ready", func() error { return notReady }, "/readyz", "", 503, `{"detail":"Not ready: store is replaying"}`},
+		{"readyz not ready", func() error { return notReady }, "/readyz", "", 503, `{"detail":"Not ready; the server log has the cause."}`},
+		{"readyz store failed", func() error { return storeFailed }, "/readyz", "", 503, `{"detail":"Not ready: the store has failed; the server log has the cause."}`},
 		{"healthz while not ready", func() error { return notReady }, "/healthz", "", 200, `{"status":"ok"}`},
 	}
 	for _, tt := range tests {
@@ -100,6 +102,10 @@ func TestProbes(t *testing.T) {
 			require.Equal(t, tt.status, r.status)
 			assert.JSONEq(t, tt.body, string(r.body))
 			assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+			if tt.status != http.StatusOK {
+				assert.NotContains(t, string(r.body), "/var/lib", "no path in the answer")
+				assert.Contains(t, s.logs.String(), tt.ready().Error(), "the cause is in the log")
+			}
 		})
 	}
 }

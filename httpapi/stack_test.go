@@ -87,6 +87,8 @@ type stack struct {
 	logs   *syncBuffer
 	logger *slog.Logger
 	ready  func() error
+	// backupDir is Config.BackupDir: online backups land under it.
+	backupDir string
 
 	store   *eventstore.Store
 	ledger  *writeside.Ledger
@@ -119,11 +121,12 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	logs := &syncBuffer{}
 	s := &stack{
-		t:      t,
-		dir:    t.TempDir(),
-		clock:  newFakeClock(t0),
-		logs:   logs,
-		logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		t:         t,
+		dir:       t.TempDir(),
+		clock:     newFakeClock(t0),
+		backupDir: t.TempDir(),
+		logs:      logs,
+		logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {
 		o(s)
@@ -172,10 +175,11 @@ func (s *stack) open(create bool) {
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:   s.ready,
-		Logger:  s.logger,
-		Metrics: m,
-		Backup:  func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
+		Ready:     s.ready,
+		Logger:    s.logger,
+		Metrics:   m,
+		Backup:    func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
+		BackupDir: s.backupDir,
 	})
 	if err != nil {
 		_ = store.Close()

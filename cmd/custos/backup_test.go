@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -88,7 +89,8 @@ func (w *writer) snapshot() []string {
 func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
-	srv := startServer(t, dir)
+	backups := filepath.Join(t.TempDir(), "backups")
+	srv := startServerWith(t, dir, []string{"CUSTOS_BACKUP_DIR=" + backups})
 	admin := adminKeyOf(t, srv)
 	env := clientEnv(srv, admin)
 
@@ -101,18 +103,23 @@ func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 	// Let the writers get going, then back up while they write.
 	require.Eventually(t, func() bool { return len(w.snapshot()) >= 20 }, 10*time.Second, 5*time.Millisecond)
 	before := w.snapshot()
-	out := filepath.Join(t.TempDir(), "backup-online")
-	r := requireCode(t, 0, runCLI(t, env, "backup", "--out", out))
-	assert.Contains(t, r.stdout, "backup written to "+out)
+	out := filepath.Join(backups, "online-1")
+	r := requireCode(t, 0, runCLI(t, env, "backup", "--name", "online-1"))
+	assert.Contains(t, r.stdout, "backup online-1 written to "+out)
+	assertPrivate(t, out)
 	close(stop)
 	wg.Wait()
 	require.Empty(t, w.errs)
 	original := keyIDs(t, srv, admin)
 
-	// The out folder exists now: 409, exit 2. Offline mode refuses while
-	// the server holds the lock, and says to use online mode.
-	exists := requireCode(t, 2, runCLI(t, env, "backup", "--out", out))
-	assert.Contains(t, exists.stderr, "409 Conflict: Backup folder "+out+" already exists")
+	// The name exists now: 409, exit 2. A path is no name. Offline mode
+	// refuses while the server holds the lock, and says to use online mode.
+	exists := requireCode(t, 2, runCLI(t, env, "backup", "--name", "online-1"))
+	assert.Contains(t, exists.stderr, "409 Conflict: Backup online-1 already exists")
+	path := requireCode(t, 2, runCLI(t, env, "backup", "--name", filepath.Join(t.TempDir(), "elsewhere")))
+	assert.Contains(t, path.stderr, "422")
+	outOnline := requireCode(t, 2, runCLI(t, env, "backup", "--out", filepath.Join(t.TempDir(), "x")))
+	assert.Contains(t, outOnline.stderr, "--out is for offline backups (with --data); online, give --name NAME")
 	locked := requireCode(t, 2, runCLI(t, nil, "backup", "--data", dir, "--out", filepath.Join(t.TempDir(), "offline")))
 	assert.Contains(t, locked.stderr, "in use by another process")
 	assert.Contains(t, locked.stderr, "custos backup --server")
@@ -132,11 +139,36 @@ func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 		assert.True(t, backedUp[id], "key %s, acknowledged before the backup, is in it", id)
 	}
 
-	// Offline, with the server stopped.
+	// Offline, with the server stopped. Everything serve created in the
+	// data folder is its user's only.
 	srv.stop(t)
+	assertPrivate(t, dir)
 	offline := filepath.Join(t.TempDir(), "backup-offline")
 	r = requireCode(t, 0, runCLI(t, nil, "backup", "--data", dir, "--out", offline))
 	assert.Contains(t, r.stdout, "written to "+offline)
+	assertPrivate(t, offline)
 	requireCode(t, 0, runCLI(t, nil, "verify", "--data", offline))
 	requireCode(t, 2, runCLI(t, nil, "backup", "--data", dir, "--out", offline))
+}
+
+func TestServeRefusesABackupFolderInsideTheData(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	data := filepath.Join(base, "data")
+	require.NoError(t, os.Mkdir(data, 0o700))
+	require.NoError(t, os.Symlink(data, filepath.Join(base, "alias")))
+	for _, tc := range []struct{ name, backupDir string }{
+		{"the data folder itself", data},
+		{"inside it", filepath.Join(data, "backups")},
+		{"inside it through a symlink", filepath.Join(base, "alias", "backups")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, nil, "serve", "--data", data, "--addr", freeAddr(t), "--backup-dir", tc.backupDir)
+			assert.Equal(t, 2, r.code)
+			assert.Contains(t, r.stderr, "custos: --backup-dir "+tc.backupDir+" is inside the data folder "+data+": give a folder outside it")
+			entries, err := os.ReadDir(data)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "refused before anything is created")
+		})
+	}
 }

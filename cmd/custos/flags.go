@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/custos-dev/custos/httpapi"
 )
 
 // Defaults of the server-side flags.
@@ -34,4 +36,17 @@ func bindEnv(cmd *cobra.Command) error {
 		return fmt.Errorf("invalid environment: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// addLimitFlags adds serve's flags for what clients can hold of the server
+// (httpapi.Limits; docs/runbook.md lists the defaults).
+func addLimitFlags(cmd *cobra.Command, l *httpapi.Limits) {
+	f := cmd.Flags()
+	f.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", httpapi.DefaultReadHeaderTimeout, "how long a client may take to send a request's line and headers (then 408)")
+	f.DurationVar(&l.BodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "how long a client may take to send a request body once its headers are in (then 408)")
+	f.DurationVar(&l.WriteTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "how long each write of a response may wait for the client to read; per write, so exports stream on")
+	f.DurationVar(&l.IdleTimeout, "idle-timeout", httpapi.DefaultIdleTimeout, "close a keep-alive connection idle this long")
+	f.IntVar(&l.MaxHeaderBytes, "max-header-bytes", httpapi.DefaultMaxHeaderBytes, "largest request line and headers, in bytes (then 431)")
+	f.IntVar(&l.MaxConnections, "max-connections", 0, fmt.Sprintf("most client connections open at once, beyond which a connection gets a fast 503; 0: %d or what the open-file limit leaves the store, whichever is lower", httpapi.DefaultMaxConnections))
+	f.IntVar(&l.MaxInFlight, "max-in-flight", httpapi.DefaultMaxInFlight, "most requests handled at once, beyond which a request gets a fast 503")
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -39,6 +38,8 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	pprof           bool   // serve net/http/pprof on pprofAddr
 	pprofAddr       string // never the API listener
+	limits          httpapi.Limits
+	backupDir       string // online backups go under it; "" disables them
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -60,6 +61,13 @@ files stop the start with every problem listed.
 GET /metrics serves Prometheus metrics without a key. With --pprof (or
 CUSTOS_PPROF=true) Go profiles are served under /debug/pprof/ on --pprof-addr,
 a listener of their own, never on --addr.
+
+Hostile clients are bounded by deadlines (--read-header-timeout,
+--body-timeout, a per-write --write-timeout, --idle-timeout), a header limit
+(--max-header-bytes) and caps (--max-connections, --max-in-flight) beyond
+which the answer is a fast 503; docs/runbook.md lists the defaults. With
+--backup-dir DIR an admin key may ask for online backups, written to
+DIR/NAME; without it they are refused.
 
 SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
 finishes in-flight requests and their appends, then closes the store. The
@@ -91,6 +99,8 @@ shutdown after the store failed.`,
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
 	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) on --pprof-addr, a listener apart from the API")
 	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
+	cmd.Flags().StringVar(&o.backupDir, "backup-dir", "", "folder online backups are written under (POST /v1/admin/backup {\"name\": NAME} writes DIR/NAME); created if missing, refused inside --data; empty disables online backups")
+	addLimitFlags(cmd, &o.limits)
 	return cmd
 }
 
@@ -119,6 +129,20 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 		var err error
 		if desired, err = policyfile.Load(o.policies); err != nil {
 			return fmt.Errorf("--policies %s:\n%s", o.policies, strings.Join(problemLines(err), "\n"))
+		}
+	}
+	privateFiles()
+	fileLimit, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	if o.limits.MaxConnections, err = connectionCap(o.limits.MaxConnections, fileLimit); err != nil {
+		return err
+	}
+	var backupDir string
+	if o.backupDir != "" {
+		if backupDir, err = backupRoot(o.backupDir, o.dataDir); err != nil {
+			return err
 		}
 	}
 	key, created, err := bootstrap(ctx, o.dataDir, logger)
@@ -196,9 +220,11 @@ Lost it? custos admin-key reset --data %s
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:   store.Failed,
-		Logger:  logger,
-		Metrics: m,
+		Ready:     store.Failed,
+		Logger:    logger,
+		Metrics:   m,
+		Limits:    o.limits,
+		BackupDir: backupDir,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
@@ -214,12 +240,6 @@ Lost it? custos admin-key reset --data %s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
 	if o.pprof {
 		stopPprof, err := startPprof(o.pprofAddr, logger)
 		if err != nil {
@@ -229,9 +249,10 @@ Lost it? custos admin-key reset --data %s
 		defer stopPprof()
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- api.Serve(ln) }()
 	head, _ := store.Head(eventstore.DefaultChain)
-	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq)
+	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq,
+		"max_connections", o.limits.MaxConnections, "open_file_limit", fileLimit)
 
 	select {
 	case err := <-served:
@@ -241,7 +262,7 @@ Lost it? custos admin-key reset --data %s
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := api.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("graceful shutdown incomplete", "err", err)
 	}
 	// A failed Pebble may never finish closing: bound it, so that SIGTERM

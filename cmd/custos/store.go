@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"syscall"
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
@@ -22,9 +25,17 @@ func storeExists(dir string) bool {
 	return ok || err != nil
 }
 
+// privateFiles makes every folder and file the process creates from now on
+// readable by its user only (umask 077): Pebble creates folders 0755 and
+// files 0666 less the umask, and a store holds key hashes, policies and
+// every decision. Called by every command that creates a store or files in
+// one.
+func privateFiles() { syscall.Umask(0o077) }
+
 // openStore opens the store in dir for writing, creating it when create is
-// true.
+// true. The data folder is created 0700 and its files 0600 (privateFiles).
 func openStore(dir string, create bool, logger *slog.Logger) (*eventstore.Store, error) {
+	privateFiles()
 	if !create && !storeExists(dir) {
 		return nil, fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dir, dir, dir)
 	}
@@ -49,10 +60,36 @@ func createAdminKey(ctx context.Context, ledger *writeside.Ledger, actor, name s
 	return plaintext, created, nil
 }
 
+// requireEmpty refuses to create a store in dir when dir holds anything
+// (but lost+found, which a file system's root has): a store created there
+// would mix with files that are not its own, and a wrong --data (a home
+// folder, /) would be filled with Pebble's files. A missing dir is fine.
+func requireEmpty(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read data folder %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if e.Name() != "lost+found" {
+			return fmt.Errorf("%s is not empty and holds no custos store (it has %s): give a new or empty folder, or the folder of a store", dir, e.Name())
+		}
+	}
+	return nil
+}
+
 // bootstrap creates a new store in dir with a first admin key and returns
-// the key and its record (for its expiry). It fails with errAlreadyInitialised when dir already holds a store
-// with records, changing nothing.
+// the key and its record (for its expiry). It fails with
+// errAlreadyInitialised when dir already holds a store with records, and
+// refuses a non-empty folder that holds no store; it changes nothing then.
 func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, keys.KeyCreated, error) {
+	if !storeExists(dir) {
+		if err := requireEmpty(dir); err != nil {
+			return "", keys.KeyCreated{}, err
+		}
+	}
 	if storeExists(dir) {
 		s, err := openStore(dir, false, logger)
 		if err != nil {

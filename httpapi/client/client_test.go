@@ -34,6 +34,8 @@ type server struct {
 	url   string
 	admin string // bootstrap admin key
 	store *eventstore.Store
+	// backupDir is the server's backup folder.
+	backupDir string
 }
 
 func newServer(t *testing.T) *server {
@@ -50,14 +52,16 @@ func newServer(t *testing.T) *server {
 	indexDone := make(chan struct{})
 	go func() { defer close(indexDone); _ = index.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-indexDone })
+	backupDir := t.TempDir()
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,
 		Index:  index,
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Logger: logger,
-		Backup: func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
+		Logger:    logger,
+		Backup:    func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
+		BackupDir: backupDir,
 	})
 	require.NoError(t, err)
 	srv := httptest.NewServer(api.Handler())
@@ -65,7 +69,7 @@ func newServer(t *testing.T) *server {
 	_, admin, _, err := ledger.CreateKey(context.Background(), writeside.ActorInit,
 		keys.CreateCommand{Name: "bootstrap", Scope: "admin"})
 	require.NoError(t, err)
-	return &server{url: srv.URL, admin: admin, store: store}
+	return &server{url: srv.URL, admin: admin, store: store, backupDir: backupDir}
 }
 
 func (s *server) client(t *testing.T, key string) *client.Client {
@@ -344,18 +348,20 @@ func TestBackup(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	c := s.client(t, s.admin)
-	out := filepath.Join(t.TempDir(), "backup")
-	res, err := c.Backup(ctx, out)
+	res, err := c.Backup(ctx, "nightly")
 	require.NoError(t, err)
-	assert.Equal(t, out, res.Out)
+	out := filepath.Join(s.backupDir, "nightly")
+	assert.Equal(t, client.BackupResult{Name: "nightly", Out: out, DurationMS: res.DurationMS}, res)
 	ok, err := eventstore.Exists(nil, out)
 	require.NoError(t, err)
 	assert.True(t, ok)
 
-	_, err = c.Backup(ctx, out)
+	_, err = c.Backup(ctx, "nightly")
 	assert.Contains(t, requireAPIError(t, err, client.ErrConflict, http.StatusConflict), "already exists")
-	_, err = c.Backup(ctx, "relative/backup")
-	requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity)
+	for _, bad := range []string{"relative/backup", "/abs/path", "..", ""} {
+		_, err = c.Backup(ctx, bad)
+		requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity)
+	}
 }
 
 func TestClosedStoreIsUnavailable(t *testing.T) {
