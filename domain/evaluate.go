@@ -55,7 +55,7 @@ func (s *State) Evaluate(in EvaluateInput) decision.Made {
 
 	// The policy that governs this agent: its bound policy when the binding
 	// resolves, else its role's only policy, else none (policy.Set.Resolve).
-	resolved := s.Policies.Set().Resolve(role, "", agent.PolicyName)
+	resolved := s.Policies.Set().Resolve(role, agent.PolicyID, agent.PolicyName)
 	compiled := resolved.Policy
 	ok = compiled != nil
 

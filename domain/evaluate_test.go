@@ -392,13 +392,20 @@ func TestAgentWarnings(t *testing.T) {
 		{"unbound, one policy", agents.Agent{AgentID: "a", AgentRole: "one"}, nil},
 		{"unbound, no policy", agents.Agent{AgentID: "a", AgentRole: "none"}, nil},
 		{"unbound, several policies", agents.Agent{AgentID: "a", AgentRole: "two"}, []string{
-			"agent 'a' is bound to no policy and role 'two' has 2 policies, so its requests are denied (policy_ambiguous); bind it with policy_name"}},
+			"agent 'a' is bound to no policy and role 'two' has 2 policies, so its requests are denied (policy_ambiguous); bind it with policy_name or policy_id"}},
 		{"dangling, one policy", agents.Agent{AgentID: "a", AgentRole: "one", PolicyName: "trial"}, []string{
 			"policy_name 'trial' names no policy yet; until a policy of that name exists, it is governed by the only policy of role 'one', 'one-a'"}},
 		{"dangling, no policy", agents.Agent{AgentID: "a", AgentRole: "none", PolicyName: "trial"}, []string{
 			"policy_name 'trial' names no policy yet; until a policy of that name exists, role 'none' has no policy, so its requests are denied (default_deny)"}},
 		{"dangling, several policies", agents.Agent{AgentID: "a", AgentRole: "two", PolicyName: "trial"}, []string{
 			"policy_name 'trial' names no policy yet; until a policy of that name exists, role 'two' has 2 policies, so its requests are denied (policy_ambiguous)"}},
+		{"bound by id", agents.Agent{AgentID: "a", AgentRole: "two", PolicyID: "pol_two-a"}, nil},
+		{"dangling id, resolving name", agents.Agent{AgentID: "a", AgentRole: "two", PolicyID: "pol_gone", PolicyName: "two-b"}, []string{
+			"policy_id 'pol_gone' names no policy yet; meanwhile the agent is governed by its policy_name binding"}},
+		{"resolving id, dangling name", agents.Agent{AgentID: "a", AgentRole: "two", PolicyID: "pol_two-a", PolicyName: "trial"}, []string{
+			"policy_name 'trial' names no policy; the agent is governed by its policy_id binding"}},
+		{"both dangling, several policies", agents.Agent{AgentID: "a", AgentRole: "two", PolicyID: "pol_gone", PolicyName: "trial"}, []string{
+			"policy_id 'pol_gone' and policy_name 'trial' name no policy yet; until one of them does, role 'two' has 2 policies, so its requests are denied (policy_ambiguous)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

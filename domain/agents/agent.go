@@ -76,6 +76,10 @@ type Agent struct {
 	// resolved at each evaluation (it may name no policy yet); empty means
 	// the policy is found by AgentRole.
 	PolicyName string `json:"policy_name,omitempty"`
+	// PolicyID optionally binds the agent to the policy with this
+	// policy_id, resolved at each evaluation like PolicyName and before it:
+	// a binding by id wins over one by name when both resolve.
+	PolicyID string `json:"policy_id,omitempty"`
 	// PermittedRoles are roles the agent may claim besides AgentRole, in
 	// registration order; they may include AgentRole itself. A permitted
 	// claim is evaluated under AgentRole.

@@ -71,6 +71,10 @@ type RegisterCommand struct {
 	// evaluation, so a policy created later under it takes effect then.
 	// Empty: the policy is found by agent_role.
 	PolicyName string
+	// PolicyID (policy_id) optionally binds the agent to a policy by id,
+	// with the same rules as PolicyName; when both are given and both
+	// resolve, the id wins. Empty: no binding by id.
+	PolicyID string
 	// PermittedRoles (permitted_roles, permitted_roles[i]) are roles the
 	// agent may claim besides agent_role: at most MaxPermittedRoles, each
 	// like agent_role, no duplicates. They may include agent_role itself, as
@@ -81,8 +85,8 @@ type RegisterCommand struct {
 
 // UpdateCommand asks to change some fields of an agent. A nil field keeps
 // its current value; a non-nil one replaces it and is validated as in
-// RegisterCommand (fields not given are not re-validated). PolicyName set to
-// "" unbinds the policy; PermittedRoles set to an empty list removes every
+// RegisterCommand (fields not given are not re-validated). PolicyName or
+// PolicyID set to "" removes that binding; PermittedRoles set to an empty list removes every
 // permitted role. agent_id and status cannot be updated (use ChangeStatus).
 type UpdateCommand struct {
 	AgentRole      *string
@@ -92,6 +96,7 @@ type UpdateCommand struct {
 	OwnerTeam      *string
 	Framework      *string
 	PolicyName     *string
+	PolicyID       *string
 	PermittedRoles *[]string
 }
 
@@ -119,6 +124,7 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (Agent
 	v.text("owner_team", cmd.OwnerTeam, MaxLabelLength, false)
 	v.text("framework", cmd.Framework, MaxLabelLength, false)
 	v.text("policy_name", cmd.PolicyName, MaxPolicyNameLength, false)
+	v.text("policy_id", cmd.PolicyID, MaxPolicyNameLength, false)
 	v.permittedRoles(cmd.PermittedRoles)
 	if err := v.err(); err != nil {
 		return AgentRegistered{}, err
@@ -146,6 +152,7 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (Agent
 		OwnerTeam:       cmd.OwnerTeam,
 		Framework:       cmd.Framework,
 		PolicyName:      cmd.PolicyName,
+		PolicyID:        cmd.PolicyID,
 		PermittedRoles:  cmd.PermittedRoles,
 		Status:          StatusDraft,
 		CreatedAt:       now,
@@ -189,6 +196,10 @@ func Update(s *State, id string, cmd UpdateCommand, now time.Time) (AgentUpdated
 	if cmd.PolicyName != nil {
 		a.PolicyName = *cmd.PolicyName
 		v.text("policy_name", a.PolicyName, MaxPolicyNameLength, false)
+	}
+	if cmd.PolicyID != nil {
+		a.PolicyID = *cmd.PolicyID
+		v.text("policy_id", a.PolicyID, MaxPolicyNameLength, false)
 	}
 	if cmd.PermittedRoles != nil {
 		a.PermittedRoles = *cmd.PermittedRoles

@@ -10,7 +10,7 @@ import (
 
 // SnapshotVersion is the format version MarshalSnapshot writes and the only
 // one UnmarshalSnapshot reads. Bump it when the encoding changes.
-const SnapshotVersion = 1
+const SnapshotVersion = 2 // 2: policy_id
 
 // MarshalSnapshot encodes every agent of s, sorted by agent_id, so that
 // equal states give equal bytes. It only reads s.
@@ -29,6 +29,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		w.String(a.OwnerTeam)
 		w.String(a.Framework)
 		w.String(a.PolicyName)
+		w.String(a.PolicyID)
 		wire.PutStrings(w, a.PermittedRoles)
 		w.String(string(a.Status))
 		w.Time(a.CreatedAt)
@@ -60,6 +61,7 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 			OwnerTeam:      r.String(),
 			Framework:      r.String(),
 			PolicyName:     r.String(),
+			PolicyID:       r.String(),
 			PermittedRoles: wire.GetStrings[string](r),
 			Status:         Status(r.String()),
 		}
