@@ -1,5 +1,9 @@
-// Package httpapi is the HTTP layer of custos (echo/v4): health probes, the
-// credential (API key) endpoints and the audit chain check.
+// Package httpapi is the HTTP layer of custos (echo/v4): health probes and
+// metrics, evaluate, keys, policies, agents, the audit reads (events,
+// sessions, exports, key history, point in time, verify) and online
+// backups. Handlers are thin: decode, call the write side
+// (projections/writeside.Ledger) or the read side
+// (projections/readside.Index), encode.
 //
 // # Routes and scopes
 //
@@ -15,7 +19,10 @@
 // is unknown, malformed, has a bad checksum, has expired or is revoked: 403
 // with one body for all of them. A valid key without the scope: 403 naming
 // method, route and the scope required. Authentication goes through
-// writeside.Ledger.Authenticate, which only reads. After a successful
+// writeside.Ledger.Authenticate, which only reads; the check that counts
+// runs again inside Ledger.Write at the change's position in the log, so a
+// request that raced its key's revocation gets the same 403 and appends
+// nothing. After a successful
 // request (status below 400) the middleware calls Ledger.RecordUse, which
 // appends a key.used at most once a minute per key; a rejected request
 // appends nothing.
@@ -47,6 +54,6 @@
 // # Lifetime and concurrency
 //
 // A Server is safe for concurrent use and owns nothing that needs closing:
-// the caller stops the http.Server serving Handler first, then the store the
-// Ledger writes to (see projections).
+// the caller stops the http.Server serving Handler first (Shutdown), then
+// the Ledger, then the store (see projections).
 package httpapi

@@ -289,19 +289,6 @@ func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
 	return n, until
 }
 
-// Authenticate returns the key whose plaintext is given, if it is well
-// formed, known and active at now. Every failure is ErrInvalidKey.
-func Authenticate(s *State, plaintext string, now time.Time) (Key, error) {
-	if CheckFormat(plaintext) != nil {
-		return Key{}, ErrInvalidKey
-	}
-	e, ok := s.byHash[Hash(plaintext)]
-	if !ok || !e.active(now) {
-		return Key{}, ErrInvalidKey
-	}
-	return e.view(), nil
-}
-
 func (e *entry) active(now time.Time) bool {
 	return (e.revokedAt.IsZero() || now.Before(e.revokedAt)) && now.Before(e.expiresAt)
 }

@@ -226,7 +226,7 @@ func TestExpiryWithInjectedClock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			assert.Equal(t, tt.active, k.IsActive(tt.now))
-			_, err := keys.Authenticate(h.state, plain, tt.now)
+			_, err := authenticate(h.state, plain, tt.now)
 			if tt.active {
 				require.NoError(t, err)
 			} else {
@@ -254,7 +254,7 @@ func TestRotateKeepsDurationAndBinding(t *testing.T) {
 	assert.Equal(t, old.AgentID, n.AgentID)
 	assert.NotEqual(t, old.KeyHash, n.KeyHash)
 
-	got, err := keys.Authenticate(h.state, plain, at)
+	got, err := authenticate(h.state, plain, at)
 	require.NoError(t, err)
 	assert.Equal(t, n.KeyID, got.KeyID)
 	assert.Equal(t, old.KeyID, got.RotatedFrom)
@@ -317,7 +317,7 @@ func TestRotateGraceWindowAuthenticatesUntilRevokedAt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := keys.Authenticate(h.state, tt.plain, tt.now)
+			_, err := authenticate(h.state, tt.plain, tt.now)
 			if tt.wantValid {
 				require.NoError(t, err)
 			} else {
@@ -392,7 +392,7 @@ func TestRevoke(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, keys.KeyRevoked{KeyID: k.KeyID, RevokedAt: t0.Add(time.Minute)}, ev)
 		h.commit(ev)
-		_, err = keys.Authenticate(h.state, plain, t0.Add(time.Minute))
+		_, err = authenticate(h.state, plain, t0.Add(time.Minute))
 		require.ErrorIs(t, err, keys.ErrInvalidKey)
 
 		_, err = keys.Revoke(h.state, k.KeyID, "", t0.Add(2*time.Minute))
@@ -406,7 +406,7 @@ func TestRevoke(t *testing.T) {
 		old, oldPlain := h.create(keys.CreateCommand{Name: "k", Scope: "read"}, t0)
 		rot, newPlain := h.rotate(keys.RotateCommand{KeyID: old.KeyID, GraceSeconds: ptr(3600)}, t0)
 		leak := t0.Add(10 * time.Minute)
-		_, err := keys.Authenticate(h.state, oldPlain, leak)
+		_, err := authenticate(h.state, oldPlain, leak)
 		require.NoError(t, err, "still in grace")
 
 		h.revoke(old.KeyID, "", leak)
@@ -414,9 +414,9 @@ func TestRevoke(t *testing.T) {
 		require.NotNil(t, k.RevokedAt)
 		assert.Equal(t, leak, *k.RevokedAt, "earlier than the scheduled end")
 		assert.Equal(t, rot.NewKey.KeyID, k.RotatedTo)
-		_, err = keys.Authenticate(h.state, oldPlain, leak)
+		_, err = authenticate(h.state, oldPlain, leak)
 		require.ErrorIs(t, err, keys.ErrInvalidKey)
-		_, err = keys.Authenticate(h.state, newPlain, leak)
+		_, err = authenticate(h.state, newPlain, leak)
 		require.NoError(t, err, "successor unaffected")
 
 		_, err = keys.Revoke(h.state, old.KeyID, "", leak)
@@ -547,7 +547,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			k, err := keys.Authenticate(h.state, tt.plain, now)
+			k, err := authenticate(h.state, tt.plain, now)
 			require.Equal(t, keys.ErrInvalidKey, err, "exactly ErrInvalidKey, no detail")
 			assert.Zero(t, k)
 		})
@@ -555,7 +555,7 @@ func TestAuthenticate(t *testing.T) {
 
 	t.Run("good", func(t *testing.T) {
 		t.Parallel()
-		k, err := keys.Authenticate(h.state, good, now)
+		k, err := authenticate(h.state, good, now)
 		require.NoError(t, err)
 		assert.Equal(t, "good", k.Name)
 		assert.Equal(t, keys.ScopeEvaluate, k.Scope)
@@ -592,7 +592,7 @@ func TestUseIsRecordedAtMostOncePerMinute(t *testing.T) {
 	recorded := 0
 	for s := 0; s < 180; s += 5 { // a request every 5 s for 3 minutes
 		now := t0.Add(time.Duration(s) * time.Second)
-		k, err := keys.Authenticate(h.state, plain, now)
+		k, err := authenticate(h.state, plain, now)
 		require.NoError(t, err)
 		if keys.ShouldRecordUse(k, now) {
 			h.commit(keys.KeyUsed{KeyID: k.KeyID, UsedAt: now})

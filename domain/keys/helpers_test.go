@@ -119,3 +119,17 @@ func encode(ev keys.Event) (string, []byte, error) {
 	payload, err := json.Marshal(ev)
 	return ev.EventType(), payload, err
 }
+
+// authenticate is how the Ledger authenticates a plaintext key against a
+// State: well formed, known, active at now. Every failure is
+// keys.ErrInvalidKey.
+func authenticate(s *keys.State, plaintext string, now time.Time) (keys.Key, error) {
+	if keys.CheckFormat(plaintext) != nil {
+		return keys.Key{}, keys.ErrInvalidKey
+	}
+	k, ok := s.ByHash(keys.Hash(plaintext))
+	if !ok || !k.IsActive(now) {
+		return keys.Key{}, keys.ErrInvalidKey
+	}
+	return k, nil
+}

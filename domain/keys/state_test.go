@@ -24,7 +24,7 @@ func scenario(h *harness) time.Time {
 	now = now.Add(time.Minute)
 	agent, agentPlain := h.create(keys.CreateCommand{Name: "agent", Scope: "evaluate", AgentID: "agent-1", ExpiresAt: ptr(now.Add(48 * time.Hour))}, now)
 	now = now.Add(time.Minute)
-	k, err := keys.Authenticate(h.state, agentPlain, now)
+	k, err := authenticate(h.state, agentPlain, now)
 	require.NoError(h.t, err)
 	require.True(h.t, keys.ShouldRecordUse(k, now))
 	h.commit(keys.KeyUsed{KeyID: agent.KeyID, UsedAt: now})
@@ -315,7 +315,7 @@ func TestConcurrentReads(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for range 100 {
-				_, err := keys.Authenticate(h.state, plain, t0)
+				_, err := authenticate(h.state, plain, t0)
 				assert.NoError(t, err)
 				_ = h.state.List()
 			}
