@@ -3,7 +3,6 @@ package export_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -85,41 +84,12 @@ func TestWriteGolden(t *testing.T) {
 	assert.Equal(t, l.Hash, hex.EncodeToString(h[:]))
 }
 
-// hashVector is one test vector of docs/hash-spec.md, computed by an
-// independent implementation (eventstore/testdata/hash_vectors.json).
-type hashVector struct {
-	HashVersion  uint16 `json:"hash_version"`
-	Chain        string `json:"chain"`
-	Seq          uint64 `json:"seq"`
-	ID           string `json:"id"`
-	TimeUnixNano int64  `json:"time_unix_nano"`
-	Type         string `json:"type"`
-	Actor        string `json:"actor"`
-	Payload      string `json:"payload_base64"`
-	PrevHash     string `json:"prev_hash"`
-	EncodingHex  string `json:"encoding_hex"`
-	Hash         string `json:"hash"`
-}
-
 func TestExportLineRoundTripsHashVectors(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../testdata/hash_vectors.json")
-	require.NoError(t, err)
-	var vectors []hashVector
-	require.NoError(t, json.Unmarshal(raw, &vectors))
-	for _, v := range vectors {
+	for _, v := range eventstoretest.HashVectors(t, "../testdata/hash_vectors.json") {
 		t.Run(v.Chain+"/"+v.ID, func(t *testing.T) {
 			t.Parallel()
-			payload, err := base64.StdEncoding.DecodeString(v.Payload)
-			require.NoError(t, err)
-			r := eventstore.Record{
-				Chain: v.Chain, Seq: v.Seq, ID: v.ID, Time: time.Unix(0, v.TimeUnixNano).UTC(),
-				Type: v.Type, Actor: v.Actor, Payload: payload, HashVersion: v.HashVersion,
-			}
-			_, err = hex.Decode(r.PrevHash[:], []byte(v.PrevHash))
-			require.NoError(t, err)
-			_, err = hex.Decode(r.Hash[:], []byte(v.Hash))
-			require.NoError(t, err)
+			r := v.Record(t)
 
 			l := export.LineFromRecord(r)
 			assert.Equal(t, v.Payload, l.PayloadBase64)
