@@ -76,3 +76,23 @@ type Log interface {
 }
 
 var _ Log = (*Store)(nil)
+
+// LogStore is a Log with a derived-data database beside it: what the
+// projections need to follow a chain and keep their indexes and snapshots
+// (audit index, state snapshots) out of the log's WAL. Derived data is
+// local to the process's machine whatever holds the log, and losing it
+// only costs a rebuild from the log. The Pebble Store is one; a store whose
+// log lives elsewhere pairs that Log with a local derived database.
+type LogStore interface {
+	Log
+	// Aux returns the derived-data namespace ns (see Aux).
+	Aux(ns string) (*Aux, error)
+	// DerivedFailed returns ErrDerivedFailed (wrapped) once the derived
+	// database failed, or nil; the Log keeps working meanwhile.
+	DerivedFailed() error
+	// ReadOnly reports whether the store was opened read-only: no appends,
+	// and derived data is read but never written.
+	ReadOnly() bool
+}
+
+var _ LogStore = (*Store)(nil)

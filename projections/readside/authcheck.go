@@ -26,7 +26,7 @@ type AuthorizationReport struct {
 // snapshot or index, so it runs on a read-only store (an offline copy) as
 // well as a live one. An error means the check could not finish: a record
 // that does not decode or apply, or a read error.
-func CheckAuthorization(ctx context.Context, store *eventstore.Store, chain string) (AuthorizationReport, error) {
+func CheckAuthorization(ctx context.Context, store eventstore.Log, chain string) (AuthorizationReport, error) {
 	report := AuthorizationReport{Chain: chain, Violations: []domain.Violation{}}
 	auditor := domain.NewAuditor()
 	err := store.Records(ctx, chain, 1, 0, func(r eventstore.Record) error {

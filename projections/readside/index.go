@@ -254,7 +254,7 @@ func (f EventFilter) Matches(fields map[string][]string) bool {
 // Queries never depend on it being current: they read the index up to its
 // checkpoint and the log after it. Safe for concurrent use.
 type Index struct {
-	store  *eventstore.Store
+	store  eventstore.LogStore
 	chain  string
 	aux    *eventstore.Aux
 	wake   chan struct{}
@@ -279,7 +279,7 @@ const indexFormat = "custos-index-2: posting blocks of uvarint seq deltas"
 // NewIndex returns the index of chain in store. An index in an older
 // format is dropped here, to be rebuilt by CatchUp; on a read-only store it
 // is ignored instead.
-func NewIndex(store *eventstore.Store, chain string, logger *slog.Logger) (*Index, error) {
+func NewIndex(store eventstore.LogStore, chain string, logger *slog.Logger) (*Index, error) {
 	aux, err := store.Aux("idx-" + chain)
 	if err != nil {
 		return nil, err

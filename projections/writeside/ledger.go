@@ -36,8 +36,9 @@ var ErrInconsistent = errors.New("writeside: live state inconsistent with the lo
 
 // Config configures a Ledger. Store is required.
 type Config struct {
-	// Store is the log. Required; the Ledger never closes it.
-	Store *eventstore.Store
+	// Store is the log and the derived data beside it (snapshots). Required;
+	// the Ledger never closes it.
+	Store eventstore.LogStore
 	// Chain is the chain (tenant) this Ledger projects. Default
 	// eventstore.DefaultChain.
 	Chain string
