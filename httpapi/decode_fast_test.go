@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // numbersDTO is a flat type with every kind of scalar the fast path takes.
@@ -34,17 +35,17 @@ func TestIsFlat(t *testing.T) {
 		dst  any
 		flat bool
 	}{
-		{&evaluateRequest{}, true},
-		{&createKeyRequest{}, true},
-		{&rotateKeyRequest{}, true},
+		{&wire.EvaluateRequest{}, true},
+		{&wire.CreateKeyRequest{}, true},
+		{&wire.RotateKeyRequest{}, true},
 		{&numbersDTO{}, true},
-		{&updateAgentRequest{}, false}, // *[]string
+		{&wire.UpdateAgentRequest{}, false}, // *[]string
 		{&policy.Policy{}, false},
 		{&struct{ T time.Time }{}, false},
 		{&struct{ M map[string]string }{}, false},
 		{&struct{ B []byte }{}, false},
 		{&struct{ Inner struct{ A string } }{}, false},
-		{evaluateRequest{}, false},
+		{wire.EvaluateRequest{}, false},
 		{&[]string{}, false},
 	} {
 		require.Equal(t, tc.flat, isFlat(reflect.TypeOf(tc.dst)), "%T", tc.dst)
@@ -75,11 +76,11 @@ func FuzzDecodeBodyFastPath(f *testing.F) {
 		}
 		p := 7
 		for _, fresh := range []func() any{
-			func() any { return &evaluateRequest{} },
-			func() any { return &createKeyRequest{} },
+			func() any { return &wire.EvaluateRequest{} },
+			func() any { return &wire.CreateKeyRequest{} },
 			func() any { return &numbersDTO{} },
-			func() any { return &evaluateRequest{AgentRole: "default", PrincipalClaims: []string{"d"}} },
-			func() any { return &createKeyRequest{Name: "default", ExpiresDays: &p} },
+			func() any { return &wire.EvaluateRequest{AgentRole: "default", PrincipalClaims: []string{"d"}} },
+			func() any { return &wire.CreateKeyRequest{Name: "default", ExpiresDays: &p} },
 			func() any { return &numbersDTO{N: 3, Ss: []string{"d"}} },
 		} {
 			fast, slow := fresh(), fresh()
@@ -101,12 +102,12 @@ func TestDecodeBodyDoesNotAliasBody(t *testing.T) {
 	t.Parallel()
 	for _, fast := range []bool{true, false} {
 		body := []byte(`{"agent_role":"loan_officer","query":"q\u00e9","principal_claims":["group:x"]}`)
-		var r evaluateRequest
+		var r wire.EvaluateRequest
 		require.Empty(t, decodeBody(body, &r, fast))
 		for i := range body {
 			body[i] = 'X'
 		}
-		require.Equal(t, evaluateRequest{AgentRole: "loan_officer", Query: "qé", PrincipalClaims: []string{"group:x"}}, r, "fast=%v", fast)
+		require.Equal(t, wire.EvaluateRequest{AgentRole: "loan_officer", Query: "qé", PrincipalClaims: []string{"group:x"}}, r, "fast=%v", fast)
 	}
 }
 
