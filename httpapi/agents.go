@@ -67,7 +67,7 @@ func (s *Server) registerAgent(c echo.Context) error {
 		return err
 	}
 	var req wire.RegisterAgentRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	a, err := s.cfg.Ledger.RegisterAgent(c.Request().Context(), by, registerAgentCommand(req))
@@ -135,7 +135,7 @@ func (s *Server) updateAgent(c echo.Context) error {
 		return err
 	}
 	var req wire.UpdateAgentRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	a, err := s.cfg.Ledger.UpdateAgent(c.Request().Context(), by, c.Param("agent_id"), updateAgentCommand(req))
@@ -151,7 +151,7 @@ func (s *Server) changeAgentStatus(c echo.Context) error {
 		return err
 	}
 	var req wire.AgentStatusRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	a, err := s.cfg.Ledger.ChangeAgentStatus(c.Request().Context(), by, c.Param("agent_id"), req.Status)

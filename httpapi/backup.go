@@ -50,7 +50,7 @@ func (s *Server) backup(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusForbidden, detailBackupsDisabled)
 	}
 	var req wire.BackupRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Out != nil {

@@ -62,17 +62,19 @@ var decodeBodySeeds = []string{
 	`{"n":-0}`, `{"n":01}`, `{"f":.5}`, `{"s":"\u0000"}`, "{\"s\":\"\x01\"}", `{"n":1}` + "\n",
 }
 
-// FuzzDecodeBodyFastPath checks that decoding with the goccy fast path
-// gives exactly what the encoding/json path gives: the same problem (or
-// none) and the same value, from a zero value (the fast path) and from one
-// with defaults set (never the fast path).
+// FuzzDecodeBodyFastPath checks that the fast reader (goccy/go-json and
+// the single pass over names) gives exactly what the fallback
+// (encoding/json alone) gives: the same problem (or none) and the same
+// value, from a zero value (the fast path) and from one with defaults set
+// (never the fast path).
 func FuzzDecodeBodyFastPath(f *testing.F) {
 	for _, s := range decodeBodySeeds {
 		f.Add([]byte(s))
 	}
+	var d bodies
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if len(body) == 0 {
-			return // decodeJSON answers an empty body before decodeBody
+			return // decodeJSON answers an empty body before decode
 		}
 		p := 7
 		for _, fresh := range []func() any{
@@ -84,8 +86,8 @@ func FuzzDecodeBodyFastPath(f *testing.F) {
 			func() any { return &numbersDTO{N: 3, Ss: []string{"d"}} },
 		} {
 			fast, slow := fresh(), fresh()
-			fastProblem := decodeBody(body, fast, true)
-			slowProblem := decodeBody(body, slow, false)
+			fastProblem := d.decode(body, fast, true)
+			slowProblem := d.decode(body, slow, false)
 			if fastProblem != slowProblem {
 				t.Fatalf("%T %q: fast path %q, encoding/json %q", fast, body, fastProblem, slowProblem)
 			}
@@ -100,10 +102,11 @@ func FuzzDecodeBodyFastPath(f *testing.F) {
 // decoded string may point into them, on either path.
 func TestDecodeBodyDoesNotAliasBody(t *testing.T) {
 	t.Parallel()
+	var d bodies
 	for _, fast := range []bool{true, false} {
 		body := []byte(`{"agent_role":"loan_officer","query":"q\u00e9","principal_claims":["group:x"]}`)
 		var r wire.EvaluateRequest
-		require.Empty(t, decodeBody(body, &r, fast))
+		require.Empty(t, d.decode(body, &r, fast))
 		for i := range body {
 			body[i] = 'X'
 		}

@@ -33,7 +33,7 @@ func (s *Server) evaluate(c echo.Context) error {
 		return errNoCaller
 	}
 	var body wire.EvaluateRequest
-	if err := decodeJSON(c, &body); err != nil {
+	if err := s.decodeJSON(c, &body); err != nil {
 		return err
 	}
 	req := policyRequest(body)

@@ -50,7 +50,7 @@ func (s *Server) createKey(c echo.Context) error {
 		return err
 	}
 	var req wire.CreateKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	cmd, err := createKeyCommand(req)
@@ -122,7 +122,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 		return err
 	}
 	var req wire.RotateKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	rotated, plaintext, err := s.cfg.Ledger.RotateKey(c.Request().Context(), by,
