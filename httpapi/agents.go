@@ -8,22 +8,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
-// registerAgentRequest is the body of POST /v1/agents. null means absent.
-type registerAgentRequest struct {
-	AgentID        string   `json:"agent_id"`
-	AgentRole      string   `json:"agent_role"`
-	DisplayName    string   `json:"display_name"`
-	Description    string   `json:"description"`
-	Owner          string   `json:"owner"`
-	OwnerTeam      string   `json:"owner_team"`
-	Framework      string   `json:"framework"`
-	PolicyName     string   `json:"policy_name"`
-	PermittedRoles []string `json:"permitted_roles"`
-}
-
-func (r registerAgentRequest) command() agents.RegisterCommand {
+func registerAgentCommand(r wire.RegisterAgentRequest) agents.RegisterCommand {
 	return agents.RegisterCommand{
 		AgentID: r.AgentID, AgentRole: r.AgentRole, DisplayName: r.DisplayName, Description: r.Description,
 		Owner: r.Owner, OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName,
@@ -31,65 +19,27 @@ func (r registerAgentRequest) command() agents.RegisterCommand {
 	}
 }
 
-// updateAgentRequest is the body of PUT /v1/agents/:agent_id: a partial
-// update; absent (or null) fields keep their values. policy_name "" unbinds.
-type updateAgentRequest struct {
-	AgentRole      *string   `json:"agent_role"`
-	DisplayName    *string   `json:"display_name"`
-	Description    *string   `json:"description"`
-	Owner          *string   `json:"owner"`
-	OwnerTeam      *string   `json:"owner_team"`
-	Framework      *string   `json:"framework"`
-	PolicyName     *string   `json:"policy_name"`
-	PermittedRoles *[]string `json:"permitted_roles"`
-}
-
-func (r updateAgentRequest) command() agents.UpdateCommand {
+func updateAgentCommand(r wire.UpdateAgentRequest) agents.UpdateCommand {
 	return agents.UpdateCommand{
 		AgentRole: r.AgentRole, DisplayName: r.DisplayName, Description: r.Description, Owner: r.Owner,
 		OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName, PermittedRoles: r.PermittedRoles,
 	}
 }
 
-// agentStatusRequest is the body of PATCH /v1/agents/:agent_id/status.
-type agentStatusRequest struct {
-	Status string `json:"status"`
-}
-
-// agentResponse is one agent. Every field is present; unset optional
-// strings are null, as AutoPIL's clients expect.
-type agentResponse struct {
-	AgentID         string    `json:"agent_id"`
-	AgentRole       string    `json:"agent_role"`
-	DisplayName     *string   `json:"display_name"`
-	Description     *string   `json:"description"`
-	Owner           *string   `json:"owner"`
-	OwnerTeam       *string   `json:"owner_team"`
-	Framework       *string   `json:"framework"`
-	PolicyName      *string   `json:"policy_name"`
-	PermittedRoles  []string  `json:"permitted_roles"`
-	Status          string    `json:"status"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
-	StatusChangedAt time.Time `json:"status_changed_at"`
-	// Warnings say how the agent's policy binding resolves when that needs
-	// saying, for example a policy_name that names no policy yet; always a
-	// list, empty when there is nothing to say.
-	Warnings []string `json:"warnings"`
-}
-
 // withWarnings returns r with warnings (never null).
-func (r agentResponse) withWarnings(warnings []string) agentResponse {
+func withWarnings(r wire.Agent, warnings []string) wire.Agent {
 	r.Warnings = append([]string{}, warnings...)
 	return r
 }
 
-func newAgentResponse(a agents.Agent) agentResponse {
+// newAgentResponse shows a: every field present, unset optional strings
+// null, as AutoPIL's clients expect.
+func newAgentResponse(a agents.Agent) wire.Agent {
 	roles := a.PermittedRoles
 	if roles == nil {
 		roles = []string{}
 	}
-	return agentResponse{
+	return wire.Agent{
 		AgentID: a.AgentID, AgentRole: a.AgentRole,
 		DisplayName: stringOrNil(a.DisplayName), Description: stringOrNil(a.Description),
 		Owner: stringOrNil(a.Owner), OwnerTeam: stringOrNil(a.OwnerTeam), Framework: stringOrNil(a.Framework),
@@ -116,15 +66,15 @@ func (s *Server) registerAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req registerAgentRequest
-	if err := decodeJSON(c, &req); err != nil {
+	var req wire.RegisterAgentRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a, err := s.cfg.Ledger.RegisterAgent(c.Request().Context(), by, req.command())
+	a, err := s.cfg.Ledger.RegisterAgent(c.Request().Context(), by, registerAgentCommand(req))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, newAgentResponse(a).withWarnings(s.cfg.Ledger.AgentWarnings(a)))
+	return c.JSON(http.StatusCreated, withWarnings(newAgentResponse(a), s.cfg.Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) listAgents(c echo.Context) error {
@@ -146,9 +96,9 @@ func (s *Server) listAgents(c echo.Context) error {
 	} else if past != nil {
 		list, warnings = past.Agents.List(filter), past.AgentWarnings
 	}
-	out := make([]agentResponse, len(list))
+	out := make([]wire.Agent, len(list))
 	for i, a := range list {
-		out[i] = newAgentResponse(a).withWarnings(warnings(a))
+		out[i] = withWarnings(newAgentResponse(a), warnings(a))
 	}
 	return c.JSON(http.StatusOK, out) // a bare array, as AutoPIL's clients expect
 }
@@ -167,7 +117,7 @@ func (s *Server) getAgent(c echo.Context) error {
 		if !ok {
 			return agents.ErrNotFound
 		}
-		return c.JSON(http.StatusOK, newAgentResponse(a).withWarnings(past.AgentWarnings(a)))
+		return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), past.AgentWarnings(a)))
 	}
 	a, err := s.cfg.Ledger.Agent(c.Param("agent_id"))
 	if err != nil {
@@ -176,7 +126,7 @@ func (s *Server) getAgent(c echo.Context) error {
 	if a.Status == agents.StatusRetired {
 		return &agentRetiredError{id: a.AgentID, at: a.StatusChangedAt}
 	}
-	return c.JSON(http.StatusOK, newAgentResponse(a).withWarnings(s.cfg.Ledger.AgentWarnings(a)))
+	return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), s.cfg.Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) updateAgent(c echo.Context) error {
@@ -184,15 +134,15 @@ func (s *Server) updateAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req updateAgentRequest
-	if err := decodeJSON(c, &req); err != nil {
+	var req wire.UpdateAgentRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a, err := s.cfg.Ledger.UpdateAgent(c.Request().Context(), by, c.Param("agent_id"), req.command())
+	a, err := s.cfg.Ledger.UpdateAgent(c.Request().Context(), by, c.Param("agent_id"), updateAgentCommand(req))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newAgentResponse(a).withWarnings(s.cfg.Ledger.AgentWarnings(a)))
+	return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), s.cfg.Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) changeAgentStatus(c echo.Context) error {
@@ -200,8 +150,8 @@ func (s *Server) changeAgentStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req agentStatusRequest
-	if err := decodeJSON(c, &req); err != nil {
+	var req wire.AgentStatusRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	a, err := s.cfg.Ledger.ChangeAgentStatus(c.Request().Context(), by, c.Param("agent_id"), req.Status)

@@ -5,11 +5,14 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/httpapi/wire"
+	"github.com/custos-dev/custos/verify"
 )
 
-// verifyChain handles GET /v1/audit/verify. The verify.Report JSON is the
-// documented contract of this route, so it is sent as is; a broken chain is
-// a 200 with valid false, only a failed read is an error.
+// verifyChain handles GET /v1/audit/verify: the verify.Report as
+// wire.VerifyReport; a broken chain is a 200 with valid false, only a
+// failed read is an error.
 func (s *Server) verifyChain(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
@@ -21,5 +24,20 @@ func (s *Server) verifyChain(c echo.Context) error {
 	if m := s.cfg.Metrics; m != nil {
 		m.ObserveVerify(report.Valid, s.cfg.Ledger.Now())
 	}
-	return c.JSON(http.StatusOK, report)
+	return c.JSON(http.StatusOK, verifyReport(report))
+}
+
+// verifyReport copies r into its wire shape (verify imports the store, so
+// the client cannot use verify.Report itself). TestVerifyReportCopiesEveryField
+// keeps the two in step.
+func verifyReport(r verify.Report) wire.VerifyReport {
+	out := wire.VerifyReport{
+		Valid: r.Valid, Total: r.Total, Chained: r.Chained, Legacy: r.Legacy, BrokenAt: r.BrokenAt,
+		HeadSeq: r.HeadSeq, HeadHash: r.HeadHash, AnchorPrevHash: r.AnchorPrevHash, AnchorSeq: r.AnchorSeq,
+		DurationMS: r.DurationMS,
+	}
+	if p := r.Detail; p != nil {
+		out.Problem = &wire.VerifyProblem{Seq: p.Seq, Kind: p.Kind, Expected: p.Expected, Got: p.Got, Message: p.Message}
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/export"
+	"github.com/custos-dev/custos/httpapi/wire"
 	"github.com/custos-dev/custos/projections/readside"
 )
 
@@ -70,34 +71,17 @@ func uintParam(c echo.Context, name string, def, lo, hi uint64) (uint64, error) 
 	return n, nil
 }
 
-// auditEvent is one event as the audit query shows it: the envelope, the
-// decoded payload and both hashes.
-type auditEvent struct {
-	Seq         uint64          `json:"seq"`
-	ID          string          `json:"id"`
-	Time        time.Time       `json:"time"`
-	Type        string          `json:"type"`
-	Actor       string          `json:"actor"`
-	Payload     json.RawMessage `json:"payload"`
-	PrevHash    string          `json:"prev_hash"`
-	Hash        string          `json:"hash"`
-	HashVersion uint16          `json:"hash_version"`
-}
-
-func newAuditEvent(r eventstore.Record) auditEvent {
+// newAuditEvent shows r as the audit query does: the envelope, the decoded
+// payload and both hashes.
+func newAuditEvent(r eventstore.Record) wire.Event {
 	payload := json.RawMessage(r.Payload)
 	if !json.Valid(payload) {
 		payload, _ = json.Marshal(r.Payload) // base64 string: never lose bytes
 	}
-	return auditEvent{
+	return wire.Event{
 		Seq: r.Seq, ID: r.ID, Time: r.Time, Type: r.Type, Actor: r.Actor, Payload: payload,
 		PrevHash: hex.EncodeToString(r.PrevHash[:]), Hash: hex.EncodeToString(r.Hash[:]), HashVersion: r.HashVersion,
 	}
-}
-
-type auditEventsResponse struct {
-	Events       []auditEvent `json:"events"`
-	NextAfterSeq *uint64      `json:"next_after_seq"`
 }
 
 // listEvents handles GET /v1/audit/events.
@@ -117,7 +101,7 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := auditEventsResponse{Events: []auditEvent{}}
+	resp := wire.EventPage{Events: []wire.Event{}}
 	last, more, err := s.cfg.Index.Query(c.Request().Context(), f, after, int(limit), func(r eventstore.Record) error {
 		resp.Events = append(resp.Events, newAuditEvent(r))
 		return nil

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // backupNamePattern is what a backup name may be: a single folder name of
@@ -33,23 +35,6 @@ const (
 		"backup folder (--backup-dir)."
 )
 
-// backupRequest is the body of POST /v1/admin/backup.
-type backupRequest struct {
-	// Name is the folder the checkpoint is written to, under
-	// Config.BackupDir: backupNamePattern, not existing yet.
-	Name string `json:"name"`
-	// Out was a path on the server's machine. It is refused with a
-	// detail that says to use name.
-	Out *string `json:"out"`
-}
-
-// backupResponse answers a finished backup.
-type backupResponse struct {
-	Name       string  `json:"name"`
-	Out        string  `json:"out"`
-	DurationMS float64 `json:"duration_ms"`
-}
-
 // backup handles POST /v1/admin/backup: it writes a consistent copy of the
 // store into BackupDir/name while the server keeps serving. 403 when the
 // server has no BackupDir or Backup, 422 for a name outside the set (or
@@ -64,8 +49,8 @@ func (s *Server) backup(c echo.Context) error {
 	if s.cfg.Backup == nil || s.cfg.BackupDir == "" {
 		return echo.NewHTTPError(http.StatusForbidden, detailBackupsDisabled)
 	}
-	var req backupRequest
-	if err := decodeJSON(c, &req); err != nil {
+	var req wire.BackupRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Out != nil {
@@ -107,7 +92,7 @@ func (s *Server) backup(c echo.Context) error {
 		}
 		return fmt.Errorf("httpapi: backup %s: %w", req.Name, err)
 	}
-	return c.JSON(http.StatusCreated, backupResponse{
+	return c.JSON(http.StatusCreated, wire.BackupResult{
 		Name:       req.Name,
 		Out:        filepath.Join(root.Name(), req.Name),
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000,

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // Bounds of turning away a connection beyond Limits.MaxConnections.
@@ -29,9 +31,9 @@ const (
 	rejectLogInterval = 10 * time.Second
 )
 
-// jsonErrorBody is the encoding of errorBody{detail}.
+// jsonErrorBody is the encoding of wire.ErrorBody{detail}.
 func jsonErrorBody(detail string) []byte {
-	b, err := json.Marshal(errorBody{Detail: detail})
+	b, err := json.Marshal(wire.ErrorBody{Detail: detail})
 	if err != nil { // a string always encodes
 		panic(err)
 	}

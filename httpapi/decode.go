@@ -24,24 +24,71 @@ import (
 // get 413.
 const maxBodyBytes = 64 << 10
 
+// bodies reads request bodies for one Server (decodeJSON). It keeps no
+// state outside the Server: its caches live and die with it. The zero
+// value is ready to use; it is safe for concurrent use.
+//
+// A body is read by one of two readers, then its top-level names are
+// checked in one pass over the bytes (checkFieldNames: exact names, each
+// at most once). The fast reader, goccy/go-json, takes only a zero, flat
+// destination (see isFlat) and only bodies it and the name check fully
+// accept. Everything else, and every rejection, goes to the fallback,
+// encoding/json's Decoder with DisallowUnknownFields, so every detail a
+// client sees comes from encoding/json or the name check, and
+// FuzzDecodeBodyFastPath checks that the fast reader gives the same value
+// and the same problem on any input.
+type bodies struct {
+	// types caches, per destination type, what reading it needs.
+	types sync.Map // reflect.Type -> *bodyType
+	// buffers recycles body buffers of up to maxPooledBody bytes.
+	buffers sync.Pool // *[]byte
+}
+
+// bodyType is what bodies knows of one destination type.
+type bodyType struct {
+	// flat: the fast reader may take it (isFlat).
+	flat bool
+	// names are the JSON names of its fields, or nil when it is not a
+	// pointer to a struct (nothing to check by name). Only read.
+	names map[string]bool
+}
+
+func (b *bodies) typeOf(dst any) *bodyType {
+	t := reflect.TypeOf(dst)
+	if bt, ok := b.types.Load(t); ok {
+		return bt.(*bodyType)
+	}
+	bt := &bodyType{flat: isFlat(t), names: jsonFieldNames(t)}
+	b.types.Store(t, bt)
+	return bt
+}
+
 // decodeJSON reads the request body into dst, strictly: the body must be one
 // JSON object of dst's fields (exact names, each at most once) and nothing
 // after it, sent as application/json. An empty body leaves dst as it is (every field absent).
 // Errors are *echo.HTTPError: 413 too large, 415 not JSON, 400 anything
 // malformed, with a detail that names the problem and the field.
-func decodeJSON(c echo.Context, dst any) error {
+func (s *Server) decodeJSON(c echo.Context, dst any) error {
+	return s.bodies.decodeJSON(c, dst)
+}
+
+func (b *bodies) decodeJSON(c echo.Context, dst any) error {
 	req := c.Request()
 	if req.ContentLength > maxBodyBytes {
 		return tooLarge()
 	}
-	bp := bodyBuffers.Get().(*[]byte)
+	bp, _ := b.buffers.Get().(*[]byte)
+	if bp == nil {
+		buf := make([]byte, 0, 2048)
+		bp = &buf
+	}
 	body, err := readAll(http.MaxBytesReader(c.Response(), req.Body, maxBodyBytes), (*bp)[:0])
 	defer func() {
 		// Nothing decoded keeps pointing into body: encoding/json and
 		// goccy/go-json copy strings (TestDecodeBodyDoesNotAliasBody).
 		if cap(body) <= maxPooledBody {
 			*bp = body[:0]
-			bodyBuffers.Put(bp)
+			b.buffers.Put(bp)
 		}
 	}()
 	if err != nil {
@@ -59,29 +106,27 @@ func decodeJSON(c echo.Context, dst any) error {
 	if ct := req.Header.Get(echo.HeaderContentType); ct != echo.MIMEApplicationJSON && !isJSONMediaType(ct) {
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json.")
 	}
-	if problem := decodeBody(body, dst, true); problem != "" {
+	if problem := b.decode(body, dst, true); problem != "" {
 		return echo.NewHTTPError(http.StatusBadRequest, problem)
 	}
 	return nil
 }
 
-// decodeBody decodes a non-empty JSON body into dst strictly (see
-// decodeJSON) and returns "" or the problem, for a client. With fast, a
-// flat, zero dst (see isFlat) is first decoded with goccy/go-json, several
-// times faster than encoding/json; when that fails or a name is wrong, dst
-// is zeroed again and the body decoded the strict way below, so that every
-// rejection and its detail come from encoding/json. (Only a zero dst:
-// decoders write into the arrays of slices already set, so a dst with
-// values could not be restored.) FuzzDecodeBodyFastPath checks that both
-// ways give the same result.
-func decodeBody(body []byte, dst any, fast bool) string {
-	// Both decoders would turn invalid UTF-8 (and \u escapes of lone
+// decode decodes a non-empty JSON body into dst strictly (see decodeJSON)
+// and returns "" or the problem, for a client. With fast, a flat, zero dst
+// is first read by the fast reader; when it refuses anything, dst is
+// zeroed again and the fallback reads the body. (Only a zero dst: decoders
+// write into the arrays of slices already set, so a dst with values could
+// not be restored.)
+func (b *bodies) decode(body []byte, dst any, fast bool) string {
+	// Both readers would turn invalid UTF-8 (and \u escapes of lone
 	// surrogates) into U+FFFD and accept it: refuse it first.
 	if problem := unicodeProblem(body); problem != "" {
 		return problem
 	}
-	if fast && isFlat(reflect.TypeOf(dst)) && reflect.ValueOf(dst).Elem().IsZero() {
-		if gojson.Unmarshal(body, dst) == nil && checkFieldNames(body, dst) == "" {
+	bt := b.typeOf(dst)
+	if fast && bt.flat && reflect.ValueOf(dst).Elem().IsZero() {
+		if gojson.Unmarshal(body, dst) == nil && checkFieldNames(body, bt.names) == "" {
 			return ""
 		}
 		reflect.ValueOf(dst).Elem().SetZero()
@@ -94,7 +139,7 @@ func decodeBody(body []byte, dst any, fast bool) string {
 	if _, err := dec.Token(); err != io.EOF {
 		return "Malformed JSON: unexpected data after the JSON object."
 	}
-	return checkFieldNames(body, dst)
+	return checkFieldNames(body, bt.names)
 }
 
 // unicodeProblem returns "" when body is valid UTF-8 and none of its \u
@@ -205,30 +250,22 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// flatTypes caches isFlat by type.
-var flatTypes sync.Map // reflect.Type -> bool
-
 // isFlat reports whether t points to a struct whose fields are all strings,
 // booleans and numbers, or pointers to or slices of them: a struct with no
 // nested objects, so DisallowUnknownFields has nothing to find below the top
 // level that checkFieldNames does not, and no field has JSON methods of its
 // own.
 func isFlat(t reflect.Type) bool {
-	if t == nil {
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return false
 	}
-	if flat, ok := flatTypes.Load(t); ok {
-		return flat.(bool)
-	}
-	flat := t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct
-	if flat {
-		st := t.Elem()
-		for i := range st.NumField() {
-			flat = flat && isScalarField(st.Field(i).Type)
+	st := t.Elem()
+	for i := range st.NumField() {
+		if !isScalarField(st.Field(i).Type) {
+			return false
 		}
 	}
-	flatTypes.Store(t, flat)
-	return flat
+	return true
 }
 
 var (
@@ -251,9 +288,7 @@ func isScalarField(t reflect.Type) bool {
 	return false
 }
 
-// bodyBuffers recycles request body buffers of up to maxPooledBody bytes.
-var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
+// maxPooledBody is the largest body buffer bodies keeps for reuse.
 const maxPooledBody = 16 << 10
 
 // readAll is io.ReadAll into buf.
@@ -280,14 +315,15 @@ func isJSONMediaType(ct string) bool {
 	return err == nil && mt == echo.MIMEApplicationJSON
 }
 
-// checkFieldNames closes two gaps encoding/json leaves open: it matches
-// field names case-insensitively ("NAME" sets name) and lets a repeated field
-// silently win. body must already have decoded into dst. It returns a detail,
-// or "" when every top-level name is an exact json tag of dst and none
-// repeats.
-func checkFieldNames(body []byte, dst any) string {
-	allowed := jsonFieldNames(reflect.TypeOf(dst))
-	if allowed == nil {
+// checkFieldNames closes two gaps both readers leave open: they match
+// field names case-insensitively ("NAME" sets name) and let a repeated
+// field silently win. body must already have decoded. It returns a detail,
+// or "" when every top-level name is one of names, exactly, and none
+// repeats; a nil names (no struct) passes. It is one pass over the bytes
+// (eachTopLevelName); FuzzCheckFieldNames checks it against encoding/json's
+// tokenizer.
+func checkFieldNames(body []byte, names map[string]bool) string {
+	if names == nil {
 		return ""
 	}
 	var seenBuf [16][]byte
@@ -295,7 +331,7 @@ func checkFieldNames(body []byte, dst any) string {
 	problem := ""
 	ok := eachTopLevelName(body, func(name []byte) bool {
 		switch {
-		case !allowed[string(name)]:
+		case !names[string(name)]:
 			problem = fmt.Sprintf("Unknown field %q.", name)
 		case slices.ContainsFunc(seen, func(s []byte) bool { return bytes.Equal(s, name) }):
 			problem = fmt.Sprintf("Field %q is given more than once.", name)
@@ -306,7 +342,9 @@ func checkFieldNames(body []byte, dst any) string {
 		return false
 	})
 	if !ok && problem == "" {
-		return slowCheckFieldNames(body, allowed)
+		// Not reached for a body that decoded (FuzzCheckFieldNames): refuse
+		// it rather than let a name through unchecked.
+		return "Malformed JSON: the field names could not be read."
 	}
 	return problem
 }
@@ -444,56 +482,10 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// slowCheckFieldNames is checkFieldNames with encoding/json's tokenizer, for
-// the bodies the single pass does not expect (it never should: they have
-// decoded).
-func slowCheckFieldNames(body []byte, allowed map[string]bool) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return "" // null: nothing set
-	}
-	seen := make(map[string]bool)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return "Malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ") + "."
-		}
-		name, _ := tok.(string)
-		switch {
-		case !allowed[name]:
-			return fmt.Sprintf("Unknown field %q.", name)
-		case seen[name]:
-			return fmt.Sprintf("Field %q is given more than once.", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "Malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ") + "."
-		}
-	}
-	return ""
-}
-
-// fieldNames caches jsonFieldNames by type: the maps are only read.
-var fieldNames sync.Map // reflect.Type -> map[string]bool
-
 // jsonFieldNames returns the JSON names of the fields of the struct t
-// points to, or nil when t is not a pointer to a struct. The map is shared:
-// callers must not modify it.
+// points to, or nil when t is not a pointer to a struct.
 func jsonFieldNames(t reflect.Type) map[string]bool {
-	if t == nil {
-		return nil
-	}
-	if names, ok := fieldNames.Load(t); ok {
-		return names.(map[string]bool)
-	}
-	names := buildJSONFieldNames(t)
-	fieldNames.Store(t, names)
-	return names
-}
-
-func buildJSONFieldNames(t reflect.Type) map[string]bool {
-	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil
 	}
 	t = t.Elem()

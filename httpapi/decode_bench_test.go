@@ -1,6 +1,10 @@
 package httpapi
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/custos-dev/custos/httpapi/wire"
+)
 
 var benchBody = []byte(`{"agent_role":"loan_officer","agent_id":"agent-lt-81466448-0","user_id":"user-17","source_id":"crm","sensitivity_level":"medium","session_id":"sess-81466448-12-3","action":"read","query":"customer income history for underwriting","principal_claims":["group:credit"]}`)
 
@@ -11,10 +15,11 @@ func BenchmarkDecodeBody(b *testing.B) {
 			name = "fast_path"
 		}
 		b.Run(name, func(b *testing.B) {
+			var d bodies
 			b.ReportAllocs()
 			for b.Loop() {
-				var r evaluateRequest
-				if p := decodeBody(benchBody, &r, fast); p != "" {
+				var r wire.EvaluateRequest
+				if p := d.decode(benchBody, &r, fast); p != "" {
 					b.Fatal(p)
 				}
 			}

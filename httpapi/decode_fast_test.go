@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // numbersDTO is a flat type with every kind of scalar the fast path takes.
@@ -34,17 +35,17 @@ func TestIsFlat(t *testing.T) {
 		dst  any
 		flat bool
 	}{
-		{&evaluateRequest{}, true},
-		{&createKeyRequest{}, true},
-		{&rotateKeyRequest{}, true},
+		{&wire.EvaluateRequest{}, true},
+		{&wire.CreateKeyRequest{}, true},
+		{&wire.RotateKeyRequest{}, true},
 		{&numbersDTO{}, true},
-		{&updateAgentRequest{}, false}, // *[]string
+		{&wire.UpdateAgentRequest{}, false}, // *[]string
 		{&policy.Policy{}, false},
 		{&struct{ T time.Time }{}, false},
 		{&struct{ M map[string]string }{}, false},
 		{&struct{ B []byte }{}, false},
 		{&struct{ Inner struct{ A string } }{}, false},
-		{evaluateRequest{}, false},
+		{wire.EvaluateRequest{}, false},
 		{&[]string{}, false},
 	} {
 		require.Equal(t, tc.flat, isFlat(reflect.TypeOf(tc.dst)), "%T", tc.dst)
@@ -61,30 +62,32 @@ var decodeBodySeeds = []string{
 	`{"n":-0}`, `{"n":01}`, `{"f":.5}`, `{"s":"\u0000"}`, "{\"s\":\"\x01\"}", `{"n":1}` + "\n",
 }
 
-// FuzzDecodeBodyFastPath checks that decoding with the goccy fast path
-// gives exactly what the encoding/json path gives: the same problem (or
-// none) and the same value, from a zero value (the fast path) and from one
-// with defaults set (never the fast path).
+// FuzzDecodeBodyFastPath checks that the fast reader (goccy/go-json and
+// the single pass over names) gives exactly what the fallback
+// (encoding/json alone) gives: the same problem (or none) and the same
+// value, from a zero value (the fast path) and from one with defaults set
+// (never the fast path).
 func FuzzDecodeBodyFastPath(f *testing.F) {
 	for _, s := range decodeBodySeeds {
 		f.Add([]byte(s))
 	}
+	var d bodies
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if len(body) == 0 {
-			return // decodeJSON answers an empty body before decodeBody
+			return // decodeJSON answers an empty body before decode
 		}
 		p := 7
 		for _, fresh := range []func() any{
-			func() any { return &evaluateRequest{} },
-			func() any { return &createKeyRequest{} },
+			func() any { return &wire.EvaluateRequest{} },
+			func() any { return &wire.CreateKeyRequest{} },
 			func() any { return &numbersDTO{} },
-			func() any { return &evaluateRequest{AgentRole: "default", PrincipalClaims: []string{"d"}} },
-			func() any { return &createKeyRequest{Name: "default", ExpiresDays: &p} },
+			func() any { return &wire.EvaluateRequest{AgentRole: "default", PrincipalClaims: []string{"d"}} },
+			func() any { return &wire.CreateKeyRequest{Name: "default", ExpiresDays: &p} },
 			func() any { return &numbersDTO{N: 3, Ss: []string{"d"}} },
 		} {
 			fast, slow := fresh(), fresh()
-			fastProblem := decodeBody(body, fast, true)
-			slowProblem := decodeBody(body, slow, false)
+			fastProblem := d.decode(body, fast, true)
+			slowProblem := d.decode(body, slow, false)
 			if fastProblem != slowProblem {
 				t.Fatalf("%T %q: fast path %q, encoding/json %q", fast, body, fastProblem, slowProblem)
 			}
@@ -99,14 +102,15 @@ func FuzzDecodeBodyFastPath(f *testing.F) {
 // decoded string may point into them, on either path.
 func TestDecodeBodyDoesNotAliasBody(t *testing.T) {
 	t.Parallel()
+	var d bodies
 	for _, fast := range []bool{true, false} {
 		body := []byte(`{"agent_role":"loan_officer","query":"q\u00e9","principal_claims":["group:x"]}`)
-		var r evaluateRequest
-		require.Empty(t, decodeBody(body, &r, fast))
+		var r wire.EvaluateRequest
+		require.Empty(t, d.decode(body, &r, fast))
 		for i := range body {
 			body[i] = 'X'
 		}
-		require.Equal(t, evaluateRequest{AgentRole: "loan_officer", Query: "qé", PrincipalClaims: []string{"group:x"}}, r, "fast=%v", fast)
+		require.Equal(t, wire.EvaluateRequest{AgentRole: "loan_officer", Query: "qé", PrincipalClaims: []string{"group:x"}}, r, "fast=%v", fast)
 	}
 }
 

@@ -29,6 +29,10 @@
 //
 // # Bodies
 //
+// Every request and response body is a type of package wire, which the Go
+// client (httpapi/client) uses too; handlers convert between wire and
+// domain types and nothing else.
+//
 // Request bodies are JSON objects sent as application/json (else 415), at
 // most 64 KiB (else 413), with exactly the documented field names, each at
 // most once, and nothing after the object (else 400 naming the problem and

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/domain/text"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/httpapi/wire"
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
@@ -37,11 +38,6 @@ const (
 	detailAgentNotFound     = "Agent not found."
 	detailSessionNotFound   = "Session not found."
 )
-
-// errorBody is the body of every error response.
-type errorBody struct {
-	Detail string `json:"detail"`
-}
 
 // statusOf maps err to a status and a detail. It matches with errors.Is and
 // errors.As only, so errors wrapped with %w or joined map like the original.
@@ -109,7 +105,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return // the handler already answered; nothing more can be sent
 	}
-	if werr := c.JSON(code, errorBody{Detail: detail}); werr != nil {
+	if werr := c.JSON(code, wire.ErrorBody{Detail: detail}); werr != nil {
 		s.cfg.Logger.Warn("write error response", "request_id", requestIDOf(c), "err", werr)
 	}
 }

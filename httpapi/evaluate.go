@@ -10,51 +10,20 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // detailDecisionWithheld answers an evaluation whose decision could not be
 // recorded: no decision leaves without its audit record.
 const detailDecisionWithheld = "audit log unavailable; decision withheld"
 
-// evaluateRequest is the body of POST /v1/context/evaluate, field names as
-// AutoPIL's clients send them. null means absent.
-type evaluateRequest struct {
-	AgentRole        string   `json:"agent_role"`
-	AgentID          string   `json:"agent_id"`
-	UserID           string   `json:"user_id"`
-	SourceID         string   `json:"source_id"`
-	SensitivityLevel string   `json:"sensitivity_level"`
-	SessionID        string   `json:"session_id"`
-	TaskType         string   `json:"task_type"`
-	Action           string   `json:"action"`
-	Query            string   `json:"query"`
-	PrincipalClaims  []string `json:"principal_claims"`
-}
-
-func (r evaluateRequest) request() policy.Request {
+// policyRequest is the domain's view of an evaluate body.
+func policyRequest(r wire.EvaluateRequest) policy.Request {
 	return policy.Request{
 		AgentRole: r.AgentRole, AgentID: r.AgentID, UserID: r.UserID, SourceID: r.SourceID,
 		Sensitivity: policy.Level(r.SensitivityLevel), SessionID: r.SessionID, TaskType: r.TaskType,
 		Action: policy.Action(r.Action), Query: r.Query, PrincipalClaims: r.PrincipalClaims,
 	}
-}
-
-// evaluateResponse answers both outcomes with 200.
-type evaluateResponse struct {
-	Decision      string  `json:"decision"`
-	Reason        string  `json:"reason"`
-	PolicyName    string  `json:"policy_name"`
-	PolicyID      *string `json:"policy_id"`
-	PolicyVersion *int    `json:"policy_version"`
-	// PolicyResolution says which rule chose the deciding policy: "bound"
-	// (the agent's policy binding) or "role" (the role's only policy); null
-	// when no policy decided.
-	PolicyResolution *string   `json:"policy_resolution"`
-	DenialType       string    `json:"denial_type,omitempty"`
-	EventID          string    `json:"event_id"`
-	Seq              uint64    `json:"seq"`
-	SessionID        string    `json:"session_id"`
-	EvaluatedAt      time.Time `json:"evaluated_at"`
 }
 
 func (s *Server) evaluate(c echo.Context) error {
@@ -63,11 +32,11 @@ func (s *Server) evaluate(c echo.Context) error {
 	if !ok {
 		return errNoCaller
 	}
-	var body evaluateRequest
-	if err := decodeJSON(c, &body); err != nil {
+	var body wire.EvaluateRequest
+	if err := s.decodeJSON(c, &body); err != nil {
 		return err
 	}
-	req := body.request()
+	req := policyRequest(body)
 	if err := decision.ValidateRequest(req); err != nil {
 		return err
 	}
@@ -81,7 +50,7 @@ func (s *Server) evaluate(c echo.Context) error {
 	if m := s.cfg.Metrics; m != nil {
 		m.ObserveDecision(made.Decision, made.DenialType, time.Since(start))
 	}
-	resp := evaluateResponse{
+	resp := wire.Decision{
 		Decision:    made.Decision,
 		Reason:      made.Reason,
 		PolicyName:  made.PolicyName,

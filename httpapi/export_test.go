@@ -18,3 +18,6 @@ var StatusOf = statusOf
 
 // MaxBodyBytes is the request body limit.
 const MaxBodyBytes = maxBodyBytes
+
+// VerifyReport is the copy of a verify.Report into its wire shape.
+var VerifyReport = verifyReport

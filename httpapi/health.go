@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // Details of GET /readyz when not ready. They never carry the cause (which
@@ -17,14 +18,9 @@ const (
 	detailNotReady    = "Not ready; the server log has the cause."
 )
 
-// statusResponse answers the probes.
-type statusResponse struct {
-	Status string `json:"status"`
-}
-
 // healthz handles GET /healthz: the process is alive and serving.
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
+	return c.JSON(http.StatusOK, wire.Status{Status: "ok"})
 }
 
 // readyz handles GET /readyz: 200 when Config.Ready reports nil (or is
@@ -41,5 +37,5 @@ func (s *Server) readyz(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, detail)
 		}
 	}
-	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})
+	return c.JSON(http.StatusOK, wire.Status{Status: "ready"})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // asOf returns the key, policy and agent tables as they were at the
@@ -46,19 +47,6 @@ func parseTimeParam(name, raw string) (time.Time, error) {
 			"Invalid request: "+name+" must be an RFC 3339 time such as 2030-01-31T12:00:00Z.")
 	}
 	return t.UTC(), nil
-}
-
-// keyFactRow is one row of GET /v1/keys/history.
-type keyFactRow struct {
-	Time         time.Time `json:"time"`
-	Fact         string    `json:"fact"`
-	KeyID        string    `json:"key_id"`
-	Name         string    `json:"name"`
-	Scope        string    `json:"scope"`
-	Actor        string    `json:"actor"`
-	RelatedKeyID *string   `json:"related_key_id"`
-	Seq          *uint64   `json:"seq"`
-	EventID      *string   `json:"event_id"`
 }
 
 // keyHistory handles GET /v1/keys/history?format=jsonl|csv: the full
@@ -107,7 +95,7 @@ func (s *Server) keyHistory(c echo.Context) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, f := range facts {
-		row := keyFactRow{Time: f.Time.UTC(), Fact: f.Fact, KeyID: f.KeyID, Name: f.Name, Scope: f.Scope, Actor: f.Actor,
+		row := wire.KeyFact{Time: f.Time.UTC(), Fact: f.Fact, KeyID: f.KeyID, Name: f.Name, Scope: f.Scope, Actor: f.Actor,
 			RelatedKeyID: stringOrNil(f.RelatedKeyID), EventID: stringOrNil(f.EventID)}
 		if f.Seq > 0 {
 			seq := f.Seq

@@ -7,20 +7,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
-// createKeyRequest is the body of POST /v1/keys. The domain decides the
-// rules (expiry defaults, either expires_days or expires_at, agent_id only
-// for evaluate keys); this type only carries the wire shape.
-type createKeyRequest struct {
-	Name        string  `json:"name"`
-	Scope       string  `json:"scope"`
-	ExpiresDays *int    `json:"expires_days"`
-	ExpiresAt   *string `json:"expires_at"` // RFC 3339
-	AgentID     string  `json:"agent_id"`
-}
-
-func (r createKeyRequest) command() (keys.CreateCommand, error) {
+// createKeyCommand turns the body of POST /v1/keys into the domain's
+// command. The domain decides the rules; only expires_at is parsed here.
+func createKeyCommand(r wire.CreateKeyRequest) (keys.CreateCommand, error) {
 	cmd := keys.CreateCommand{Name: r.Name, Scope: r.Scope, ExpiresDays: r.ExpiresDays, AgentID: r.AgentID}
 	if r.ExpiresAt != nil {
 		at, err := time.Parse(time.RFC3339, *r.ExpiresAt)
@@ -33,30 +25,9 @@ func (r createKeyRequest) command() (keys.CreateCommand, error) {
 	return cmd, nil
 }
 
-// rotateKeyRequest is the optional body of POST /v1/keys/:key_id/rotate.
-type rotateKeyRequest struct {
-	GraceSeconds *int `json:"grace_seconds"`
-}
-
-// keyResponse is one key as GET, list and DELETE show it: never the key or
-// its hash. Absent times and ids are null.
-type keyResponse struct {
-	KeyID       string     `json:"key_id"`
-	Name        string     `json:"name"`
-	Scope       string     `json:"scope"`
-	Prefix      string     `json:"prefix"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-	IsActive    bool       `json:"is_active"`
-	RevokedAt   *time.Time `json:"revoked_at"`
-	RotatedFrom *string    `json:"rotated_from"`
-	RotatedTo   *string    `json:"rotated_to"`
-	LastUsedAt  *time.Time `json:"last_used_at"`
-	AgentID     string     `json:"agent_id,omitempty"`
-}
-
-func newKeyResponse(k keys.Key, now time.Time) keyResponse {
-	return keyResponse{
+// newKeyResponse shows k as it is at now: never the key or its hash.
+func newKeyResponse(k keys.Key, now time.Time) wire.Key {
+	return wire.Key{
 		KeyID:       k.KeyID,
 		Name:        k.Name,
 		Scope:       string(k.Scope),
@@ -72,41 +43,17 @@ func newKeyResponse(k keys.Key, now time.Time) keyResponse {
 	}
 }
 
-// createdKeyResponse answers POST /v1/keys: the only time the key is shown.
-type createdKeyResponse struct {
-	KeyID     string    `json:"key_id"`
-	Key       string    `json:"key"`
-	Name      string    `json:"name"`
-	Scope     string    `json:"scope"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	IsActive  bool      `json:"is_active"`
-	AgentID   string    `json:"agent_id,omitempty"`
-}
-
-// rotatedKeyResponse answers POST /v1/keys/:key_id/rotate with the new key.
-type rotatedKeyResponse struct {
-	KeyID       string    `json:"key_id"`
-	Key         string    `json:"key"`
-	Name        string    `json:"name"`
-	Scope       string    `json:"scope"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
-	RotatedFrom string    `json:"rotated_from"`
-	AgentID     string    `json:"agent_id,omitempty"`
-}
-
 // createKey handles POST /v1/keys.
 func (s *Server) createKey(c echo.Context) error {
 	by, err := actor(c)
 	if err != nil {
 		return err
 	}
-	var req createKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	var req wire.CreateKeyRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cmd, err := req.command()
+	cmd, err := createKeyCommand(req)
 	if err != nil {
 		return err
 	}
@@ -115,7 +62,7 @@ func (s *Server) createKey(c echo.Context) error {
 		return err
 	}
 	noStore(c)
-	return c.JSON(http.StatusCreated, createdKeyResponse{
+	return c.JSON(http.StatusCreated, wire.CreatedKey{
 		KeyID:     created.KeyID,
 		Key:       plaintext,
 		Name:      created.Name,
@@ -138,7 +85,7 @@ func (s *Server) listKeys(c echo.Context) error {
 	} else if past != nil {
 		all, now = past.Keys.List(), at
 	}
-	out := make([]keyResponse, len(all))
+	out := make([]wire.Key, len(all))
 	for i, k := range all {
 		out[i] = newKeyResponse(k, now)
 	}
@@ -174,8 +121,8 @@ func (s *Server) rotateKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req rotateKeyRequest
-	if err := decodeJSON(c, &req); err != nil {
+	var req wire.RotateKeyRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	rotated, plaintext, err := s.cfg.Ledger.RotateKey(c.Request().Context(), by,
@@ -185,7 +132,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 	}
 	n := rotated.NewKey
 	noStore(c)
-	return c.JSON(http.StatusCreated, rotatedKeyResponse{
+	return c.JSON(http.StatusCreated, wire.RotatedKey{
 		KeyID:       n.KeyID,
 		Key:         plaintext,
 		Name:        n.Name,

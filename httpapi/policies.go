@@ -58,7 +58,7 @@ func (s *Server) createPolicy(c echo.Context) error {
 		return err
 	}
 	var p policy.Policy
-	if err := decodeJSON(c, &p); err != nil {
+	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
 	created, err := s.cfg.Ledger.CreatePolicy(c.Request().Context(), by, p)
@@ -74,7 +74,7 @@ func (s *Server) updatePolicy(c echo.Context) error {
 		return err
 	}
 	var p policy.Policy
-	if err := decodeJSON(c, &p); err != nil {
+	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
 	updated, err := s.cfg.Ledger.UpdatePolicy(c.Request().Context(), by, c.Param("policy_id"), p)

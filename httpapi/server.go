@@ -96,6 +96,7 @@ type Server struct {
 	openapi []byte                // docs/openapi.yaml as JSON, for GET /openapi.json
 	handler http.Handler          // the limiter in front of echo
 	http    *http.Server          // what Serve runs
+	bodies  bodies                // reads request bodies, with its caches
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes

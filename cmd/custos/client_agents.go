@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/custos-dev/custos/httpapi/client"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 func newAgentsCommand(stdout io.Writer) *cobra.Command {
@@ -62,7 +63,7 @@ func (a *agentFields) add(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&a.permittedRoles, "permitted-role", nil, "extra role the agent may act as (repeatable)")
 }
 
-func printAgent(s *session, a client.Agent) error {
+func printAgent(s *session, a wire.Agent) error {
 	if s.json() {
 		return s.printJSON(a)
 	}
@@ -70,12 +71,12 @@ func printAgent(s *session, a client.Agent) error {
 		"agent_id", a.AgentID,
 		"agent_role", a.AgentRole,
 		"status", a.Status,
-		"display_name", a.DisplayName,
-		"description", a.Description,
-		"owner", a.Owner,
-		"owner_team", a.OwnerTeam,
-		"framework", a.Framework,
-		"policy_name", a.PolicyName,
+		"display_name", deref(a.DisplayName),
+		"description", deref(a.Description),
+		"owner", deref(a.Owner),
+		"owner_team", deref(a.OwnerTeam),
+		"framework", deref(a.Framework),
+		"policy_name", deref(a.PolicyName),
 		"permitted_roles", strings.Join(a.PermittedRoles, ", "),
 		"created_at", when(a.CreatedAt),
 		"updated_at", when(a.UpdatedAt),
@@ -96,7 +97,7 @@ func newAgentsRegisterCommand(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer s.close()
-			agent, err := s.client.RegisterAgent(s.ctx, client.RegisterAgentRequest{
+			agent, err := s.client.RegisterAgent(s.ctx, wire.RegisterAgentRequest{
 				AgentID: id, AgentRole: a.role, DisplayName: a.displayName, Description: a.description,
 				Owner: a.owner, OwnerTeam: a.ownerTeam, Framework: a.framework, PolicyName: a.policy,
 				PermittedRoles: a.permittedRoles,
@@ -117,10 +118,10 @@ func newAgentsRegisterCommand(stdout io.Writer) *cobra.Command {
 func newAgentsListCommand(stdout io.Writer) *cobra.Command {
 	var filter client.AgentFilter
 	cmd := listCommand(stdout, "list [--framework F] [--owner O] [--status S]", "List agents, optionally filtered",
-		func(s *session) ([]client.Agent, error) { return s.client.ListAgents(s.ctx, filter) },
+		func(s *session) ([]wire.Agent, error) { return s.client.ListAgents(s.ctx, filter) },
 		[]string{"AGENT_ID", "AGENT_ROLE", "STATUS", "OWNER", "FRAMEWORK", "POLICY_NAME", "UPDATED_AT"},
-		func(a client.Agent) []string {
-			return []string{a.AgentID, a.AgentRole, a.Status, a.Owner, a.Framework, a.PolicyName, when(a.UpdatedAt)}
+		func(a wire.Agent) []string {
+			return []string{a.AgentID, a.AgentRole, a.Status, deref(a.Owner), deref(a.Framework), deref(a.PolicyName), when(a.UpdatedAt)}
 		})
 	cmd.Flags().StringVar(&filter.Framework, "framework", "", "only agents of this framework")
 	cmd.Flags().StringVar(&filter.Owner, "owner", "", "only agents of this owner")
@@ -133,7 +134,7 @@ func newAgentsListCommand(stdout io.Writer) *cobra.Command {
 
 func newAgentsGetCommand(stdout io.Writer) *cobra.Command {
 	return idCommand(stdout, "get AGENT_ID", "Show one agent (exit 1 when it does not exist)", true, completeAgentIDs,
-		func(s *session, id string) (client.Agent, error) { return s.client.GetAgent(s.ctx, id) }, printAgent)
+		func(s *session, id string) (wire.Agent, error) { return s.client.GetAgent(s.ctx, id) }, printAgent)
 }
 
 func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
@@ -157,7 +158,7 @@ func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
 				}
 				return nil
 			}
-			req := client.UpdateAgentRequest{
+			req := wire.UpdateAgentRequest{
 				AgentRole:   set("role", &a.role),
 				DisplayName: set("display-name", &a.displayName),
 				Description: set("description", &a.description),
@@ -188,10 +189,10 @@ func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
 
 func newAgentStatusCommand(stdout io.Writer, use, status, short string) *cobra.Command {
 	return idCommand(stdout, use+" AGENT_ID", short, false, completeAgentIDs,
-		func(s *session, id string) (client.Agent, error) { return s.client.SetAgentStatus(s.ctx, id, status) }, printAgent)
+		func(s *session, id string) (wire.Agent, error) { return s.client.SetAgentStatus(s.ctx, id, status) }, printAgent)
 }
 
 func newAgentsRetireCommand(stdout io.Writer) *cobra.Command {
 	return idCommand(stdout, "retire AGENT_ID", "Retire an agent for good", false, completeAgentIDs,
-		func(s *session, id string) (client.Agent, error) { return s.client.RetireAgent(s.ctx, id) }, printAgent)
+		func(s *session, id string) (wire.Agent, error) { return s.client.RetireAgent(s.ctx, id) }, printAgent)
 }

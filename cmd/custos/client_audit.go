@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/httpapi/client"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // errLiveChainBroken makes audit verify exit 1 after printing its report.
@@ -114,8 +115,8 @@ func newAuditSessionCommand(stdout io.Writer) *cobra.Command {
 			}
 			if err := fields(stdout,
 				"session_id", trail.SessionID,
-				"owner_role", trail.OwnerRole,
-				"owner_agent_id", trail.OwnerAgentID,
+				"owner_role", deref(trail.OwnerRole),
+				"owner_agent_id", deref(trail.OwnerAgentID),
 				"started_at", when(trail.StartedAt),
 				"expires_at", when(trail.ExpiresAt),
 				"decisions", fmt.Sprintf("%d (%d allowed, %d denied)", trail.TotalEvents, trail.Allowed, trail.Denied),
@@ -289,16 +290,16 @@ bad flag (checked before any request).`,
 			defer stop()
 			bw := bufio.NewWriter(stdout)
 			var outErr error
-			var each func(client.Event) error
+			var each func(wire.Event) error
 			var done func() error
 			if s.json() {
 				enc := json.NewEncoder(bw)
 				enc.SetEscapeHTML(false)
-				each = func(e client.Event) error { return enc.Encode(e) }
+				each = func(e wire.Event) error { return enc.Encode(e) }
 				done = bw.Flush
 			} else {
 				t := newEventTable(bw)
-				each = func(e client.Event) error {
+				each = func(e wire.Event) error {
 					if t.add(e)%eventTableBlock == 0 {
 						return t.flush()
 					}
@@ -306,7 +307,7 @@ bad flag (checked before any request).`,
 				}
 				done = func() error { return errors.Join(t.flush(), bw.Flush()) }
 			}
-			err = s.client.AllEvents(ctx, q, func(e client.Event) error {
+			err = s.client.AllEvents(ctx, q, func(e wire.Event) error {
 				touch()
 				if err := each(e); err != nil {
 					outErr = fmt.Errorf("write output: %w", err)
@@ -350,7 +351,7 @@ func newEventTable(w io.Writer) *eventTable {
 }
 
 // add writes one row and returns the number of rows so far.
-func (t *eventTable) add(e client.Event) int {
+func (t *eventTable) add(e wire.Event) int {
 	var decision, source, reason string
 	if m, err := e.DecisionMade(); err == nil {
 		decision, source, reason = m.Decision, m.Request.SourceID, m.Reason

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/httpapi/client"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 func newKeysCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -44,7 +45,7 @@ func completeKeyIDs(f *clientFlags) cobra.CompletionFunc {
 
 func newKeysCreateCommand(stdout, stderr io.Writer) *cobra.Command {
 	var f clientFlags
-	var req client.CreateKeyRequest
+	var req wire.CreateKeyRequest
 	var days int
 	var expiresAt string
 	cmd := &cobra.Command{
@@ -67,11 +68,10 @@ For scripts: KEY=$(custos keys create --name n --scope read -o json | jq -r .key
 				req.ExpiresDays = &days
 			}
 			if expiresAt != "" {
-				at, err := time.Parse(time.RFC3339, expiresAt)
-				if err != nil {
+				if _, err := time.Parse(time.RFC3339, expiresAt); err != nil {
 					return withCode(2, fmt.Errorf("--expires-at %q: want an RFC 3339 time such as 2030-01-31T12:00:00Z", expiresAt))
 				}
-				req.ExpiresAt = &at
+				req.ExpiresAt = &expiresAt
 			}
 			created, err := s.client.CreateKey(s.ctx, req)
 			if err != nil {
@@ -107,14 +107,14 @@ For scripts: KEY=$(custos keys create --name n --scope read -o json | jq -r .key
 
 func newKeysListCommand(stdout io.Writer) *cobra.Command {
 	return listCommand(stdout, "list", "List every key ever created, newest first (never the keys themselves)",
-		func(s *session) ([]client.Key, error) { return s.client.ListKeys(s.ctx) },
+		func(s *session) ([]wire.Key, error) { return s.client.ListKeys(s.ctx) },
 		[]string{"KEY_ID", "NAME", "SCOPE", "PREFIX", "ACTIVE", "EXPIRES_AT", "LAST_USED_AT", "AGENT_ID"},
-		func(k client.Key) []string {
+		func(k wire.Key) []string {
 			return []string{k.KeyID, k.Name, k.Scope, k.Prefix, yesNo(k.IsActive), when(k.ExpiresAt), when(k.LastUsedAt), k.AgentID}
 		})
 }
 
-func printKey(s *session, k client.Key) error {
+func printKey(s *session, k wire.Key) error {
 	if s.json() {
 		return s.printJSON(k)
 	}
@@ -135,7 +135,7 @@ func printKey(s *session, k client.Key) error {
 
 func newKeysGetCommand(stdout io.Writer) *cobra.Command {
 	return idCommand(stdout, "get KEY_ID", "Show one key (exit 1 when it does not exist)", true, completeKeyIDs,
-		func(s *session, id string) (client.Key, error) { return s.client.GetKey(s.ctx, id) }, printKey)
+		func(s *session, id string) (wire.Key, error) { return s.client.GetKey(s.ctx, id) }, printKey)
 }
 
 func newKeysRotateCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -151,7 +151,7 @@ func newKeysRotateCommand(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer s.close()
-			var req client.RotateKeyRequest
+			var req wire.RotateKeyRequest
 			if cmd.Flags().Changed("grace") {
 				if grace < 0 || grace%time.Second != 0 {
 					return withCode(2, fmt.Errorf("--grace %s: want whole seconds, not negative", grace))
@@ -186,5 +186,5 @@ func newKeysRotateCommand(stdout, stderr io.Writer) *cobra.Command {
 
 func newKeysRevokeCommand(stdout io.Writer) *cobra.Command {
 	return idCommand(stdout, "revoke KEY_ID", "Revoke a key for good", false, completeKeyIDs,
-		func(s *session, id string) (client.Key, error) { return s.client.RevokeKey(s.ctx, id) }, printKey)
+		func(s *session, id string) (wire.Key, error) { return s.client.RevokeKey(s.ctx, id) }, printKey)
 }

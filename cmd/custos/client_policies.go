@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/cmd/internal/policyfile"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/httpapi/client"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // addPolicyClientCommands adds the server-side policy commands to the
@@ -42,14 +43,14 @@ func completePolicyIDs(f *clientFlags) cobra.CompletionFunc {
 
 func newPoliciesListCommand(stdout io.Writer) *cobra.Command {
 	return listCommand(stdout, "list", "List the policies of a server, by name",
-		func(s *session) ([]client.Policy, error) { return s.client.ListPolicies(s.ctx) },
+		func(s *session) ([]wire.Policy, error) { return s.client.ListPolicies(s.ctx) },
 		[]string{"NAME", "POLICY_ID", "AGENT_ROLE", "VERSION", "UPDATED_AT"},
-		func(p client.Policy) []string {
+		func(p wire.Policy) []string {
 			return []string{p.Name, p.PolicyID, p.AgentRole, itoa(p.Version), when(p.UpdatedAt)}
 		})
 }
 
-func printPolicy(s *session, p client.Policy) error {
+func printPolicy(s *session, p wire.Policy) error {
 	if s.json() {
 		return s.printJSON(p)
 	}
@@ -99,13 +100,13 @@ func countOf(n int) string {
 
 func newPoliciesGetCommand(stdout io.Writer) *cobra.Command {
 	return idCommand(stdout, "get POLICY_ID", "Show one policy (exit 1 when it does not exist)", true, completePolicyIDs,
-		func(s *session, id string) (client.Policy, error) { return s.client.GetPolicy(s.ctx, id) }, printPolicy)
+		func(s *session, id string) (wire.Policy, error) { return s.client.GetPolicy(s.ctx, id) }, printPolicy)
 }
 
 func newPoliciesDeleteCommand(stdout io.Writer) *cobra.Command {
 	return idCommand(stdout, "delete POLICY_ID", "Delete a policy; its role is denied from then on", false, completePolicyIDs,
-		func(s *session, id string) (client.Policy, error) { return s.client.DeletePolicy(s.ctx, id) },
-		func(s *session, p client.Policy) error {
+		func(s *session, id string) (wire.Policy, error) { return s.client.DeletePolicy(s.ctx, id) },
+		func(s *session, p wire.Policy) error {
 			if s.json() {
 				return s.printJSON(p)
 			}
@@ -209,7 +210,7 @@ failed (the others are still applied; the table says which).`,
 }
 
 // loadPolicyFile reads path ("-": stdin) with the policyfile rules.
-func loadPolicyFile(path string, stdin io.Reader) ([]client.Policy, error) {
+func loadPolicyFile(path string, stdin io.Reader) ([]wire.Policy, error) {
 	if path != "-" {
 		return policyfile.Load(path)
 	}
@@ -223,13 +224,13 @@ func loadPolicyFile(path string, stdin io.Reader) ([]client.Policy, error) {
 // applyPolicies creates or updates each of desired, in order. Failures of
 // single policies are results; only failing to list the current policies is
 // an error.
-func applyPolicies(s *session, desired []client.Policy) ([]applyResult, error) {
+func applyPolicies(s *session, desired []wire.Policy) ([]applyResult, error) {
 	current, err := s.client.ListPolicies(s.ctx)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[string]client.Policy, len(current))
-	byName := make(map[string]client.Policy, len(current))
+	byID := make(map[string]wire.Policy, len(current))
+	byName := make(map[string]wire.Policy, len(current))
 	for _, p := range current {
 		byID[p.PolicyID], byName[p.Name] = p, p
 	}
@@ -240,7 +241,7 @@ func applyPolicies(s *session, desired []client.Policy) ([]applyResult, error) {
 		if want.PolicyID == "" {
 			old, found = byName[want.Name]
 		}
-		var got client.Policy
+		var got wire.Policy
 		switch {
 		case found && sameContent(old, want):
 			res.Action, got = applyUnchanged, old
@@ -270,7 +271,7 @@ func applyPolicies(s *session, desired []client.Policy) ([]applyResult, error) {
 // sameContent reports whether the server's policy have equals want, apart
 // from what the server manages (version, times) and a policy_id want leaves
 // to the server. It compares the JSON both would send.
-func sameContent(have, want client.Policy) bool {
+func sameContent(have, want wire.Policy) bool {
 	if want.PolicyID == "" {
 		want.PolicyID = have.PolicyID
 	}
@@ -279,7 +280,7 @@ func sameContent(have, want client.Policy) bool {
 	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
-func contentJSON(p client.Policy) ([]byte, error) {
+func contentJSON(p wire.Policy) ([]byte, error) {
 	p.Version = 0
 	p.CreatedAt, p.UpdatedAt = time.Time{}, time.Time{}
 	return json.Marshal(p)

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,87 +9,23 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/custos-dev/custos/domain/decision"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
-
-// VerifyReport is the server's check of its live chain. A broken chain is a
-// successful answer with Valid false.
-type VerifyReport struct {
-	Valid   bool   `json:"valid"`
-	Total   uint64 `json:"total"`
-	Chained uint64 `json:"chained"`
-	Legacy  uint64 `json:"legacy"`
-	// BrokenAt is the id of the first broken record, or nil.
-	BrokenAt *string `json:"broken_at"`
-	// Problem describes the first failed check, or is nil.
-	Problem        *VerifyProblem `json:"detail,omitempty"`
-	HeadSeq        uint64         `json:"head_seq"`
-	HeadHash       string         `json:"head_hash"`
-	AnchorPrevHash string         `json:"anchor_prev_hash"`
-	AnchorSeq      uint64         `json:"anchor_seq"`
-	DurationMS     float64        `json:"duration_ms"`
-}
-
-// VerifyProblem is the first failed check of a chain.
-type VerifyProblem struct {
-	Seq      uint64 `json:"seq"`
-	Kind     string `json:"kind"`
-	Expected string `json:"expected,omitempty"`
-	Got      string `json:"got,omitempty"`
-	Message  string `json:"message"`
-}
-
-// TrailEvent is one decision of a session trail.
-type TrailEvent struct {
-	EventID          string    `json:"event_id"`
-	Seq              uint64    `json:"seq"`
-	Time             time.Time `json:"time"`
-	Decision         string    `json:"decision"`
-	Reason           string    `json:"reason"`
-	PolicyName       string    `json:"policy_name"`
-	PolicyID         string    `json:"policy_id,omitempty"`
-	PolicyVersion    int       `json:"policy_version,omitempty"`
-	PolicyResolution string    `json:"policy_resolution,omitempty"`
-	DenialType       string    `json:"denial_type,omitempty"`
-	AgentID          string    `json:"agent_id"`
-	AgentRole        string    `json:"agent_role"`
-	UserID           string    `json:"user_id"`
-	SourceID         string    `json:"source_id"`
-	SensitivityLevel string    `json:"sensitivity_level"`
-	TaskType         string    `json:"task_type,omitempty"`
-	Action           string    `json:"action"`
-	KeyID            string    `json:"key_id"`
-}
-
-// SessionTrail is every decision that named one session, in log order.
-// OwnerRole, OwnerAgentID and StartedAt are empty when no decision started
-// the session.
-type SessionTrail struct {
-	SessionID       string       `json:"session_id"`
-	OwnerRole       string       `json:"owner_role"`
-	OwnerAgentID    string       `json:"owner_agent_id"`
-	StartedAt       time.Time    `json:"started_at"`
-	ExpiresAt       *time.Time   `json:"expires_at"`
-	TotalEvents     int          `json:"total_events"`
-	Allowed         int          `json:"allowed"`
-	Denied          int          `json:"denied"`
-	SourcesAccessed []string     `json:"sources_accessed"`
-	FirstEvent      time.Time    `json:"first_event"`
-	LastEvent       time.Time    `json:"last_event"`
-	Events          []TrailEvent `json:"events"`
-}
 
 // VerifyChain replays the server's live chain from genesis (GET
 // /v1/audit/verify; read).
-func (c *Client) VerifyChain(ctx context.Context) (VerifyReport, error) {
-	var out VerifyReport
+func (c *Client) VerifyChain(ctx context.Context) (wire.VerifyReport, error) {
+	var out wire.VerifyReport
 	err := c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, nil, &out)
 	return out, err
 }
 
 // SessionTrail returns every decision of a session (GET
 // /v1/audit/sessions/{id}; read): ErrNotFound for a session without events.
-func (c *Client) SessionTrail(ctx context.Context, sessionID string) (SessionTrail, error) {
-	var out SessionTrail
+func (c *Client) SessionTrail(ctx context.Context, sessionID string) (wire.SessionTrail, error) {
+	var out wire.SessionTrail
 	err := c.do(ctx, http.MethodGet, "/v1/audit/sessions/"+seg(sessionID), nil, nil, &out)
 	return out, err
 }
@@ -98,7 +33,7 @@ func (c *Client) SessionTrail(ctx context.Context, sessionID string) (SessionTra
 // EventDecisionMade is the type of the event that records one evaluation.
 // Event types are stable wire names, never renamed: key.created,
 // policy.updated, agent.registered, decision.made and so on.
-const EventDecisionMade = "decision.made"
+const EventDecisionMade = decision.TypeMade
 
 // Export formats of Export.
 const (
@@ -112,54 +47,6 @@ const (
 
 // MaxEventLimit is the largest page the server answers (EventQuery.Limit).
 const MaxEventLimit = 1000
-
-// Event is one event of the audit trail, as GET /v1/audit/events shows it.
-type Event struct {
-	Seq   uint64    `json:"seq"`
-	ID    string    `json:"id"`
-	Time  time.Time `json:"time"`
-	Type  string    `json:"type"`
-	Actor string    `json:"actor"`
-	// Payload is the event's payload as the server decoded it: a JSON
-	// object for every custos event. Decode decision.made payloads with
-	// DecisionMade.
-	Payload json.RawMessage `json:"payload"`
-	// PrevHash and Hash are 64 lowercase hex digits.
-	PrevHash    string `json:"prev_hash"`
-	Hash        string `json:"hash"`
-	HashVersion uint16 `json:"hash_version"`
-}
-
-// MadeDecision is the payload of a decision.made event: the request as
-// evaluated, the outcome and what decided it.
-type MadeDecision struct {
-	Request       EvaluateRequest `json:"request"`
-	Decision      string          `json:"decision"`
-	Reason        string          `json:"reason"`
-	PolicyName    string          `json:"policy_name"`
-	PolicyID      string          `json:"policy_id,omitempty"`
-	PolicyVersion int             `json:"policy_version,omitempty"`
-	DenialType    string          `json:"denial_type,omitempty"`
-	KeyID         string          `json:"key_id"`
-	EvaluatedAt   time.Time       `json:"evaluated_at"`
-}
-
-// ErrNotDecision is returned by Event.DecisionMade for an event of another
-// type than decision.made.
-var ErrNotDecision = errors.New("client: not a decision.made event")
-
-// DecisionMade decodes the payload of a decision.made event; ErrNotDecision
-// for any other type.
-func (e Event) DecisionMade() (MadeDecision, error) {
-	var m MadeDecision
-	if e.Type != EventDecisionMade {
-		return m, ErrNotDecision
-	}
-	if err := json.Unmarshal(e.Payload, &m); err != nil {
-		return m, fmt.Errorf("client: event %d: decode decision.made payload: %w", e.Seq, err)
-	}
-	return m, nil
-}
 
 // EventFilter narrows Events, AllEvents and Export; empty fields do not
 // filter, set fields must all match. The server checks the values and
@@ -210,18 +97,9 @@ type EventQuery struct {
 	Limit int
 }
 
-// EventPage answers Events.
-type EventPage struct {
-	// Events are in seq order; empty, never nil, when none match.
-	Events []Event `json:"events"`
-	// NextAfterSeq is the AfterSeq of the next page, or nil when this page
-	// is the last one.
-	NextAfterSeq *uint64 `json:"next_after_seq"`
-}
-
 // Events returns one page of the events that match q, in seq order (GET
 // /v1/audit/events; read).
-func (c *Client) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+func (c *Client) Events(ctx context.Context, q EventQuery) (wire.EventPage, error) {
 	v := q.query()
 	if q.AfterSeq > 0 {
 		v.Set("after_seq", strconv.FormatUint(q.AfterSeq, 10))
@@ -229,10 +107,10 @@ func (c *Client) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	var out EventPage
+	var out wire.EventPage
 	err := c.do(ctx, http.MethodGet, "/v1/audit/events", v, nil, &out)
 	if err == nil && out.Events == nil {
-		out.Events = []Event{}
+		out.Events = []wire.Event{}
 	}
 	return out, err
 }
@@ -241,7 +119,7 @@ func (c *Client) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 // in seq order, following NextAfterSeq page by page (q.Limit events per
 // request). It holds one page at a time. It stops at the first error, of a
 // request or of fn, and returns it; fn's error is returned as it is.
-func (c *Client) AllEvents(ctx context.Context, q EventQuery, fn func(Event) error) error {
+func (c *Client) AllEvents(ctx context.Context, q EventQuery, fn func(wire.Event) error) error {
 	if q.Limit == 0 {
 		q.Limit = MaxEventLimit
 	}

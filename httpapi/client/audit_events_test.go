@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/httpapi/client"
+	"github.com/custos-dev/custos/httpapi/wire"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -43,15 +44,15 @@ func newAuditStack(t *testing.T, allows, denies int) *auditStack {
 	admin := s.client(t, s.admin)
 	_, err := admin.CreatePolicy(ctx, lendingPolicy(t))
 	require.NoError(t, err)
-	_, err = admin.RegisterAgent(ctx, client.RegisterAgentRequest{AgentID: "loan-agent", AgentRole: "loan_officer"})
+	_, err = admin.RegisterAgent(ctx, wire.RegisterAgentRequest{AgentID: "loan-agent", AgentRole: "loan_officer"})
 	require.NoError(t, err)
 	_, err = admin.SetAgentStatus(ctx, "loan-agent", client.AgentApproved)
 	require.NoError(t, err)
-	k, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "loan-agent-prod", Scope: "evaluate", AgentID: "loan-agent"})
+	k, err := admin.CreateKey(ctx, wire.CreateKeyRequest{Name: "loan-agent-prod", Scope: "evaluate", AgentID: "loan-agent"})
 	require.NoError(t, err)
 	agent := s.client(t, k.Key)
 	evaluate := func(session, source, want string) {
-		d, err := agent.Evaluate(ctx, client.EvaluateRequest{AgentRole: "loan_officer", AgentID: "loan-agent",
+		d, err := agent.Evaluate(ctx, wire.EvaluateRequest{AgentRole: "loan_officer", AgentID: "loan-agent",
 			UserID: "u-1", SourceID: source, SensitivityLevel: "low", SessionID: session})
 		require.NoError(t, err)
 		require.Equal(t, want, d.Decision, "%+v", d)
@@ -68,7 +69,7 @@ func newAuditStack(t *testing.T, allows, denies int) *auditStack {
 }
 
 // all returns every event, one page.
-func (a *auditStack) all(t *testing.T) []client.Event {
+func (a *auditStack) all(t *testing.T) []wire.Event {
 	t.Helper()
 	page, err := a.admin.Events(context.Background(), client.EventQuery{Limit: client.MaxEventLimit})
 	require.NoError(t, err)
@@ -76,7 +77,7 @@ func (a *auditStack) all(t *testing.T) []client.Event {
 	return page.Events
 }
 
-func seqs(events []client.Event) []uint64 {
+func seqs(events []wire.Event) []uint64 {
 	out := make([]uint64, len(events))
 	for i, e := range events {
 		out[i] = e.Seq
@@ -105,7 +106,7 @@ func TestEventsPagesWithNextAfterSeq(t *testing.T) {
 
 	// Page by hand, 3 at a time: every page but the last is full and
 	// points at its own last seq.
-	var got []client.Event
+	var got []wire.Event
 	q := client.EventQuery{Limit: 3}
 	pages := 0
 	for {
@@ -126,15 +127,15 @@ func TestEventsPagesWithNextAfterSeq(t *testing.T) {
 
 	// AllEvents follows the cursor itself, with any page size.
 	for _, limit := range []int{0, 1, 2, 5, len(every), client.MaxEventLimit} {
-		var all []client.Event
-		require.NoError(t, a.admin.AllEvents(ctx, client.EventQuery{Limit: limit}, func(e client.Event) error {
+		var all []wire.Event
+		require.NoError(t, a.admin.AllEvents(ctx, client.EventQuery{Limit: limit}, func(e wire.Event) error {
 			all = append(all, e)
 			return nil
 		}))
 		assert.Equal(t, every, all, "limit %d", limit)
 	}
-	var rest []client.Event
-	require.NoError(t, a.admin.AllEvents(ctx, client.EventQuery{AfterSeq: 5, Limit: 2}, func(e client.Event) error {
+	var rest []wire.Event
+	require.NoError(t, a.admin.AllEvents(ctx, client.EventQuery{AfterSeq: 5, Limit: 2}, func(e wire.Event) error {
 		rest = append(rest, e)
 		return nil
 	}))
@@ -154,7 +155,7 @@ func TestEventsPagesWithNextAfterSeq(t *testing.T) {
 	// fn's error stops the walk and comes back as it is.
 	errEnough := errors.New("enough")
 	calls := 0
-	err = a.admin.AllEvents(ctx, client.EventQuery{Limit: 2}, func(client.Event) error {
+	err = a.admin.AllEvents(ctx, client.EventQuery{Limit: 2}, func(wire.Event) error {
 		calls++
 		if calls == 3 {
 			return errEnough
@@ -172,7 +173,7 @@ func TestEventsFilters(t *testing.T) {
 	every := a.all(t)
 
 	// want returns the seqs of every event that keep accepts.
-	want := func(keep func(client.Event, client.MadeDecision, bool) bool) []uint64 {
+	want := func(keep func(wire.Event, wire.DecisionMade, bool) bool) []uint64 {
 		var out []uint64
 		for _, e := range every {
 			m, err := e.DecisionMade()
@@ -184,8 +185,8 @@ func TestEventsFilters(t *testing.T) {
 	}
 	query := func(f client.EventFilter) []uint64 {
 		t.Helper()
-		var got []client.Event
-		require.NoError(t, a.admin.AllEvents(ctx, client.EventQuery{EventFilter: f, Limit: 2}, func(e client.Event) error {
+		var got []wire.Event
+		require.NoError(t, a.admin.AllEvents(ctx, client.EventQuery{EventFilter: f, Limit: 2}, func(e wire.Event) error {
 			got = append(got, e)
 			return nil
 		}))
@@ -195,35 +196,35 @@ func TestEventsFilters(t *testing.T) {
 	tests := []struct {
 		name   string
 		filter client.EventFilter
-		keep   func(e client.Event, m client.MadeDecision, isDecision bool) bool
+		keep   func(e wire.Event, m wire.DecisionMade, isDecision bool) bool
 		count  int // expected matches; -1: not checked
 	}{
 		{"type", client.EventFilter{Type: client.EventDecisionMade},
-			func(_ client.Event, _ client.MadeDecision, d bool) bool { return d }, 5},
+			func(_ wire.Event, _ wire.DecisionMade, d bool) bool { return d }, 5},
 		{"key.created", client.EventFilter{Type: "key.created"},
-			func(e client.Event, _ client.MadeDecision, _ bool) bool { return e.Type == "key.created" }, 2},
+			func(e wire.Event, _ wire.DecisionMade, _ bool) bool { return e.Type == "key.created" }, 2},
 		{"deny", client.EventFilter{Decision: client.Deny},
-			func(_ client.Event, m client.MadeDecision, d bool) bool { return d && m.Decision == client.Deny }, 2},
+			func(_ wire.Event, m wire.DecisionMade, d bool) bool { return d && m.Decision == client.Deny }, 2},
 		{"allow in session", client.EventFilter{Decision: client.Allow, SessionID: "s-allow"},
-			func(_ client.Event, m client.MadeDecision, d bool) bool { return d && m.Decision == client.Allow }, 3},
+			func(_ wire.Event, m wire.DecisionMade, d bool) bool { return d && m.Decision == client.Allow }, 3},
 		{"session", client.EventFilter{SessionID: "s-deny"},
-			func(_ client.Event, m client.MadeDecision, d bool) bool { return d && m.Request.SessionID == "s-deny" }, 2},
+			func(_ wire.Event, m wire.DecisionMade, d bool) bool { return d && m.Request.SessionID == "s-deny" }, 2},
 		{"source", client.EventFilter{SourceID: "crm"},
-			func(_ client.Event, m client.MadeDecision, d bool) bool { return d && m.Request.SourceID == "crm" }, 3},
+			func(_ wire.Event, m wire.DecisionMade, d bool) bool { return d && m.Request.SourceID == "crm" }, 3},
 		{"agent and role", client.EventFilter{Type: client.EventDecisionMade, AgentID: "loan-agent", AgentRole: "loan_officer"},
-			func(_ client.Event, m client.MadeDecision, d bool) bool {
+			func(_ wire.Event, m wire.DecisionMade, d bool) bool {
 				return d && m.Request.AgentID == "loan-agent"
 			}, 5},
 		{"decisions of a key", client.EventFilter{Type: client.EventDecisionMade, KeyID: a.agentKeyID},
-			func(_ client.Event, m client.MadeDecision, d bool) bool { return d && m.KeyID == a.agentKeyID }, 5},
+			func(_ wire.Event, m wire.DecisionMade, d bool) bool { return d && m.KeyID == a.agentKeyID }, 5},
 		{"no match", client.EventFilter{SessionID: "s-none"},
-			func(client.Event, client.MadeDecision, bool) bool { return false }, 0},
+			func(wire.Event, wire.DecisionMade, bool) bool { return false }, 0},
 		{"from and to, inclusive", client.EventFilter{From: first, To: last},
-			func(e client.Event, _ client.MadeDecision, _ bool) bool {
+			func(e wire.Event, _ wire.DecisionMade, _ bool) bool {
 				return !e.Time.Before(first) && !e.Time.After(last)
 			}, -1},
 		{"from and deny", client.EventFilter{From: first, Decision: client.Deny},
-			func(e client.Event, m client.MadeDecision, d bool) bool {
+			func(e wire.Event, m wire.DecisionMade, d bool) bool {
 				return d && m.Decision == client.Deny && !e.Time.Before(first)
 			}, -1},
 	}
@@ -254,7 +255,7 @@ func TestEventsFilters(t *testing.T) {
 	assert.NotEmpty(t, m.Reason)
 	assert.Equal(t, a.agentKeyID, m.KeyID)
 	_, err = every[0].DecisionMade()
-	assert.ErrorIs(t, err, client.ErrNotDecision)
+	assert.ErrorIs(t, err, wire.ErrNotDecision)
 }
 
 func TestEventsErrors(t *testing.T) {
@@ -276,7 +277,7 @@ func TestEventsErrors(t *testing.T) {
 		_, err := c.Events(ctx, tc.q)
 		detail := requireAPIError(t, err, tc.sentinel, tc.status)
 		assert.Contains(t, detail, "Invalid request", name)
-		err = c.AllEvents(ctx, tc.q, func(client.Event) error { t.Fatal("no event expected"); return nil })
+		err = c.AllEvents(ctx, tc.q, func(wire.Event) error { t.Fatal("no event expected"); return nil })
 		requireAPIError(t, err, tc.sentinel, tc.status)
 	}
 	_, err := s.client(t, "").Events(ctx, client.EventQuery{})

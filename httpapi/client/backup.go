@@ -3,17 +3,9 @@ package client
 import (
 	"context"
 	"net/http"
-)
 
-// BackupResult answers Backup.
-type BackupResult struct {
-	// Name is the backup's name, as asked.
-	Name string `json:"name"`
-	// Out is the folder the server wrote the copy to: its backup folder
-	// (serve --backup-dir) joined with Name.
-	Out        string  `json:"out"`
-	DurationMS float64 `json:"duration_ms"`
-}
+	"github.com/custos-dev/custos/httpapi/wire"
+)
 
 // Backup makes the server write a consistent copy of its store while it
 // keeps serving (POST /v1/admin/backup; admin). name is a folder name, not
@@ -22,11 +14,8 @@ type BackupResult struct {
 // with ".."), ErrConflict a name that exists, ErrForbidden (with its
 // detail) a server without a backup folder. The copy opens like any data
 // folder.
-func (c *Client) Backup(ctx context.Context, name string) (BackupResult, error) {
-	var res BackupResult
-	body := struct {
-		Name string `json:"name"`
-	}{name}
-	err := c.do(ctx, http.MethodPost, "/v1/admin/backup", nil, body, &res)
+func (c *Client) Backup(ctx context.Context, name string) (wire.BackupResult, error) {
+	var res wire.BackupResult
+	err := c.do(ctx, http.MethodPost, "/v1/admin/backup", nil, wire.BackupRequest{Name: name}, &res)
 	return res, err
 }

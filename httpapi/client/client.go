@@ -1,6 +1,10 @@
 // Package client is a typed Go client for the custos HTTP API: keys,
 // policies, agents, evaluate, audit, backups and the probes.
 //
+// Request and answer bodies are the types of package wire, the same types
+// the server reads and writes, so the client cannot drift from the server.
+// Importing client pulls in neither the HTTP framework nor the store.
+//
 // A Client is safe for concurrent use by multiple goroutines and holds no
 // state besides its configuration; it owns nothing that needs closing (the
 // *http.Client it uses, given with WithHTTPClient or http.DefaultClient,
@@ -201,7 +205,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 func apiError(resp *http.Response) *APIError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &APIError{Status: resp.StatusCode}
-	var body struct {
+	var body struct { // wire.ErrorBody, telling an absent detail from ""
 		Detail *string `json:"detail"`
 	}
 	switch {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,7 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/client"
+	"github.com/custos-dev/custos/httpapi/wire"
 	"github.com/custos-dev/custos/projections/readside"
 	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
@@ -117,7 +119,7 @@ func TestKeys(t *testing.T) {
 	ctx := context.Background()
 	c := s.client(t, s.admin)
 
-	created, err := c.CreateKey(ctx, client.CreateKeyRequest{Name: "reporting", Scope: "read", ExpiresDays: ptr(30)})
+	created, err := c.CreateKey(ctx, wire.CreateKeyRequest{Name: "reporting", Scope: "read", ExpiresDays: ptr(30)})
 	require.NoError(t, err)
 	assert.Regexp(t, keyPattern, created.Key)
 	assert.Equal(t, "reporting", created.Name)
@@ -140,12 +142,12 @@ func TestKeys(t *testing.T) {
 	_, err = reader.ListKeys(ctx)
 	require.NoError(t, err)
 	detail := requireAPIError(t, func() error {
-		_, err := reader.CreateKey(ctx, client.CreateKeyRequest{Name: "x", Scope: "read"})
+		_, err := reader.CreateKey(ctx, wire.CreateKeyRequest{Name: "x", Scope: "read"})
 		return err
 	}(), client.ErrForbidden, http.StatusForbidden)
 	assert.Equal(t, "Insufficient scope: POST /v1/keys requires admin.", detail)
 
-	rotated, err := c.RotateKey(ctx, created.KeyID, client.RotateKeyRequest{GraceSeconds: ptr(0)})
+	rotated, err := c.RotateKey(ctx, created.KeyID, wire.RotateKeyRequest{GraceSeconds: ptr(0)})
 	require.NoError(t, err)
 	assert.Equal(t, created.KeyID, rotated.RotatedFrom)
 	assert.Regexp(t, keyPattern, rotated.Key)
@@ -163,9 +165,9 @@ func TestKeys(t *testing.T) {
 	assert.Equal(t, "Key is already revoked.", requireAPIError(t, err, client.ErrConflict, http.StatusConflict))
 	_, err = c.GetKey(ctx, "key_nope")
 	assert.Equal(t, "Key not found.", requireAPIError(t, err, client.ErrNotFound, http.StatusNotFound))
-	_, err = c.CreateKey(ctx, client.CreateKeyRequest{Name: "bad", Scope: "root"})
+	_, err = c.CreateKey(ctx, wire.CreateKeyRequest{Name: "bad", Scope: "root"})
 	assert.Contains(t, requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity), "scope")
-	_, err = c.CreateKey(ctx, client.CreateKeyRequest{Name: "dated", Scope: "read", ExpiresAt: ptr(created.CreatedAt.AddDate(1, 0, 0))})
+	_, err = c.CreateKey(ctx, wire.CreateKeyRequest{Name: "dated", Scope: "read", ExpiresAt: ptr(created.CreatedAt.AddDate(1, 0, 0).Format(time.RFC3339Nano))})
 	require.NoError(t, err, "expires_at is sent as RFC 3339")
 }
 
@@ -186,7 +188,7 @@ const lending = `{"name": "lending-policy", "agent_role": "loan_officer",
   "allowed_sources": ["crm", "credit_bureau"], "denied_sources": ["hr_records"],
   "max_sensitivity": "high"}`
 
-func lendingPolicy(t *testing.T) client.Policy {
+func lendingPolicy(t *testing.T) wire.Policy {
 	t.Helper()
 	ps, err := policyFromJSON(lending)
 	require.NoError(t, err)
@@ -223,7 +225,7 @@ func TestPolicies(t *testing.T) {
 
 	_, err = c.CreatePolicy(ctx, lendingPolicy(t))
 	assert.Contains(t, requireAPIError(t, err, client.ErrConflict, http.StatusConflict), "Conflict:")
-	_, err = c.CreatePolicy(ctx, client.Policy{Name: "no-role"})
+	_, err = c.CreatePolicy(ctx, wire.Policy{Name: "no-role"})
 	assert.Contains(t, requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity), "agent_role")
 
 	deleted, err := c.DeletePolicy(ctx, created.PolicyID)
@@ -244,14 +246,14 @@ func TestAgents(t *testing.T) {
 	ctx := context.Background()
 	c := s.client(t, s.admin)
 
-	a, err := c.RegisterAgent(ctx, client.RegisterAgentRequest{
+	a, err := c.RegisterAgent(ctx, wire.RegisterAgentRequest{
 		AgentID: "loan-agent", AgentRole: "loan_officer", Owner: "ana", Framework: "langgraph",
 		PermittedRoles: []string{"loan_reviewer"},
 	})
 	require.NoError(t, err)
 	assert.Equal(t, client.AgentDraft, a.Status)
-	assert.Equal(t, "", a.DisplayName, "null is empty")
-	_, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{AgentRole: "kyc", Framework: "crewai"})
+	assert.Nil(t, a.DisplayName, "null is nil")
+	_, err = c.RegisterAgent(ctx, wire.RegisterAgentRequest{AgentRole: "kyc", Framework: "crewai"})
 	require.NoError(t, err)
 
 	all, err := c.ListAgents(ctx, client.AgentFilter{})
@@ -266,10 +268,10 @@ func TestAgents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"loan_reviewer"}, got.PermittedRoles)
 
-	updated, err := c.UpdateAgent(ctx, "loan-agent", client.UpdateAgentRequest{DisplayName: ptr("Loan agent")})
+	updated, err := c.UpdateAgent(ctx, "loan-agent", wire.UpdateAgentRequest{DisplayName: ptr("Loan agent")})
 	require.NoError(t, err)
-	assert.Equal(t, "Loan agent", updated.DisplayName)
-	assert.Equal(t, "ana", updated.Owner, "absent fields keep their values")
+	assert.Equal(t, ptr("Loan agent"), updated.DisplayName)
+	assert.Equal(t, ptr("ana"), updated.Owner, "absent fields keep their values")
 
 	approved, err := c.SetAgentStatus(ctx, "loan-agent", client.AgentApproved)
 	require.NoError(t, err)
@@ -295,15 +297,15 @@ func TestEvaluateSessionTrailAndVerify(t *testing.T) {
 	admin := s.client(t, s.admin)
 	_, err := admin.CreatePolicy(ctx, lendingPolicy(t))
 	require.NoError(t, err)
-	_, err = admin.RegisterAgent(ctx, client.RegisterAgentRequest{AgentID: "loan-agent", AgentRole: "loan_officer"})
+	_, err = admin.RegisterAgent(ctx, wire.RegisterAgentRequest{AgentID: "loan-agent", AgentRole: "loan_officer"})
 	require.NoError(t, err)
 	_, err = admin.SetAgentStatus(ctx, "loan-agent", client.AgentApproved)
 	require.NoError(t, err)
-	k, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "loan-agent-prod", Scope: "evaluate", AgentID: "loan-agent"})
+	k, err := admin.CreateKey(ctx, wire.CreateKeyRequest{Name: "loan-agent-prod", Scope: "evaluate", AgentID: "loan-agent"})
 	require.NoError(t, err)
 	agent := s.client(t, k.Key)
 
-	req := client.EvaluateRequest{AgentRole: "loan_officer", AgentID: "loan-agent", UserID: "u-1",
+	req := wire.EvaluateRequest{AgentRole: "loan_officer", AgentID: "loan-agent", UserID: "u-1",
 		SourceID: "crm", SensitivityLevel: "low", SessionID: "sess-1"}
 	allowed, err := agent.Evaluate(ctx, req)
 	require.NoError(t, err)
@@ -318,7 +320,7 @@ func TestEvaluateSessionTrailAndVerify(t *testing.T) {
 	assert.Equal(t, client.Deny, denied.Decision)
 	assert.Greater(t, denied.Seq, allowed.Seq)
 
-	_, err = agent.Evaluate(ctx, client.EvaluateRequest{AgentRole: "loan_officer"})
+	_, err = agent.Evaluate(ctx, wire.EvaluateRequest{AgentRole: "loan_officer"})
 	requireAPIError(t, err, client.ErrInvalid, http.StatusUnprocessableEntity)
 	_, err = agent.ListKeys(ctx)
 	requireAPIError(t, err, client.ErrForbidden, http.StatusForbidden)
@@ -351,7 +353,7 @@ func TestBackup(t *testing.T) {
 	res, err := c.Backup(ctx, "nightly")
 	require.NoError(t, err)
 	out := filepath.Join(s.backupDir, "nightly")
-	assert.Equal(t, client.BackupResult{Name: "nightly", Out: out, DurationMS: res.DurationMS}, res)
+	assert.Equal(t, wire.BackupResult{Name: "nightly", Out: out, DurationMS: res.DurationMS}, res)
 	ok, err := eventstore.Exists(nil, out)
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -369,7 +371,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	s := newServer(t)
 	c := s.client(t, s.admin)
 	require.NoError(t, s.store.Close())
-	_, err := c.CreateKey(context.Background(), client.CreateKeyRequest{Name: "late", Scope: "read"})
+	_, err := c.CreateKey(context.Background(), wire.CreateKeyRequest{Name: "late", Scope: "read"})
 	assert.Equal(t, "audit log unavailable", requireAPIError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable))
 }
 
@@ -381,7 +383,7 @@ func TestConcurrentUse(t *testing.T) {
 	errs := make(chan error, 16)
 	for i := range 16 {
 		wg.Go(func() {
-			_, err := c.CreateKey(context.Background(), client.CreateKeyRequest{Name: fmt.Sprintf("k-%d", i), Scope: "read"})
+			_, err := c.CreateKey(context.Background(), wire.CreateKeyRequest{Name: fmt.Sprintf("k-%d", i), Scope: "read"})
 			errs <- err
 		})
 	}
@@ -477,7 +479,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // policyFromJSON decodes a policy as the server would.
-func policyFromJSON(s string) (client.Policy, error) {
+func policyFromJSON(s string) (wire.Policy, error) {
 	var p policy.Policy
 	err := json.Unmarshal([]byte(s), &p)
 	return p, err
