@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
@@ -41,6 +42,7 @@ func EventTypes() []string {
 		policy.TypePolicyCreated, policy.TypePolicyUpdated, policy.TypePolicyDeleted,
 		agents.TypeAgentRegistered, agents.TypeAgentUpdated, agents.TypeAgentStatusChanged,
 		decision.TypeMade,
+		alerts.TypeRuleSet, alerts.TypeRuleDeleted, alerts.TypeRaised,
 	}
 }
 
@@ -74,6 +76,8 @@ func Decode(typ string, payload []byte) (Event, error) {
 		ev, err = agents.Decode(typ, payload)
 	case typ == decision.TypeMade:
 		ev, err = decision.Decode(typ, payload)
+	case strings.HasPrefix(typ, "alert."):
+		ev, err = alerts.Decode(typ, payload)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, typ)
 	}
@@ -90,11 +94,12 @@ type State struct {
 	Policies *policy.State
 	Agents   *agents.State
 	Sessions *decision.Sessions
+	Alerts   *alerts.State
 }
 
 // NewState returns the empty state before genesis.
 func NewState() *State {
-	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Agents: &agents.State{}, Sessions: &decision.Sessions{}}
+	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Agents: &agents.State{}, Sessions: &decision.Sessions{}, Alerts: &alerts.State{}}
 }
 
 // Apply folds one event, recorded at m, into the state. It is the one fold
@@ -114,11 +119,13 @@ func (s *State) Apply(m Meta, e Event) error {
 		return s.Policies.Apply(e)
 	case strings.HasPrefix(t, "agent."):
 		return s.Agents.Apply(e)
+	case strings.HasPrefix(t, "alert."):
+		return s.Alerts.Apply(m.Seq, e)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownEvent, e.EventType())
 }
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.Clone()}
+	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.Clone(), Alerts: s.Alerts.Clone()}
 }

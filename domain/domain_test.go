@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
@@ -16,7 +17,7 @@ import (
 // does not know a made-up one of each prefix.
 func TestEventTypesAreKnown(t *testing.T) {
 	t.Parallel()
-	unknown := []error{domain.ErrUnknownEvent, keys.ErrUnknownEvent, policy.ErrUnknownEvent, agents.ErrUnknownEvent, decision.ErrUnknownEvent}
+	unknown := []error{domain.ErrUnknownEvent, keys.ErrUnknownEvent, policy.ErrUnknownEvent, agents.ErrUnknownEvent, decision.ErrUnknownEvent, alerts.ErrUnknownEvent}
 	seen := map[string]bool{}
 	for _, typ := range domain.EventTypes() {
 		assert.False(t, seen[typ], "listed twice: %s", typ)
@@ -26,7 +27,7 @@ func TestEventTypesAreKnown(t *testing.T) {
 			assert.NotErrorIs(t, err, u, typ)
 		}
 	}
-	for _, typ := range []string{"key.nope", "policy.nope", "agent.nope", "decision.nope", "nope"} {
+	for _, typ := range []string{"key.nope", "policy.nope", "agent.nope", "decision.nope", "alert.nope", "nope"} {
 		_, err := domain.Decode(typ, []byte("{}"))
 		assert.Error(t, err, typ)
 	}

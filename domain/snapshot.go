@@ -10,7 +10,7 @@ import (
 // the framing only; each part carries its subdomain's own version
 // (keys.SnapshotVersion, ...), and a change to any of them makes older
 // snapshots unreadable (they are derived data: the log rebuilds them).
-const SnapshotVersion = 1
+const SnapshotVersion = 2
 
 // Snapshot errors, matched with errors.Is on the error of
 // State.UnmarshalSnapshot (and of the subdomains' UnmarshalSnapshot).
@@ -25,7 +25,7 @@ var (
 
 // MarshalSnapshot encodes s exactly: UnmarshalSnapshot of the result gives a
 // state whose every read (keys by id, hash and list; policies and their
-// compiled set; agents; sessions) equals s's, and on which later events
+// compiled set; agents; sessions; alert rules) equals s's, and on which later events
 // apply the same way. Maps are written sorted, so equal states give equal
 // bytes. It only reads s; to encode without holding up writers, encode a
 // FrozenCopy.
@@ -38,6 +38,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		{"policies", s.Policies.MarshalSnapshot},
 		{"agents", s.Agents.MarshalSnapshot},
 		{"sessions", s.Sessions.MarshalSnapshot},
+		{"alerts", s.Alerts.MarshalSnapshot},
 	}
 	encoded := make([][]byte, len(parts))
 	size := 16
@@ -63,7 +64,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 func (s *State) UnmarshalSnapshot(b []byte) error {
 	r := wire.NewReader(b)
 	r.Version("state", SnapshotVersion)
-	raw := [4][]byte{r.Raw(), r.Raw(), r.Raw(), r.Raw()}
+	raw := [5][]byte{r.Raw(), r.Raw(), r.Raw(), r.Raw(), r.Raw()}
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("domain: restore snapshot: %w", err)
 	}
@@ -76,6 +77,7 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 		{"policies", n.Policies.UnmarshalSnapshot},
 		{"agents", n.Agents.UnmarshalSnapshot},
 		{"sessions", n.Sessions.UnmarshalSnapshot},
+		{"alerts", n.Alerts.UnmarshalSnapshot},
 	}
 	for i, p := range parts {
 		if err := p.unmarshal(raw[i]); err != nil {
@@ -92,5 +94,5 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 // (see decision.Sessions.FrozenCopy); policies are immutable and shared. The
 // copy must only be read. Call it where no Apply can run.
 func (s *State) FrozenCopy() *State {
-	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.FrozenCopy()}
+	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.FrozenCopy(), Alerts: s.Alerts.Clone()}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
@@ -44,6 +45,9 @@ const (
 func statusOf(err error) (code int, detail string) {
 	var httpErr *echo.HTTPError
 	var retired *agentRetiredError
+	if code, detail, ok := alertStatus(err); ok {
+		return code, detail
+	}
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable
@@ -121,6 +125,8 @@ func fieldProblem(e error) (field, problem string, ok bool) {
 	case *decision.FieldError:
 		return v.Field, v.Problem, true
 	case *agents.ValidationError:
+		return v.Field, v.Problem, true
+	case *alerts.FieldError:
 		return v.Field, v.Problem, true
 	}
 	return "", "", false

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/projections/writeside"
@@ -72,6 +73,11 @@ func target(t *testing.T, s *stack, path string) (string, string) {
 			`{"agent_role":"matrix","agent_id":%q,"user_id":"u-1","source_id":"crm","sensitivity_level":"low","session_id":%q}`, agent, id))
 		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
 		return strings.ReplaceAll(path, ":session_id", id), id
+	case strings.Contains(path, ":rule_id"):
+		id := fmt.Sprintf("matrix-rule-%d", unique.Add(1))
+		_, err := s.ledger.SetAlertRule(context.Background(), writeside.ActorInit, alerts.Rule{RuleID: id, Kind: alerts.KindVerifyFailed})
+		require.NoError(t, err)
+		return strings.ReplaceAll(path, ":rule_id", id), id
 	case strings.Contains(path, ":policy_id"):
 		r := s.postJSON(t, "/v1/policies", s.admin, uniquePolicy())
 		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
@@ -191,6 +197,25 @@ func routeSpecs() []routeSpec {
 			assert.EqualValues(t, 1, m["total_events"])
 		}},
 		{method: "POST", path: "/v1/admin/backup", scope: keys.ScopeAdmin, ok: 201, newBody: newBackupBody, check: checkBackup},
+		{method: "GET", path: "/v1/alerts", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, r.object(t), "alerts")
+		}},
+		{method: "GET", path: "/v1/alerts/rules", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, r.object(t), "rules")
+		}},
+		{method: "POST", path: "/v1/alerts/rules", scope: keys.ScopeAdmin, ok: 201,
+			newBody: func() string {
+				return fmt.Sprintf(`{"rule_id":"matrix-%d","kind":"verify_failed"}`, unique.Add(1))
+			},
+			check: func(t *testing.T, _ string, r response) {
+				assert.Equal(t, "verify_failed", r.object(t)["kind"])
+			}},
+		{method: "DELETE", path: "/v1/alerts/rules/:rule_id", scope: keys.ScopeAdmin, ok: 204, check: func(t *testing.T, _ string, r response) {
+			assert.Empty(t, r.body)
+		}},
+		{method: "GET", path: "/v1/alerts/dead-letters", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, r.object(t), "dead_letters")
+		}},
 	}
 }
 

@@ -158,6 +158,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		key, err := s.cfg.Ledger.Authenticate(presented[0])
 		if err != nil {
+			s.countInvalidKey(req, presented[0]) // alerts.go: counted, never appended
 			return err
 		}
 		c.Set(ctxKey, key)

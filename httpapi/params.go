@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/text"
 )
@@ -20,6 +21,7 @@ var enumParams = map[string][]string{
 	"type":     domain.EventTypes(),
 	"decision": {decision.Allow, decision.Deny},
 	"format":   {"jsonl", "csv"},
+	"kind":     alerts.Kinds(),
 	"status":   {string(agents.StatusDraft), string(agents.StatusApproved), string(agents.StatusSuspended), string(agents.StatusRetired)},
 }
 

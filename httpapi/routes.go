@@ -49,6 +49,11 @@ func routeScopes() map[string]keys.Scope {
 		"GET /v1/audit/export":               keys.ScopeRead,
 		"GET /v1/keys/history":               keys.ScopeRead,
 		"POST /v1/admin/backup":              keys.ScopeAdmin,
+		"GET /v1/alerts":                     keys.ScopeRead,
+		"GET /v1/alerts/rules":               keys.ScopeAdmin,
+		"POST /v1/alerts/rules":              keys.ScopeAdmin,
+		"DELETE /v1/alerts/rules/:rule_id":   keys.ScopeAdmin,
+		"GET /v1/alerts/dead-letters":        keys.ScopeAdmin,
 	}
 }
 
@@ -87,5 +92,10 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit/export", s.exportEvents},
 		{http.MethodGet, "/v1/keys/history", s.keyHistory},
 		{http.MethodPost, "/v1/admin/backup", s.backup},
+		{http.MethodGet, "/v1/alerts", s.listAlerts},
+		{http.MethodGet, "/v1/alerts/rules", s.listAlertRules},
+		{http.MethodPost, "/v1/alerts/rules", s.setAlertRule},
+		{http.MethodDelete, "/v1/alerts/rules/:rule_id", s.deleteAlertRule},
+		{http.MethodGet, "/v1/alerts/dead-letters", s.listDeadLetters},
 	}
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// size, connections, requests in flight). Default: every field's
 	// default (see Limits).
 	Limits Limits
+	// Alerts connects the alerts engine (invalid-key counts, dead
+	// letters). Default: no counting, an empty dead-letter list.
+	Alerts AlertHooks
 }
 
 // Validate reports every problem with c at once.

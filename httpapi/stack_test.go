@@ -89,6 +89,8 @@ type stack struct {
 	ready  func() error
 	// backupDir is Config.BackupDir: online backups land under it.
 	backupDir string
+	// alerts is Config.Alerts.
+	alerts httpapi.AlertHooks
 
 	store   *eventstore.Store
 	ledger  *writeside.Ledger
@@ -111,6 +113,9 @@ func withLogLevel(l slog.Level) stackOption {
 		s.logger = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: l}))
 	}
 }
+
+// withAlerts sets Config.Alerts.
+func withAlerts(h httpapi.AlertHooks) stackOption { return func(s *stack) { s.alerts = h } }
 
 // withReady sets Config.Ready.
 func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f } }
@@ -180,6 +185,7 @@ func (s *stack) open(create bool) {
 		Metrics:   m,
 		Backup:    func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
 		BackupDir: s.backupDir,
+		Alerts:    s.alerts,
 	})
 	if err != nil {
 		_ = store.Close()

@@ -87,6 +87,7 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newAgentsCommand(stdout),
 		newAuditCommand(stdout, stderr),
 		newBackupCommand(stdout, stderr),
+		newAlertsCommand(stdout, stderr),
 	)
 	return root
 }

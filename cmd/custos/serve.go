@@ -40,6 +40,7 @@ type serveOptions struct {
 	pprofAddr       string // never the API listener
 	limits          httpapi.Limits
 	backupDir       string // online backups go under it; "" disables them
+	alerts          alertOptions
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -57,6 +58,13 @@ makes the stored policies equal the files before serving, appending only the
 differences as policy.created / policy.updated / policy.deleted events (actor
 system:policy-sync): restarting with the same files appends nothing. Invalid
 files stop the start with every problem listed.
+
+The server verifies its own chain: each new record once, and the whole chain
+at start and every --verify-every (default 24h). A break raises an alert.
+With --alerts PATH (a rules file, see custos alerts validate) it sets those
+alert rules (alert.rule_set, actor system:alert-sync; unchanged rules append
+nothing); alerts go to every --webhook URL, signed with --webhook-secret
+(or CUSTOS_WEBHOOK_SECRET), and to the webhooks of the file (docs/alerts.md).
 
 GET /metrics serves Prometheus metrics without a key. With --pprof (or
 CUSTOS_PPROF=true) Go profiles are served under /debug/pprof/ on --pprof-addr,
@@ -101,6 +109,7 @@ shutdown after the store failed.`,
 	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
 	cmd.Flags().StringVar(&o.backupDir, "backup-dir", "", "folder online backups are written under (POST /v1/admin/backup {\"name\": NAME} writes DIR/NAME); created if missing, refused inside --data; empty disables online backups")
 	addLimitFlags(cmd, &o.limits)
+	addAlertFlags(cmd, &o.alerts)
 	return cmd
 }
 
@@ -130,6 +139,10 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 		if desired, err = policyfile.Load(o.policies); err != nil {
 			return fmt.Errorf("--policies %s:\n%s", o.policies, strings.Join(problemLines(err), "\n"))
 		}
+	}
+	alertFile, webhooks, err := loadAlerts(o.alerts)
+	if err != nil {
+		return err
 	}
 	privateFiles()
 	fileLimit, err := raiseFileLimit()
@@ -214,6 +227,15 @@ Lost it? custos admin-key reset --data %s
 			stopIndex()
 		}
 	}()
+	alertHooks, stopAlerts, err := runAlerts(ctx, o.alerts, alertFile, webhooks, ledger, store, bus, m, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !abandoned {
+			stopAlerts()
+		}
+	}()
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,
 		Index:  index,
@@ -224,6 +246,7 @@ Lost it? custos admin-key reset --data %s
 		Logger:    logger,
 		Metrics:   m,
 		Limits:    o.limits,
+		Alerts:    alertHooks,
 		BackupDir: backupDir,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
@@ -270,6 +293,7 @@ Lost it? custos admin-key reset --data %s
 	budget := max(time.Until(deadlineOf(shutdownCtx)), minCloseBudget)
 	closed := make(chan error, 1)
 	go func() {
+		stopAlerts()
 		stopIndex()
 		if err := ledger.Close(); err != nil {
 			logger.Warn("close ledger", "err", err)

@@ -29,6 +29,8 @@
 //	custos_last_verify_timestamp_seconds            gauge      when the last verify finished (Unix seconds)
 //	custos_keys{scope,state}                        gauge      keys by scope and state active|expired|revoked (scrape time)
 //	custos_keys_expiring_14d{scope}                 gauge      active keys that expire within 14 days (scrape time)
+//	custos_verify_valid                             gauge      1 while the continuous chain check found nothing (TrackVerify)
+//	custos_verify_last_seq                          gauge      last seq the continuous chain check verified (TrackVerify)
 //
 // plus the standard go_* and process_* collectors.
 package metrics

@@ -1,0 +1,83 @@
+package main_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/projections/alerting/webhook"
+)
+
+func TestAlertsValidate(t *testing.T) {
+	t.Parallel()
+	good := runCLI(t, nil, "alerts", "validate", "../internal/alertfile/testdata/good.yaml")
+	require.Equal(t, 0, good.code, good.stderr)
+	assert.Contains(t, good.stdout, "4 rules and 1 webhooks valid")
+	bad := runCLI(t, nil, "alerts", "validate", "../internal/alertfile/testdata/mistakes.yaml")
+	assert.Equal(t, 1, bad.code)
+	assert.Contains(t, bad.stderr, "mistakes.yaml:4: rules[0].group_by: must be one of")
+	assert.Contains(t, bad.stderr, "mistakes.yaml:13: webhooks[0].secret_env")
+	missing := runCLI(t, nil, "alerts", "validate", "no-such-file.yaml")
+	assert.Equal(t, 2, missing.code)
+}
+
+// TestServeDeliversASignedAlert runs the real binary with an alerts file
+// and a webhook: invalid keys presented past the rule's threshold reach a
+// real receiver as a signed alert, and GET /v1/alerts lists it.
+func TestServeDeliversASignedAlert(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_serve"
+	var mu sync.Mutex
+	var bodies [][]byte
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), b, time.Now(), time.Minute) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
+	file := filepath.Join(t.TempDir(), "alerts.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`rules:
+  - rule_id: probing
+    kind: invalid_key
+    group_by: remote_addr
+    threshold: 3
+    window: 1m
+`), 0o600))
+	s := startServerWith(t, filepath.Join(t.TempDir(), "data"), []string{"CUSTOS_WEBHOOK_SECRET=" + secret},
+		"--alerts", file, "--webhook", recv.URL)
+	admin := adminKeyOf(t, s)
+	time.Sleep(1500 * time.Millisecond) // the engine takes the rule within a check interval
+	for range 3 {
+		code, _ := s.do(t, http.MethodGet, "/v1/keys", "cst_not_a_key", "")
+		require.Equal(t, http.StatusForbidden, code)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) == 1
+	}, 15*time.Second, 20*time.Millisecond)
+	var a map[string]any
+	mu.Lock()
+	require.NoError(t, json.Unmarshal(bodies[0], &a))
+	mu.Unlock()
+	assert.Equal(t, "invalid_key", a["kind"])
+	assert.Equal(t, "remote_addr:127.0.0.1", a["subject"])
+	code, body := s.do(t, http.MethodGet, "/v1/alerts", admin, "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, string(body), `"rule_id":"probing"`)
+	s.stop(t)
+}
