@@ -15,14 +15,15 @@ func registerAgentCommand(r wire.RegisterAgentRequest) agents.RegisterCommand {
 	return agents.RegisterCommand{
 		AgentID: r.AgentID, AgentRole: r.AgentRole, DisplayName: r.DisplayName, Description: r.Description,
 		Owner: r.Owner, OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName,
-		PermittedRoles: r.PermittedRoles,
+		PolicyID: r.PolicyID, PermittedRoles: r.PermittedRoles,
 	}
 }
 
 func updateAgentCommand(r wire.UpdateAgentRequest) agents.UpdateCommand {
 	return agents.UpdateCommand{
 		AgentRole: r.AgentRole, DisplayName: r.DisplayName, Description: r.Description, Owner: r.Owner,
-		OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName, PermittedRoles: r.PermittedRoles,
+		OwnerTeam: r.OwnerTeam, Framework: r.Framework, PolicyName: r.PolicyName, PolicyID: r.PolicyID,
+		PermittedRoles: r.PermittedRoles,
 	}
 }
 
@@ -43,7 +44,7 @@ func newAgentResponse(a agents.Agent) wire.Agent {
 		AgentID: a.AgentID, AgentRole: a.AgentRole,
 		DisplayName: stringOrNil(a.DisplayName), Description: stringOrNil(a.Description),
 		Owner: stringOrNil(a.Owner), OwnerTeam: stringOrNil(a.OwnerTeam), Framework: stringOrNil(a.Framework),
-		PolicyName: stringOrNil(a.PolicyName), PermittedRoles: roles, Status: string(a.Status),
+		PolicyName: stringOrNil(a.PolicyName), PolicyID: stringOrNil(a.PolicyID), PermittedRoles: roles, Status: string(a.Status),
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(), StatusChangedAt: a.StatusChangedAt.UTC(),
 		Warnings: []string{},
 	}

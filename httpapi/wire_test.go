@@ -178,11 +178,11 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	// Agents.
 	register := wire.RegisterAgentRequest{AgentID: "wire-agent", AgentRole: "loan_officer", DisplayName: "Wire",
 		Description: "round trip", Owner: "ana", OwnerTeam: "lending", Framework: "langgraph",
-		PolicyName: "lending-policy", PermittedRoles: []string{"auditor"}}
+		PolicyName: "lending-policy", PolicyID: created.PolicyID, PermittedRoles: []string{"auditor"}}
 	sent(t, w, register, nil)
 	check(c.RegisterAgent(ctx, register))(rt)
 	update := wire.UpdateAgentRequest{AgentRole: str("loan_officer"), DisplayName: str("Wire 2"), Description: str("d"),
-		Owner: str("bo"), OwnerTeam: str("risk"), Framework: str("crewai"), PolicyName: str("no-such-policy"),
+		Owner: str("bo"), OwnerTeam: str("risk"), Framework: str("crewai"), PolicyName: str("no-such-policy"), PolicyID: str(""),
 		PermittedRoles: &[]string{"auditor", "teller"}}
 	sent(t, w, update, nil)
 	check(c.UpdateAgent(ctx, "wire-agent", update))(rt)

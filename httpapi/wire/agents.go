@@ -13,12 +13,13 @@ type RegisterAgentRequest struct {
 	OwnerTeam      string   `json:"owner_team,omitempty"`
 	Framework      string   `json:"framework,omitempty"`
 	PolicyName     string   `json:"policy_name,omitempty"`
+	PolicyID       string   `json:"policy_id,omitempty"`
 	PermittedRoles []string `json:"permitted_roles,omitempty"`
 }
 
 // UpdateAgentRequest is the body of PUT /v1/agents/{agent_id}: a partial
-// update; absent (or null) fields keep their values. policy_name ""
-// unbinds the agent from its policy.
+// update; absent (or null) fields keep their values. policy_name "" or
+// policy_id "" removes that binding.
 type UpdateAgentRequest struct {
 	AgentRole      *string   `json:"agent_role,omitempty"`
 	DisplayName    *string   `json:"display_name,omitempty"`
@@ -27,6 +28,7 @@ type UpdateAgentRequest struct {
 	OwnerTeam      *string   `json:"owner_team,omitempty"`
 	Framework      *string   `json:"framework,omitempty"`
 	PolicyName     *string   `json:"policy_name,omitempty"`
+	PolicyID       *string   `json:"policy_id,omitempty"`
 	PermittedRoles *[]string `json:"permitted_roles,omitempty"`
 }
 
@@ -48,6 +50,7 @@ type Agent struct {
 	OwnerTeam       *string   `json:"owner_team"`
 	Framework       *string   `json:"framework"`
 	PolicyName      *string   `json:"policy_name"`
+	PolicyID        *string   `json:"policy_id"`
 	PermittedRoles  []string  `json:"permitted_roles"`
 	Status          string    `json:"status"`
 	CreatedAt       time.Time `json:"created_at"`
