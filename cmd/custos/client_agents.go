@@ -48,8 +48,8 @@ func completeAgentIDs(f *clientFlags) cobra.CompletionFunc {
 
 // agentFields are the descriptive flags of register and update.
 type agentFields struct {
-	role, displayName, description, owner, ownerTeam, framework, policy string
-	permittedRoles                                                      []string
+	role, displayName, description, owner, ownerTeam, framework, policy, policyID string
+	permittedRoles                                                                []string
 }
 
 func (a *agentFields) add(fs *pflag.FlagSet) {
@@ -60,6 +60,7 @@ func (a *agentFields) add(fs *pflag.FlagSet) {
 	fs.StringVar(&a.ownerTeam, "owner-team", "", "team responsible")
 	fs.StringVar(&a.framework, "framework", "", "agent framework, e.g. langgraph")
 	fs.StringVar(&a.policy, "policy", "", "name of the policy the agent is bound to")
+	fs.StringVar(&a.policyID, "policy-id", "", "policy_id of the policy the agent is bound to (resolved before --policy)")
 	fs.StringSliceVar(&a.permittedRoles, "permitted-role", nil, "extra role the agent may act as (repeatable)")
 }
 
@@ -77,6 +78,7 @@ func printAgent(s *session, a wire.Agent) error {
 		"owner_team", deref(a.OwnerTeam),
 		"framework", deref(a.Framework),
 		"policy_name", deref(a.PolicyName),
+		"policy_id", deref(a.PolicyID),
 		"permitted_roles", strings.Join(a.PermittedRoles, ", "),
 		"created_at", when(a.CreatedAt),
 		"updated_at", when(a.UpdatedAt),
@@ -100,7 +102,7 @@ func newAgentsRegisterCommand(stdout io.Writer) *cobra.Command {
 			agent, err := s.client.RegisterAgent(s.ctx, wire.RegisterAgentRequest{
 				AgentID: id, AgentRole: a.role, DisplayName: a.displayName, Description: a.description,
 				Owner: a.owner, OwnerTeam: a.ownerTeam, Framework: a.framework, PolicyName: a.policy,
-				PermittedRoles: a.permittedRoles,
+				PolicyID: a.policyID, PermittedRoles: a.permittedRoles,
 			})
 			if err != nil {
 				return s.fail(err, false)
@@ -144,7 +146,7 @@ func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
 		Use:   "update AGENT_ID [--role R] [--owner O] ...",
 		Short: "Change the given fields of an agent; the others keep their values",
 		Long: `update sends only the flags given: an absent flag keeps the agent's value.
---policy "" unbinds the agent from its policy.`,
+--policy "" (or --policy-id "") removes that binding.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := connect(cmd, &f, stdout)
@@ -166,6 +168,7 @@ func newAgentsUpdateCommand(stdout io.Writer) *cobra.Command {
 				OwnerTeam:   set("owner-team", &a.ownerTeam),
 				Framework:   set("framework", &a.framework),
 				PolicyName:  set("policy", &a.policy),
+				PolicyID:    set("policy-id", &a.policyID),
 			}
 			if cmd.Flags().Changed("permitted-role") {
 				roles := a.permittedRoles
