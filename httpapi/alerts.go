@@ -3,13 +3,13 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/projections/alerting/webhook"
+	"github.com/custos-dev/custos/httpapi/wire"
 	"github.com/custos-dev/custos/projections/readside"
 )
 
@@ -33,26 +33,6 @@ const (
 	maxAlertsLimit     = 1000
 )
 
-// alertItem is one alert as GET /v1/alerts lists it.
-type alertItem struct {
-	Seq         uint64           `json:"seq"`
-	EventID     string           `json:"event_id"`
-	AlertID     string           `json:"alert_id"`
-	RuleID      string           `json:"rule_id"`
-	Kind        string           `json:"kind"`
-	Subject     string           `json:"subject"`
-	WindowStart *time.Time       `json:"window_start,omitempty"`
-	WindowEnd   *time.Time       `json:"window_end,omitempty"`
-	Figures     map[string]int64 `json:"figures"`
-	Detail      string           `json:"detail"`
-	RaisedAt    time.Time        `json:"raised_at"`
-}
-
-type alertsResponse struct {
-	Alerts       []alertItem `json:"alerts"`
-	NextAfterSeq *uint64     `json:"next_after_seq"`
-}
-
 // listAlerts handles GET /v1/alerts: alert.raised records from the audit
 // index, filtered by rule_id, kind and since, paged by seq.
 func (s *Server) listAlerts(c echo.Context) error {
@@ -74,14 +54,14 @@ func (s *Server) listAlerts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := alertsResponse{Alerts: []alertItem{}}
+	resp := wire.AlertList{Alerts: []wire.Alert{}}
 	last, more, err := s.cfg.Index.Alerts(c.Request().Context(), f, after, int(limit), func(r readside.AlertRecord) error {
 		a := r.Alert
 		figures := a.Figures
 		if figures == nil {
 			figures = map[string]int64{}
 		}
-		resp.Alerts = append(resp.Alerts, alertItem{
+		resp.Alerts = append(resp.Alerts, wire.Alert{
 			Seq: r.Seq, EventID: r.EventID, AlertID: a.AlertID, RuleID: a.RuleID, Kind: a.Kind, Subject: a.Subject,
 			WindowStart: a.WindowStart, WindowEnd: a.WindowEnd, Figures: figures, Detail: a.Detail, RaisedAt: a.RaisedAt,
 		})
@@ -96,30 +76,14 @@ func (s *Server) listAlerts(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
-// alertRule is the body and answer of the rule routes.
-type alertRule struct {
-	RuleID      string          `json:"rule_id"`
-	Kind        string          `json:"kind"`
-	Description string          `json:"description,omitempty"`
-	GroupBy     string          `json:"group_by,omitempty"`
-	Threshold   int             `json:"threshold,omitempty"`
-	Window      alerts.Duration `json:"window,omitempty"`
-	DenialType  string          `json:"denial_type,omitempty"`
-	Days        []int           `json:"days,omitempty"`
-}
-
-func (r alertRule) domain() alerts.Rule {
+func alertRuleDomain(r wire.AlertRule) alerts.Rule {
 	return alerts.Rule{RuleID: r.RuleID, Kind: r.Kind, Description: r.Description, GroupBy: r.GroupBy,
 		Threshold: r.Threshold, Window: r.Window, DenialType: r.DenialType, Days: r.Days}
 }
 
-func newAlertRule(r alerts.Rule) alertRule {
-	return alertRule{RuleID: r.RuleID, Kind: r.Kind, Description: r.Description, GroupBy: r.GroupBy,
+func newAlertRule(r alerts.Rule) wire.AlertRule {
+	return wire.AlertRule{RuleID: r.RuleID, Kind: r.Kind, Description: r.Description, GroupBy: r.GroupBy,
 		Threshold: r.Threshold, Window: r.Window, DenialType: r.DenialType, Days: r.Days}
-}
-
-type alertRulesResponse struct {
-	Rules []alertRule `json:"rules"`
 }
 
 // listAlertRules handles GET /v1/alerts/rules.
@@ -127,7 +91,7 @@ func (s *Server) listAlertRules(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
-	resp := alertRulesResponse{Rules: []alertRule{}}
+	resp := wire.AlertRules{Rules: []wire.AlertRule{}}
 	for _, r := range s.cfg.Ledger.AlertRules() {
 		resp.Rules = append(resp.Rules, newAlertRule(r))
 	}
@@ -142,11 +106,11 @@ func (s *Server) setAlertRule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var body alertRule
+	var body wire.AlertRule
 	if err := s.decodeJSON(c, &body); err != nil {
 		return err
 	}
-	r := body.domain()
+	r := alertRuleDomain(body)
 	changed, err := s.cfg.Ledger.SetAlertRule(c.Request().Context(), by, r)
 	if err != nil {
 		return err
@@ -170,18 +134,16 @@ func (s *Server) deleteAlertRule(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-type deadLettersResponse struct {
-	DeadLetters []webhook.DeadLetter `json:"dead_letters"`
-}
-
 // listDeadLetters handles GET /v1/alerts/dead-letters.
 func (s *Server) listDeadLetters(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
-	resp := deadLettersResponse{DeadLetters: []webhook.DeadLetter{}}
+	resp := wire.DeadLetters{DeadLetters: []wire.DeadLetter{}}
 	if s.cfg.Alerts.DeadLetters != nil {
-		resp.DeadLetters = append(resp.DeadLetters, s.cfg.Alerts.DeadLetters()...)
+		for _, d := range s.cfg.Alerts.DeadLetters() {
+			resp.DeadLetters = append(resp.DeadLetters, wire.DeadLetter(d))
+		}
 	}
 	return c.JSON(http.StatusOK, resp)
 }

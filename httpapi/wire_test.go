@@ -21,9 +21,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/client"
 	"github.com/custos-dev/custos/httpapi/wire"
+	"github.com/custos-dev/custos/projections/alerting/webhook"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -140,7 +142,9 @@ func sent(t *testing.T, w *wireCoverage, req any, err error) {
 // cannot escape the check.
 func TestWireTypesRoundTrip(t *testing.T) {
 	t.Parallel()
-	s := newStack(t)
+	deadLetter := webhook.DeadLetter{AlertID: "alr_1", URL: "https://hooks.example/custos", Attempts: 5,
+		LastError: "503 Service Unavailable", FailedAt: t0, Body: json.RawMessage(`{"alert_id":"alr_1"}`)}
+	s := newStack(t, withAlerts(httpapi.AlertHooks{DeadLetters: func() []webhook.DeadLetter { return []webhook.DeadLetter{deadLetter} }}))
 	ctx := context.Background()
 	rec := &lastBody{next: s.srv.Client().Transport}
 	c, err := client.New(s.srv.URL, client.WithAPIKey(s.admin), client.WithHTTPClient(&http.Client{Transport: rec}))
@@ -257,6 +261,31 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	r := s.postJSON(t, "/v1/admin/backup", s.admin, string(body))
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "out is read, then refused: %s", r.body)
 	sent(t, w, out, nil)
+
+	// Alerts: rules of both shapes, one raised alert with every field, the
+	// dead letters.
+	spike := wire.AlertRule{RuleID: "spike", Kind: "denial_spike", Description: "denials per role",
+		GroupBy: "role", Threshold: 50, Window: alerts.Duration(5 * time.Minute), DenialType: "policy"}
+	expiry := wire.AlertRule{RuleID: "expiry", Kind: "key_expiring", Days: []int{14, 1}}
+	for _, r := range []wire.AlertRule{spike, expiry} {
+		sent(t, w, r, nil)
+		check(c.SetAlertRule(ctx, r))(rt)
+	}
+	check(c.ListAlertRules(ctx))(rt)
+	require.NoError(t, c.DeleteAlertRule(ctx, "spike"))
+	windowStart, windowEnd := t0, t0.Add(5*time.Minute)
+	_, _, _, err = s.ledger.RaiseAlert(ctx, alerts.Raised{RuleID: "spike", Kind: "denial_spike", Subject: "role loan_officer",
+		WindowStart: &windowStart, WindowEnd: &windowEnd, Figures: map[string]int64{"denials": 51}, Detail: "51 denials in 5m"})
+	require.NoError(t, err)
+	_, _, _, err = s.ledger.RaiseAlert(ctx, alerts.Raised{RuleID: "expiry", Kind: "key_expiring", Subject: "key " + evalKey.KeyID, Detail: "expires in 14 days"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { // the index follows the log
+		list, err := c.ListAlerts(ctx, client.AlertFilter{})
+		return err == nil && len(list.Alerts) == 2
+	}, 5*time.Second, time.Millisecond)
+	check(c.ListAlerts(ctx, client.AlertFilter{Kind: "denial_spike"}))(rt)
+	check(c.ListAlerts(ctx, client.AlertFilter{Limit: 1}))(rt) // a next page
+	check(c.ListDeadLetters(ctx))(rt)
 
 	// The tables custos replay prints.
 	state, err := s.index.ReplayAt(ctx, s.clock.Now())
