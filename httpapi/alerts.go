@@ -8,8 +8,8 @@ import (
 
 	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/keys"
-	"github.com/custos-dev/custos/projections/alerting/webhook"
 	"github.com/custos-dev/custos/httpapi/wire"
+	"github.com/custos-dev/custos/projections/alerting/webhook"
 	"github.com/custos-dev/custos/projections/readside"
 )
 
