@@ -179,7 +179,7 @@ func (s *Store) checkCheckpoint(v *checkpoint.Verifier, chain string) error {
 		return fmt.Errorf("%w: chain %s: %w", ErrCheckpointMismatch, chain, err)
 	}
 	if root != cp.Root {
-		return fmt.Errorf("%w: chain %s tree root at %d is %x, the checkpoint signs %x (rewritten or forked)", ErrCheckpointMismatch, chain, cp.Size, root, cp.Root)
+		return fmt.Errorf("%w: chain %s tree root at %d is %x, the checkpoint signs %x (rewritten or forked)", ErrCheckpointMismatch, chain, cp.Size, root[:], cp.Root[:])
 	}
 	return nil
 }
