@@ -72,6 +72,10 @@ func target(t *testing.T, s *stack, path string) (string, string) {
 			`{"agent_role":"matrix","agent_id":%q,"user_id":"u-1","source_id":"crm","sensitivity_level":"low","session_id":%q}`, agent, id))
 		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
 		return strings.ReplaceAll(path, ":session_id", id), id
+	case path == "/v1/audit/proof/inclusion":
+		return path + "?seq=1", ""
+	case path == "/v1/audit/proof/consistency":
+		return path + "?from=1", ""
 	case strings.Contains(path, ":policy_id"):
 		r := s.postJSON(t, "/v1/policies", s.admin, uniquePolicy())
 		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
@@ -191,6 +195,18 @@ func routeSpecs() []routeSpec {
 			assert.EqualValues(t, 1, m["total_events"])
 		}},
 		{method: "POST", path: "/v1/admin/backup", scope: keys.ScopeAdmin, ok: 201, newBody: newBackupBody, check: checkBackup},
+		{method: "GET", path: "/v1/audit/checkpoint", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), "custos.test/api/default\n")
+		}},
+		{method: "GET", path: "/v1/audit/vkey", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), "custos.test/api+")
+		}},
+		{method: "GET", path: "/v1/audit/proof/inclusion", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.EqualValues(t, 0, r.object(t)["index"])
+		}},
+		{method: "GET", path: "/v1/audit/proof/consistency", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.EqualValues(t, 1, r.object(t)["from"])
+		}},
 	}
 }
 

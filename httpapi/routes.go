@@ -49,6 +49,10 @@ func routeScopes() map[string]keys.Scope {
 		"GET /v1/audit/export":               keys.ScopeRead,
 		"GET /v1/keys/history":               keys.ScopeRead,
 		"POST /v1/admin/backup":              keys.ScopeAdmin,
+		"GET /v1/audit/checkpoint":           keys.ScopeRead,
+		"GET /v1/audit/vkey":                 keys.ScopeRead,
+		"GET /v1/audit/proof/inclusion":      keys.ScopeRead,
+		"GET /v1/audit/proof/consistency":    keys.ScopeRead,
 	}
 }
 
@@ -87,5 +91,9 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit/export", s.exportEvents},
 		{http.MethodGet, "/v1/keys/history", s.keyHistory},
 		{http.MethodPost, "/v1/admin/backup", s.backup},
+		{http.MethodGet, "/v1/audit/checkpoint", s.getCheckpoint},
+		{http.MethodGet, "/v1/audit/vkey", s.getVerifierKey},
+		{http.MethodGet, "/v1/audit/proof/inclusion", s.inclusion},
+		{http.MethodGet, "/v1/audit/proof/consistency", s.consistency},
 	}
 }

@@ -241,11 +241,13 @@ Lost it? custos admin-key reset --data %s
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:     store.Failed,
-		Logger:    logger,
-		Metrics:   m,
-		Limits:    o.limits,
-		BackupDir: backupDir,
+		Ready:       store.Failed,
+		Evidence:    store,
+		VerifierKey: sig.signer.VerifierKey(),
+		Logger:      logger,
+		Metrics:     m,
+		Limits:      o.limits,
+		BackupDir:   backupDir,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
