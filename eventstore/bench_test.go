@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // benchPayload is about the size of a decision.made payload.
@@ -19,12 +21,22 @@ var benchPayload = []byte(`{"decision":"ALLOW","reason":"Access granted","policy
 
 // BenchmarkDurableAppend measures durable (fsynced) appends per second with 1
 // and 64 concurrent appenders on the disk under the test's temp folder.
+// With signed=true every group commit also signs a checkpoint (the tree
+// is always extended).
 func BenchmarkDurableAppend(b *testing.B) {
-	for _, appenders := range []int{1, 64} {
-		b.Run(fmt.Sprintf("appenders=%d", appenders), func(b *testing.B) {
+	for _, bc := range []struct {
+		appenders int
+		signed    bool
+	}{{1, false}, {1, true}, {64, false}, {64, true}} {
+		appenders := bc.appenders
+		b.Run(fmt.Sprintf("appenders=%d/signed=%t", appenders, bc.signed), func(b *testing.B) {
 			var commits, committed atomic.Int64
 			var syncTime atomic.Int64
-			s, err := eventstore.Open(eventstore.Options{Dir: b.TempDir(), CreateIfMissing: true,
+			var signer *checkpoint.Signer
+			if bc.signed {
+				signer = eventstoretest.NewSigner(b, "custos.bench/x")
+			}
+			s, err := eventstore.Open(eventstore.Options{Dir: b.TempDir(), CreateIfMissing: true, Signer: signer,
 				CommitObserver: func(n int, took time.Duration) {
 					commits.Add(1)
 					committed.Add(int64(n))

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"bufio"
 	"context"
+	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -16,14 +17,19 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/verify"
 )
 
 // crashChildEnv makes the test binary act as the crash test's child process.
 const crashChildEnv = "CUSTOS_CRASH_CHILD_DIR"
+
+// crashKeyEnv hands the child its checkpoint signer key.
+const crashKeyEnv = "CUSTOS_CRASH_CHILD_KEY"
 
 // TestMain lets this test binary double as the child process of the crash
 // test.
@@ -38,7 +44,12 @@ func TestMain(m *testing.M) {
 // runCrashChild appends from 32 concurrent writers until it is killed and
 // prints "seq hash payload" for every acknowledged (durable) record.
 func runCrashChild(dir string) {
-	s, err := eventstore.Open(eventstore.Options{Dir: dir, CreateIfMissing: true})
+	signer, err := checkpoint.NewSigner(os.Getenv(crashKeyEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child key:", err)
+		os.Exit(3)
+	}
+	s, err := eventstore.Open(eventstore.Options{Dir: dir, CreateIfMissing: true, Signer: signer})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(3)
@@ -72,7 +83,11 @@ type ackedRecord struct {
 
 // TestCrashLosesNoAcknowledgedRecord kills a real appending process with
 // SIGKILL at a random moment, reopens the folder and checks that every
-// acknowledged record is there, byte for byte, and that the chain verifies.
+// acknowledged record is there, byte for byte, and that the chain verifies;
+// that the tree's root is the one recomputed from the records; that every
+// kept checkpoint signs a root of the records and is consistent with the
+// next; and that the latest covers every acknowledged record and no record
+// that is not there (none signs what was not durable).
 // CUSTOS_CRASH_CYCLES raises the number of cycles (default 10).
 func TestCrashLosesNoAcknowledgedRecord(t *testing.T) {
 	if testing.Short() {
@@ -88,10 +103,16 @@ func TestCrashLosesNoAcknowledgedRecord(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	acked := map[uint64]ackedRecord{}
+	skey, vkey, err := checkpoint.GenerateKey(crand.Reader, "custos.test/crash")
+	require.NoError(t, err)
+	signer, err := checkpoint.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := checkpoint.NewVerifier(vkey)
+	require.NoError(t, err)
 
 	for cycle := range cycles {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashKeyEnv+"="+skey)
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		var stderr strings.Builder
@@ -115,8 +136,13 @@ func TestCrashLosesNoAcknowledgedRecord(t *testing.T) {
 		_ = cmd.Wait()
 		require.NotContains(t, stderr.String(), "child", "child failed on its own: %s", stderr.String())
 
-		s, err := eventstore.Open(eventstore.Options{Dir: dir})
+		s, err := eventstore.Open(eventstore.Options{Dir: dir, Signer: signer})
 		require.NoError(t, err, "cycle %d: reopen after SIGKILL", cycle)
+		maxAcked := uint64(0)
+		for seq := range acked {
+			maxAcked = max(maxAcked, seq)
+		}
+		requireCheckpointsHold(t, s, verifier, maxAcked)
 		report, err := verify.Store(context.Background(), s, eventstore.DefaultChain)
 		require.NoError(t, err)
 		require.True(t, report.Valid, "cycle %d: %+v", cycle, report.Detail)
@@ -133,4 +159,50 @@ func TestCrashLosesNoAcknowledgedRecord(t *testing.T) {
 		require.NoError(t, s.Close())
 		t.Logf("cycle %d: killed after %v, %d acknowledged this cycle, chain head %d", cycle, killAfter, len(acked)-before, report.HeadSeq)
 	}
+}
+
+// requireCheckpointsHold checks a reopened store's tree and checkpoints:
+// the root is recomputed from the records, each kept checkpoint verifies,
+// signs the records' root at its size and is consistent with the next, and
+// the latest signs exactly the head, which covers every acknowledged seq.
+func requireCheckpointsHold(t *testing.T, s *eventstore.Store, v *checkpoint.Verifier, acked uint64) {
+	t.Helper()
+	ctx := context.Background()
+	leaves := eventstoretest.Leaves(t, s, eventstore.DefaultChain)
+	th, err := s.TreeHead(ctx, eventstore.DefaultChain)
+	require.NoError(t, err)
+	require.Equal(t, uint64(len(leaves)), th.Size)
+	require.Equal(t, eventstoretest.NaiveRoot(leaves), th.Root, "tree root equals the root recomputed from the records")
+	var prev *checkpoint.Checkpoint
+	kept := 0
+	require.NoError(t, s.Checkpoints(ctx, eventstore.DefaultChain, func(size uint64, msg []byte) error {
+		cp, err := v.Open(msg, eventstore.DefaultChain)
+		require.NoError(t, err)
+		require.Equal(t, size, cp.Size)
+		require.LessOrEqual(t, cp.Size, th.Size, "a checkpoint covers records that are not there")
+		require.Equal(t, [32]byte(eventstoretest.NaiveRoot(leaves[:cp.Size])), cp.Root, "checkpoint %d signs another root than the records'", cp.Size)
+		if prev != nil {
+			p, err := s.ConsistencyProof(ctx, eventstore.DefaultChain, prev.Size, cp.Size)
+			require.NoError(t, err)
+			require.NoError(t, tlog.CheckTree(tlogProof(p), int64(cp.Size), cp.Root, int64(prev.Size), prev.Root), "checkpoint %d is inconsistent with %d", prev.Size, cp.Size)
+		}
+		prev = &cp
+		kept++
+		return nil
+	}))
+	if th.Size == 0 {
+		return
+	}
+	require.NotNil(t, prev, "records but no checkpoint")
+	require.Equal(t, th.Size, prev.Size, "the latest checkpoint covers the head")
+	require.GreaterOrEqual(t, prev.Size, acked, "an acknowledged record is covered by no checkpoint")
+	t.Logf("%d kept checkpoints, latest at %d", kept, prev.Size)
+}
+
+func tlogProof(p []eventstore.Hash) []tlog.Hash {
+	out := make([]tlog.Hash, len(p))
+	for i := range p {
+		out[i] = tlog.Hash(p[i])
+	}
+	return out
 }

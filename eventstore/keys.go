@@ -11,9 +11,13 @@ import (
 //
 //	'r' chain 0x00 seq(8, big-endian)  → stored record (encoding ‖ hash)
 //	'h' chain                          → chain head: seq(8, big-endian) ‖ hash(32)
+//	't' chain 0x00 index(8, big-endian) → Merkle tree hash(32) with tlog stored hash index
+//	'c' chain 0x00 size(8, big-endian)  → signed checkpoint (note) of tree size
 const (
-	kindRecord byte = 'r'
-	kindHead   byte = 'h'
+	kindRecord     byte = 'r'
+	kindHead       byte = 'h'
+	kindTree       byte = 't'
+	kindCheckpoint byte = 'c'
 )
 
 // DefaultChain is the chain used until tenants exist.

@@ -42,11 +42,33 @@ import "context"
 // queued, answers every waiting Pending and is safe to call twice; after it
 // every method returns ErrClosed.
 //
+// # Merkle tree and checkpoints
+//
+// Each chain is also an RFC 6962 Merkle tree: leaf i is the Hash of record
+// i+1 (record hashes already are RFC 6962 leaf hashes), interior nodes are
+// SHA-256(0x01 || left || right), and the tree of size n covers records 1
+// to n. The tree grows in the records' own commits, so the tree over the
+// durable records is always there, with nothing to replay after a restart.
+// TreeHead, TreeRoot, InclusionProof and ConsistencyProof answer for sizes
+// up to the durable head only (ErrBadTreeSize past it); proofs are in the
+// form x/mod's sumdb/tlog (CheckRecord, CheckTree) and
+// transparency-dev/merkle's proof package verify, leaf to root.
+//
+// A Log given a signer writes, in the batch of every commit, the signed
+// checkpoint (package checkpoint) of the chain's new tree size, so that
+// every durable record is covered by a durable signature; SignedCheckpoint
+// shows the latest one only once its batch is durable, and never goes back
+// to a smaller size while the Log is open. Without a signer it returns
+// ErrNoCheckpoint.
+//
 // # Errors
 //
 // Match with errors.Is: ErrEmptyAppend (no drafts), ErrReadOnly,
 // ErrStoreFailed, ErrClosed, ErrNotFound, ErrMalformedRecord (a stored
-// record that does not parse), and a ValidateChain error for a bad chain
+// record that does not parse), ErrBadTreeSize, ErrNoCheckpoint,
+// ErrTreeMismatch, ErrNotCovered, ErrCheckpointMismatch (the last three
+// from opening a store whose tree or checkpoints contradict its records),
+// and a ValidateChain error for a bad chain
 // name. A context that ends returns ctx.Err().
 type Log interface {
 	// Enqueue sequences drafts as the next records of chain and returns
@@ -69,6 +91,19 @@ type Log interface {
 	// Records is Scan with each record parsed and copied; to 0 means no
 	// upper bound.
 	Records(ctx context.Context, chain string, from, to uint64, fn func(Record) error) error
+	// TreeHead returns the size (the durable head's seq) and root of
+	// chain's tree; an empty chain has size 0 and EmptyTreeRoot.
+	TreeHead(ctx context.Context, chain string) (TreeHead, error)
+	// TreeRoot returns the root of chain's tree of size records.
+	TreeRoot(ctx context.Context, chain string, size uint64) (Hash, error)
+	// InclusionProof returns the audit path of leaf index (seq - 1) in the
+	// tree of size; it needs index < size.
+	InclusionProof(ctx context.Context, chain string, index, size uint64) ([]Hash, error)
+	// ConsistencyProof proves that the tree of size from is a prefix of the
+	// tree of size to; it needs 0 < from <= to.
+	ConsistencyProof(ctx context.Context, chain string, from, to uint64) ([]Hash, error)
+	// SignedCheckpoint returns chain's latest durable signed checkpoint.
+	SignedCheckpoint(ctx context.Context, chain string) ([]byte, error)
 	// Failed returns the error that made the Log refuse appends, or nil.
 	Failed() error
 	// Close stops the Log; see the type's doc.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -69,27 +70,49 @@ type chainWriter struct {
 	stopping bool
 	durable  Head
 
+	// checkpoint is the latest signed checkpoint whose batch is durable.
+	checkpoint []byte
+
 	wake    chan struct{}
 	stopped chan struct{}
+
+	// Owned by run: the Merkle tree over everything applied, and the
+	// bookkeeping of which checkpoints are kept.
+	tree       *compact.Range
+	prevCP     uint64    // size of the latest checkpoint written, 0 if none
+	prevKept   bool      // whether it stays when the next one is written
+	lastKeptAt time.Time // when the latest kept checkpoint was written
 }
 
-func newChainWriter(s *Store, chain string, last Record) *chainWriter {
+func newChainWriter(s *Store, chain string, last Record) (*chainWriter, error) {
+	tree, err := loadRange(s.db, chain, last.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: load merkle tree of %s at %d: %w", chain, last.Seq, err)
+	}
+	cpSize, cp, err := s.latestCheckpoint(chain)
+	if err != nil {
+		return nil, err
+	}
 	w := &chainWriter{
-		store:    s,
-		chain:    chain,
-		startSeq: last.Seq,
-		slots:    make(chan struct{}, s.opts.MaxPending),
-		next:     Head{Seq: last.Seq, Hash: last.Hash},
-		durable:  Head{Seq: last.Seq, Hash: last.Hash},
-		entropy:  ulid.Monotonic(s.opts.Entropy, 0),
-		wake:     make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
+		tree:       tree,
+		checkpoint: cp,
+		prevCP:     cpSize,
+		prevKept:   true,
+		store:      s,
+		chain:      chain,
+		startSeq:   last.Seq,
+		slots:      make(chan struct{}, s.opts.MaxPending),
+		next:       Head{Seq: last.Seq, Hash: last.Hash},
+		durable:    Head{Seq: last.Seq, Hash: last.Hash},
+		entropy:    ulid.Monotonic(s.opts.Entropy, 0),
+		wake:       make(chan struct{}, 1),
+		stopped:    make(chan struct{}),
 	}
 	if last.Seq > 0 {
 		w.lastTime = last.Time.UnixNano()
 	}
 	go w.run()
-	return w
+	return w, nil
 }
 
 func (w *chainWriter) durableHead() Head {
@@ -229,6 +252,9 @@ type applied struct {
 	last  Head
 	n     int
 	start time.Time
+	// checkpoint is the signed checkpoint of last.Seq written in batch,
+	// or nil without a signer.
+	checkpoint []byte
 }
 
 // takeGroup removes up to MaxBatchRecords records' worth of Pendings from the
@@ -253,8 +279,11 @@ func (w *chainWriter) takeGroup() []*Pending {
 	return group
 }
 
-// apply writes group and the new chain head in one batch with
-// ApplyNoSyncWait. On failure it fails the group and returns false.
+// apply writes group, the Merkle tree hashes its records complete, the
+// new chain head and (with a signer) the signed checkpoint of the new tree
+// size in one batch with ApplyNoSyncWait. On failure it fails the group and
+// returns false; the store is failed then, so w.tree running ahead of the
+// disk does no harm.
 func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 	if err := w.store.Failed(); err != nil {
 		w.finish(group, err)
@@ -263,22 +292,60 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 	b := w.store.db.NewBatch()
 	key := make([]byte, 0, 1+len(w.chain)+1+8)
 	a := applied{batch: b, group: group, start: time.Now()}
+	var setErr error
+	storeNode := func(id compact.NodeID, hash []byte) {
+		if setErr == nil {
+			key = appendTreeKey(key[:0], w.chain, storedIndex(id))
+			setErr = b.Set(key, hash, nil)
+		}
+	}
+	fail := func(err error) (applied, bool) {
+		_ = b.Close()
+		w.finish(group, w.store.fail(err))
+		return applied{}, false
+	}
 	for _, p := range group {
 		for i := range p.records {
-			key = appendRecordKey(key[:0], w.chain, p.records[i].Seq)
+			r := &p.records[i]
+			key = appendRecordKey(key[:0], w.chain, r.Seq)
 			if err := b.Set(key, p.stored[i], nil); err != nil {
-				_ = b.Close()
-				w.finish(group, w.store.fail(err))
-				return applied{}, false
+				return fail(err)
 			}
-			a.last = Head{Seq: p.records[i].Seq, Hash: p.records[i].Hash}
+			if err := w.tree.Append(r.Hash[:], storeNode); err != nil {
+				return fail(fmt.Errorf("extend merkle tree of %s at %d: %w", w.chain, r.Seq, err))
+			}
+			if setErr != nil {
+				return fail(setErr)
+			}
+			a.last = Head{Seq: r.Seq, Hash: r.Hash}
 			a.n++
 		}
 	}
 	if err := b.Set(HeadKey(w.chain), encodeHead(a.last), nil); err != nil {
-		_ = b.Close()
-		w.finish(group, w.store.fail(err))
-		return applied{}, false
+		return fail(err)
+	}
+	if signer := w.store.opts.Signer; signer != nil {
+		root, err := rangeRoot(w.tree)
+		if err != nil {
+			return fail(err)
+		}
+		if a.checkpoint, err = w.store.signCheckpoint(w.chain, TreeHead{Size: a.last.Seq, Root: root}); err != nil {
+			return fail(err)
+		}
+		if err := b.Set(CheckpointKey(w.chain, a.last.Seq), a.checkpoint, nil); err != nil {
+			return fail(err)
+		}
+		// Keep one checkpoint per CheckpointKeepEvery (and always the
+		// latest): the one before is dropped unless it was kept.
+		if w.prevCP > 0 && !w.prevKept {
+			if err := b.Delete(CheckpointKey(w.chain, w.prevCP), nil); err != nil {
+				return fail(err)
+			}
+		}
+		w.prevCP, w.prevKept = a.last.Seq, false
+		if now := time.Now(); now.Sub(w.lastKeptAt) >= w.store.opts.CheckpointKeepEvery || now.Before(w.lastKeptAt) {
+			w.prevKept, w.lastKeptAt = true, now
+		}
 	}
 	if err := applyNoSyncWait(w.store.db, b); err != nil {
 		w.finish(group, w.store.fail(fmt.Errorf("commit chain %s through seq %d: %w", w.chain, a.last.Seq, err)))
@@ -315,6 +382,9 @@ func (w *chainWriter) completeOne(a applied) {
 	took := time.Since(a.start)
 	w.mu.Lock()
 	w.durable = a.last
+	if a.checkpoint != nil {
+		w.checkpoint = a.checkpoint
+	}
 	w.mu.Unlock()
 	w.finish(a.group, nil)
 	if obs := w.store.opts.CommitObserver; obs != nil {

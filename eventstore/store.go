@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/lograte"
 )
 
@@ -96,6 +97,22 @@ type Options struct {
 	// CommitObserver, if set, is called after every successful group commit
 	// with the number of records and the time the synced commit took.
 	CommitObserver func(records int, took time.Duration)
+	// Signer, if set, signs a checkpoint of each chain's new tree size in
+	// every group commit, in the records' batch (see SignedCheckpoint), and
+	// makes a writable Open refuse a chain that contradicts its latest
+	// checkpoint (ErrCheckpointMismatch) or holds records no checkpoint
+	// covers (ErrNotCovered). Default nil: no checkpoints are written or
+	// checked (tests, read-only tools).
+	Signer *checkpoint.Signer
+	// SignExisting lets a writable Open with a Signer sign the current head
+	// of a chain that has records but no checkpoint at all (a store from
+	// before checkpoints). Check the chain with verify first. Default false:
+	// such a chain fails Open with ErrNotCovered.
+	SignExisting bool
+	// CheckpointKeepEvery is how often a checkpoint is kept for good: the
+	// latest is always stored, and of the ones before it one per interval
+	// stays. Default 1s.
+	CheckpointKeepEvery time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -119,6 +136,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.CheckpointKeepEvery <= 0 {
+		o.CheckpointKeepEvery = time.Second
 	}
 	return o
 }
@@ -292,8 +312,14 @@ func (s *Store) checkHeads() error {
 		case ok && (last.Seq != head.Seq || last.Hash != head.Hash):
 			return fmt.Errorf("%w: chain %s head says seq %d hash %x, last record is seq %d hash %x", ErrHeadMismatch, chain, head.Seq, head.Hash, last.Seq, last.Hash)
 		}
+		if err := s.checkTree(chain, head); err != nil {
+			return err
+		}
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	return s.checkCheckpoints()
 }
 
 // checkChainsHaveHeads walks the chains that have records (one seek per
@@ -444,7 +470,10 @@ func (s *Store) writer(chain string) (*chainWriter, error) {
 	if !ok {
 		last = Record{}
 	}
-	w := newChainWriter(s, chain, last)
+	w, err := newChainWriter(s, chain, last)
+	if err != nil {
+		return nil, err
+	}
 	s.writers[chain] = w
 	return w, nil
 }

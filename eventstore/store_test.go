@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
@@ -68,6 +69,14 @@ func TestStoreContract(t *testing.T) {
 				eventstoretest.TestLog(t, func(t *testing.T) (eventstore.Log, func() eventstore.Log) {
 					fs, dir := b.newDir(t)
 					return open(t, fs, dir), func() eventstore.Log { return open(t, fs, dir) }
+				})
+			})
+			t.Run("signed", func(t *testing.T) {
+				t.Parallel()
+				eventstoretest.TestSignedLog(t, func(t *testing.T, signer *checkpoint.Signer) (eventstore.Log, func() eventstore.Log) {
+					fs, dir := b.newDir(t)
+					sign := func(o *eventstore.Options) { o.Signer = signer }
+					return open(t, fs, dir, sign), func() eventstore.Log { return open(t, fs, dir, sign) }
 				})
 			})
 			for _, tc := range contractCases {

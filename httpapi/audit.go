@@ -39,5 +39,9 @@ func verifyReport(r verify.Report) wire.VerifyReport {
 	if p := r.Detail; p != nil {
 		out.Problem = &wire.VerifyProblem{Seq: p.Seq, Kind: p.Kind, Expected: p.Expected, Got: p.Got, Message: p.Message}
 	}
+	if c := r.Checkpoint; c != nil {
+		cp := wire.VerifyCheckpoint(*c)
+		out.Checkpoint = &cp
+	}
 	return out
 }

@@ -377,17 +377,31 @@ func TestInFlightCapAnswers503Fast(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	addr := serveLimited(t, s, httpapi.Limits{MaxInFlight: 2, BodyTimeout: 20 * time.Second})
-	for range 2 {
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		_, err = io.WriteString(c, "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-API-Key: "+s.admin+"\r\n\r\n{")
-		require.NoError(t, err)
-	}
-	require.Eventually(t, func() bool {
+	// Two requests whose bodies never finish fill the cap. A probe sent
+	// while they are still arriving can take a slot and get one of them
+	// turned away instead, so the probe waits for them, and the whole
+	// setup is retried when the probe still got through.
+	full := false
+	for attempt := 0; attempt < 5 && !full; attempt++ {
+		var trickles []net.Conn
+		for range 2 {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			_, err = io.WriteString(c, "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-API-Key: "+s.admin+"\r\n\r\n{")
+			require.NoError(t, err)
+			trickles = append(trickles, c)
+		}
+		time.Sleep(100 * time.Millisecond)
 		a := exchange(t, addr, "GET /v1/keys HTTP/1.1\r\nHost: x\r\nX-API-Key: "+s.admin+"\r\n\r\n")
-		return a.resp.StatusCode == http.StatusServiceUnavailable
-	}, 5*time.Second, 20*time.Millisecond, "the two trickling requests fill the cap")
+		if full = a.resp.StatusCode == http.StatusServiceUnavailable; !full {
+			for _, c := range trickles {
+				_ = c.Close()
+			}
+			time.Sleep(100 * time.Millisecond) // let the server see them go
+		}
+	}
+	require.True(t, full, "the two trickling requests fill the cap")
 	a := exchange(t, addr, "GET /v1/keys HTTP/1.1\r\nHost: x\r\nX-API-Key: "+s.admin+"\r\n\r\n")
 	require.Equal(t, http.StatusServiceUnavailable, a.resp.StatusCode)
 	assert.Equal(t, "Too many requests in flight; retry shortly.", a.jsonDetail(t))

@@ -78,6 +78,10 @@ func target(t *testing.T, s *stack, path string) (string, string) {
 		_, err := s.ledger.SetAlertRule(context.Background(), writeside.ActorInit, alerts.Rule{RuleID: id, Kind: alerts.KindVerifyFailed})
 		require.NoError(t, err)
 		return strings.ReplaceAll(path, ":rule_id", id), id
+	case path == "/v1/audit/proof/inclusion":
+		return path + "?seq=1", ""
+	case path == "/v1/audit/proof/consistency":
+		return path + "?from=1", ""
 	case strings.Contains(path, ":policy_id"):
 		r := s.postJSON(t, "/v1/policies", s.admin, uniquePolicy())
 		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
@@ -215,6 +219,18 @@ func routeSpecs() []routeSpec {
 		}},
 		{method: "GET", path: "/v1/alerts/dead-letters", scope: keys.ScopeAdmin, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.Contains(t, r.object(t), "dead_letters")
+		}},
+		{method: "GET", path: "/v1/audit/checkpoint", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), "custos.test/api/default\n")
+		}},
+		{method: "GET", path: "/v1/audit/vkey", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), "custos.test/api+")
+		}},
+		{method: "GET", path: "/v1/audit/proof/inclusion", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.EqualValues(t, 0, r.object(t)["index"])
+		}},
+		{method: "GET", path: "/v1/audit/proof/consistency", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.EqualValues(t, 1, r.object(t)["from"])
 		}},
 	}
 }

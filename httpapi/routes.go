@@ -54,6 +54,10 @@ func routeScopes() map[string]keys.Scope {
 		"POST /v1/alerts/rules":              keys.ScopeAdmin,
 		"DELETE /v1/alerts/rules/:rule_id":   keys.ScopeAdmin,
 		"GET /v1/alerts/dead-letters":        keys.ScopeAdmin,
+		"GET /v1/audit/checkpoint":           keys.ScopeRead,
+		"GET /v1/audit/vkey":                 keys.ScopeRead,
+		"GET /v1/audit/proof/inclusion":      keys.ScopeRead,
+		"GET /v1/audit/proof/consistency":    keys.ScopeRead,
 	}
 }
 
@@ -97,5 +101,9 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/alerts/rules", s.setAlertRule},
 		{http.MethodDelete, "/v1/alerts/rules/:rule_id", s.deleteAlertRule},
 		{http.MethodGet, "/v1/alerts/dead-letters", s.listDeadLetters},
+		{http.MethodGet, "/v1/audit/checkpoint", s.getCheckpoint},
+		{http.MethodGet, "/v1/audit/vkey", s.getVerifierKey},
+		{http.MethodGet, "/v1/audit/proof/inclusion", s.inclusion},
+		{http.MethodGet, "/v1/audit/proof/consistency", s.consistency},
 	}
 }

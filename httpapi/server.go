@@ -52,6 +52,13 @@ type Config struct {
 	// keeps it outside the data folder (serve refuses one inside). Default
 	// "": the route answers 403 saying how to enable it.
 	BackupDir string
+	// Evidence serves the signed checkpoints and Merkle proofs of the log
+	// (GET /v1/audit/checkpoint and /v1/audit/proof/...); serve passes the
+	// store. Default nil: those routes answer 404.
+	Evidence EvidenceLog
+	// VerifierKey is the note verifier key of the checkpoints, served on
+	// GET /v1/audit/vkey. Default "": 404.
+	VerifierKey string
 	// Limits bound what clients can hold of the server (deadlines, header
 	// size, connections, requests in flight). Default: every field's
 	// default (see Limits).

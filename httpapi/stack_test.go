@@ -18,6 +18,7 @@ import (
 	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections/readside"
@@ -91,6 +92,9 @@ type stack struct {
 	backupDir string
 	// alerts is Config.Alerts.
 	alerts httpapi.AlertHooks
+	// signer, if set, signs the store's checkpoints (default a new key;
+	// withoutSigner clears it).
+	signer *checkpoint.Signer
 
 	store   *eventstore.Store
 	ledger  *writeside.Ledger
@@ -132,6 +136,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		backupDir: t.TempDir(),
 		logs:      logs,
 		logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		signer:    newTestSigner(t),
 	}
 	for _, o := range opts {
 		o(s)
@@ -155,7 +160,7 @@ func (s *stack) open(create bool) {
 	s.t.Helper()
 	m := metrics.New()
 	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger,
-		CommitObserver: m.ObserveCommit})
+		CommitObserver: m.ObserveCommit, Signer: s.signer})
 	require.NoError(s.t, err)
 	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
 	if err == nil {
@@ -180,12 +185,14 @@ func (s *stack) open(create bool) {
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:     s.ready,
-		Logger:    s.logger,
-		Metrics:   m,
-		Backup:    func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
-		BackupDir: s.backupDir,
-		Alerts:    s.alerts,
+		Ready:       s.ready,
+		Logger:      s.logger,
+		Metrics:     m,
+		Backup:      func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
+		BackupDir:   s.backupDir,
+		Alerts:      s.alerts,
+		Evidence:    store,
+		VerifierKey: vkeyOf(s.signer),
 	})
 	if err != nil {
 		_ = store.Close()

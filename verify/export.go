@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/export"
 )
 
@@ -46,7 +47,7 @@ const MaxExportLine = 64 << 20
 func Export(ctx context.Context, r io.Reader, opts ...Option) (Report, error) {
 	o := newOptions(opts)
 	br := bufio.NewReaderSize(r, 64<<10)
-	var e exportCheck
+	e := exportCheck{cp: o.checkpoint}
 	var buf []byte
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
@@ -63,7 +64,11 @@ func Export(ctx context.Context, r io.Reader, opts ...Option) (Report, error) {
 		e.line(lineNo, line, tooLong)
 		o.tick(uint64(lineNo))
 	}
-	return e.finish(), nil
+	report := e.finish()
+	if o.checkpoint != nil && report.AnchorSeq != 1 {
+		return Report{}, fmt.Errorf("verify export: a checkpoint is checked from genesis, and this export starts at seq %d", report.AnchorSeq)
+	}
+	return report, nil
 }
 
 // readExportLine reads one line into dst without its '\n'. It returns io.EOF
@@ -103,7 +108,8 @@ func readExportLine(br *bufio.Reader, dst []byte, max int) (line []byte, tooLong
 
 // exportCheck feeds the lines of an export to a Checker.
 type exportCheck struct {
-	c *Checker // nil until the first line
+	c  *Checker // nil until the first line
+	cp *checkpoint.Checkpoint
 	// next is the seq the next line must carry: the anchor seq, then one
 	// more after each record that passed.
 	next uint64
@@ -183,6 +189,9 @@ func (e *exportCheck) start(chain string, first eventstore.Record, err error) {
 		chain = first.Chain
 	}
 	e.c = NewChecker(chain, seq, prev)
+	if e.cp != nil && seq == 1 {
+		e.c.tree = newTreeCheck(*e.cp)
+	}
 	e.next = seq
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 )
 
 // Problem kinds, stable wire values.
@@ -65,6 +66,9 @@ type Report struct {
 	// AnchorSeq is the seq the check started at: 1 from genesis, or the
 	// first record's seq for an export range.
 	AnchorSeq uint64 `json:"anchor_seq"`
+	// Checkpoint is the result of the check against a signed checkpoint
+	// (WithCheckpoint), or nil.
+	Checkpoint *CheckpointResult `json:"checkpoint,omitempty"`
 	// DurationMS is how long the check took.
 	DurationMS float64 `json:"duration_ms"`
 }
@@ -89,6 +93,7 @@ type Checker struct {
 	lastID   string
 	report   Report
 	start    time.Time
+	tree     *treeCheck // nil without a checkpoint
 }
 
 // NewChecker starts a check of chain at firstSeq (1 for genesis) with prev as
@@ -140,6 +145,9 @@ func (c *Checker) check(seq uint64, v eventstore.View) {
 			return
 		}
 		copy(c.prevHash[:], v.Hash)
+		if c.tree != nil {
+			c.tree.add(v.Hash)
+		}
 		c.nextSeq = seq + 1
 		c.lastID = id
 		c.report.Chained++
@@ -189,6 +197,9 @@ func (c *Checker) Finish(head eventstore.Head, checkHead bool) Report {
 			}
 		}
 	}
+	if c.tree != nil {
+		c.tree.finish(&r, string(c.chain))
+	}
 	r.Valid = r.Detail == nil
 	r.DurationMS = float64(time.Since(c.start).Microseconds()) / 1000
 	return r
@@ -212,6 +223,9 @@ func Store(ctx context.Context, s *eventstore.Store, chain string, opts ...Optio
 		to = math.MaxUint64
 	}
 	c := NewChecker(chain, 1, eventstore.GenesisPrevHash())
+	if o.checkpoint != nil {
+		c.tree = newTreeCheck(*o.checkpoint)
+	}
 	err = s.Scan(ctx, chain, 1, to, func(seq uint64, stored []byte) error {
 		c.Add(seq, stored)
 		o.tick(c.report.Total)
@@ -227,7 +241,8 @@ func Store(ctx context.Context, s *eventstore.Store, chain string, opts ...Optio
 type Option func(*options)
 
 type options struct {
-	progress func(records uint64)
+	progress   func(records uint64)
+	checkpoint *checkpoint.Checkpoint
 }
 
 // OnProgress has fn called with the number of records checked so far, every

@@ -17,6 +17,7 @@ func newAdminKeyCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Recover administrator access",
 	}
 	var dataDir string
+	var keyFlags signingKeyFlags
 	reset := &cobra.Command{
 		Use:   "reset",
 		Short: "Create a new admin key offline when every admin key is lost",
@@ -27,7 +28,14 @@ stay as they are: revoke lost ones with the new key.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := newLogger(stderr, slog.LevelWarn)
-			s, err := openStore(dataDir, false, logger)
+			if !storeExists(dataDir) {
+				return fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dataDir, dataDir, dataDir)
+			}
+			signer, err := loadSigningKey(keyFlags.keyPath(dataDir), dataDir)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(dataDir, false, signing{signer: signer}, logger)
 			if err != nil {
 				return err
 			}
@@ -49,6 +57,7 @@ stay as they are: revoke lost ones with the new key.`,
 		},
 	}
 	reset.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
+	addSigningKeyFlags(reset, &keyFlags, false)
 	parent.AddCommand(reset)
 	return parent
 }

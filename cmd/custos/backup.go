@@ -152,7 +152,7 @@ func backupOffline(dataDir, out string, stdout io.Writer, logger *slog.Logger) e
 		return withCode(2, fmt.Errorf("--out %s: %w", out, err))
 	}
 	start := time.Now()
-	s, err := openStore(dataDir, false, logger)
+	s, err := openStore(dataDir, false, signing{}, logger)
 	if err != nil {
 		if isLockError(err) {
 			return withCode(2, fmt.Errorf("%w: %s is locked.\nBack it up online instead, while the server runs:\n  CUSTOS_API_KEY=<admin key> custos backup --server http://HOST:PORT --name NAME\n(cause: %v)",

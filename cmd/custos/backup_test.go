@@ -128,7 +128,7 @@ func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 	// exist in the original, including every key acknowledged before the
 	// backup began.
 	requireCode(t, 0, runCLI(t, nil, "verify", "--data", out))
-	restored := startServer(t, out)
+	restored := startServerWith(t, out, nil, "--signing-key", signingKeyOf(dir))
 	backedUp := keyIDs(t, restored, admin)
 	restored.stop(t)
 	assert.Greater(t, len(backedUp), len(before))

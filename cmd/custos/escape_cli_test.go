@@ -49,7 +49,7 @@ func TestAuditCommandsEscapeControlCharacters(t *testing.T) {
 
 	// ...so write the record as an older server would have: through the
 	// Ledger, without the HTTP layer's checks.
-	store, err := eventstore.Open(eventstore.Options{Dir: dir})
+	store, err := eventstore.Open(eventstore.Options{Dir: dir, Signer: signerOf(t, dir)})
 	require.NoError(t, err)
 	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store})
 	require.NoError(t, err)

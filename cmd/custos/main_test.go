@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/custos-dev/custos/eventstore/checkpoint"
+
 	"github.com/custos-dev/custos/eventstore"
 )
 
@@ -296,3 +298,17 @@ func TestVersion(t *testing.T) {
 		assert.Regexp(t, `^custos \S+\ncommit:        \S+( \(modified\))?\ngo:            go1\.\d+\S*\nhash versions: \[1\]\n$`, r.stdout, args)
 	}
 }
+
+// signerOf loads the checkpoint signing key that init or serve created
+// beside the data folder dir, for tests that append to a store directly.
+func signerOf(t *testing.T, dir string) *checkpoint.Signer {
+	t.Helper()
+	b, err := os.ReadFile(signingKeyOf(dir))
+	require.NoError(t, err)
+	s, err := checkpoint.NewSigner(string(b))
+	require.NoError(t, err)
+	return s
+}
+
+// signingKeyOf is the default signing key path of the data folder dir.
+func signingKeyOf(dir string) string { return filepath.Clean(dir) + ".signing-key" }

@@ -21,6 +21,7 @@ import (
 	"github.com/custos-dev/custos/cmd/internal/policyfile"
 	"github.com/custos-dev/custos/domain/policy"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections/readside"
@@ -41,6 +42,8 @@ type serveOptions struct {
 	limits          httpapi.Limits
 	backupDir       string // online backups go under it; "" disables them
 	alerts          alertOptions
+	keys            signingKeyFlags
+	signExisting    bool // sign a store from before checkpoints once, after verifying it
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -83,6 +86,15 @@ whole shutdown ends within --shutdown-timeout (at least 2 s are left for
 closing the store); a store that does not close in time (a failed disk) is
 left to the restart, which recovers from the log, and the exit code is 2.
 
+Every commit is covered by a checkpoint signed with the key at
+--signing-key (default DATA.signing-key, beside the data folder). On a new
+folder without that key, serve creates it there and says so; on an existing
+store without it, serve refuses to start. At start it replays the chain
+against its latest signed checkpoint and refuses to start when the log
+contradicts it (rewritten, truncated, forked) or holds records no
+checkpoint covers (appended without the key). See docs/runbook.md,
+"Signing key".
+
 Exit codes: 0 after a clean shutdown, 1 when the store cannot be opened at
 start (one line on stderr says why), 2 for other errors, including a
 shutdown after the store failed.`,
@@ -108,6 +120,8 @@ shutdown after the store failed.`,
 	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) on --pprof-addr, a listener apart from the API")
 	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
 	cmd.Flags().StringVar(&o.backupDir, "backup-dir", "", "folder online backups are written under (POST /v1/admin/backup {\"name\": NAME} writes DIR/NAME); created if missing, refused inside --data; empty disables online backups")
+	cmd.Flags().BoolVar(&o.signExisting, "sign-existing", false, "once, for a store from before signed checkpoints: verify the chain, then sign its current tree")
+	addSigningKeyFlags(cmd, &o.keys, true)
 	addLimitFlags(cmd, &o.limits)
 	addAlertFlags(cmd, &o.alerts)
 	return cmd
@@ -158,7 +172,11 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 			return err
 		}
 	}
-	key, created, err := bootstrap(ctx, o.dataDir, logger)
+	sig, err := serveSigning(ctx, o, logger)
+	if err != nil {
+		return withCode(1, err)
+	}
+	key, created, err := bootstrap(ctx, o.dataDir, sig, logger)
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, `
@@ -187,7 +205,7 @@ Lost it? custos admin-key reset --data %s
 		}
 	}()
 	m := metrics.New()
-	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit})
+	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer})
 	if err != nil {
 		return withCode(1, err)
 	}
@@ -196,6 +214,9 @@ Lost it? custos admin-key reset --data %s
 			_ = store.Close()
 		}
 	}()
+	if err := checkAgainstCheckpoint(ctx, store, sig.signer, logger); err != nil {
+		return withCode(1, err)
+	}
 	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
 	if err != nil {
 		return withCode(1, err)
@@ -242,12 +263,14 @@ Lost it? custos admin-key reset --data %s
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:     store.Failed,
-		Logger:    logger,
-		Metrics:   m,
-		Limits:    o.limits,
-		Alerts:    alertHooks,
-		BackupDir: backupDir,
+		Ready:       store.Failed,
+		Evidence:    store,
+		VerifierKey: sig.signer.VerifierKey(),
+		Logger:      logger,
+		Metrics:     m,
+		Limits:      o.limits,
+		BackupDir:   backupDir,
+		Alerts:      alertHooks,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
@@ -356,4 +379,75 @@ func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Lo
 	wg.Go(func() { _ = index.Run(ctx) })
 	var once sync.Once
 	return func() { once.Do(func() { cancel(); wg.Wait() }) }, index, nil
+}
+
+// serveSigning loads serve's checkpoint signing key. On a folder without a
+// store it creates a missing key beside the folder and logs that loudly;
+// an existing store without its key is refused. With --sign-existing it
+// verifies the chain before allowing the store to sign it.
+func serveSigning(ctx context.Context, o serveOptions, logger *slog.Logger) (signing, error) {
+	path := o.keys.keyPath(o.dataDir)
+	var signer *checkpoint.Signer
+	var err error
+	if storeExists(o.dataDir) {
+		signer, err = loadSigningKey(path, o.dataDir)
+		if errors.Is(err, errNoSigningKey) {
+			err = fmt.Errorf("%w; a store that exists is never given a new key silently, since a new key would sign whatever the folder holds now", err)
+		}
+	} else {
+		var created bool
+		signer, created, err = loadOrCreateSigningKey(path, o.dataDir, o.keys.origin)
+		if created {
+			logger.Warn("CREATED A CHECKPOINT SIGNING KEY beside the data folder: back it up and keep it apart from the data folder and its backups (docs/runbook.md, \"Signing key\")",
+				"signing_key", path, "verifier_key", signer.VerifierKey())
+		}
+	}
+	if err != nil {
+		return signing{}, err
+	}
+	if o.signExisting && storeExists(o.dataDir) {
+		s, err := openReadOnly(o.dataDir, logger)
+		if err != nil {
+			return signing{}, err
+		}
+		report, err := verify.Store(ctx, s, eventstore.DefaultChain)
+		_ = s.Close()
+		if err != nil {
+			return signing{}, err
+		}
+		if !report.Valid {
+			return signing{}, fmt.Errorf("--sign-existing: the chain is broken (%s at seq %d: %s); not signing it", report.Detail.Kind, report.Detail.Seq, report.Detail.Message)
+		}
+	}
+	return signing{signer: signer, signExisting: o.signExisting}, nil
+}
+
+// checkAgainstCheckpoint replays the default chain against its latest
+// signed checkpoint (eventstore.Open has checked that it verifies and
+// covers the head): the records must hash to its root.
+func checkAgainstCheckpoint(ctx context.Context, store *eventstore.Store, signer *checkpoint.Signer, logger *slog.Logger) error {
+	msg, err := store.SignedCheckpoint(ctx, eventstore.DefaultChain)
+	if errors.Is(err, eventstore.ErrNoCheckpoint) {
+		return nil // an empty chain: Open refuses records without one
+	}
+	if err != nil {
+		return err
+	}
+	v, err := checkpoint.NewVerifier(signer.VerifierKey())
+	if err != nil {
+		return err
+	}
+	cp, err := v.Open(msg, eventstore.DefaultChain)
+	if err != nil {
+		return fmt.Errorf("latest checkpoint: %w", err)
+	}
+	report, err := verify.Store(ctx, store, eventstore.DefaultChain, verify.WithCheckpoint(cp))
+	if err != nil {
+		return fmt.Errorf("check the log against its checkpoint: %w", err)
+	}
+	if !report.Valid {
+		return fmt.Errorf("%w: the log contradicts its signed checkpoint of size %d: %s at seq %d: %s", eventstore.ErrCheckpointMismatch, cp.Size, report.Detail.Kind, report.Detail.Seq, report.Detail.Message)
+	}
+	logger.Info("log checked against its signed checkpoint", "size", cp.Size, "origin", cp.Origin, "duration_ms", report.DurationMS)
+	return nil
 }

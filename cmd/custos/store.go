@@ -11,6 +11,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
@@ -32,14 +33,21 @@ func storeExists(dir string) bool {
 // one.
 func privateFiles() { syscall.Umask(0o077) }
 
+// signing is how a writable store signs its checkpoints: signer nil signs
+// none (commands that never append, like an offline backup).
+type signing struct {
+	signer       *checkpoint.Signer
+	signExisting bool // sign a chain from before checkpoints once (eventstore.Options.SignExisting)
+}
+
 // openStore opens the store in dir for writing, creating it when create is
 // true. The data folder is created 0700 and its files 0600 (privateFiles).
-func openStore(dir string, create bool, logger *slog.Logger) (*eventstore.Store, error) {
+func openStore(dir string, create bool, sig signing, logger *slog.Logger) (*eventstore.Store, error) {
 	privateFiles()
 	if !create && !storeExists(dir) {
 		return nil, fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dir, dir, dir)
 	}
-	return eventstore.Open(eventstore.Options{Dir: dir, CreateIfMissing: create, Logger: logger})
+	return eventstore.Open(eventstore.Options{Dir: dir, CreateIfMissing: create, Logger: logger, Signer: sig.signer, SignExisting: sig.signExisting})
 }
 
 // openReadOnly opens an existing store for reading only.
@@ -84,14 +92,14 @@ func requireEmpty(dir string) error {
 // the key and its record (for its expiry). It fails with
 // errAlreadyInitialised when dir already holds a store with records, and
 // refuses a non-empty folder that holds no store; it changes nothing then.
-func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, keys.KeyCreated, error) {
+func bootstrap(ctx context.Context, dir string, sig signing, logger *slog.Logger) (string, keys.KeyCreated, error) {
 	if !storeExists(dir) {
 		if err := requireEmpty(dir); err != nil {
 			return "", keys.KeyCreated{}, err
 		}
 	}
 	if storeExists(dir) {
-		s, err := openStore(dir, false, logger)
+		s, err := openStore(dir, false, sig, logger)
 		if err != nil {
 			return "", keys.KeyCreated{}, err
 		}
@@ -107,7 +115,7 @@ func bootstrap(ctx context.Context, dir string, logger *slog.Logger) (string, ke
 			return "", keys.KeyCreated{}, closeErr
 		}
 	}
-	s, err := openStore(dir, true, logger)
+	s, err := openStore(dir, true, sig, logger)
 	if err != nil {
 		return "", keys.KeyCreated{}, err
 	}

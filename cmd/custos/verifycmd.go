@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/verify"
 )
 
@@ -19,7 +20,7 @@ import (
 var errChainBroken = errors.New("chain is broken")
 
 func newVerifyCommand(stdout, stderr io.Writer) *cobra.Command {
-	var dataDir, chain, exportFile string
+	var dataDir, chain, exportFile, cpFile, vkey string
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Replay the hash chain from genesis and report the first broken event",
@@ -32,20 +33,38 @@ number and the stored head. With --export FILE it checks a JSONL export
 at genesis is checked from its first prev_hash, which the report names as the
 anchor. A malformed line is reported as broken at that line.
 
+With --checkpoint FILE (a signed checkpoint, e.g. saved from GET
+/v1/audit/checkpoint) and --vkey KEY (the verifier key, or a file holding
+it), verify also checks the signature and that the log contains the
+checkpointed tree (the root recomputed from the records) and extends it: a
+truncation below its size is checkpoint_truncated, a rewrite before its
+size (even with every later hash recomputed) or a forked root is
+checkpoint_mismatch, and the report's "checkpoint" section says what was
+compared. A checkpoint that does not verify under the key stops verify
+(exit 2).
+
 Exit codes: 0 the chain is valid, 1 the chain is broken (the report names the
 first broken event), 2 verify could not run (reason on stderr).`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var report verify.Report
+			var opts []verify.Option
+			if cpFile != "" || vkey != "" {
+				cp, err := readCheckpoint(cpFile, vkey, chain, exportFile != "")
+				if err != nil {
+					return err
+				}
+				opts = append(opts, verify.WithCheckpoint(cp))
+			}
 			var err error
 			if exportFile != "" {
 				if cmd.Flags().Changed("data") {
 					return errors.New("give either --data or --export, not both")
 				}
-				report, err = verifyExport(cmd.Context(), exportFile, stderr)
+				report, err = verifyExport(cmd.Context(), exportFile, stderr, opts...)
 			} else {
-				report, err = verifyData(cmd.Context(), dataDir, chain, stderr)
+				report, err = verifyData(cmd.Context(), dataDir, chain, stderr, opts...)
 			}
 			if err != nil {
 				return err
@@ -64,10 +83,44 @@ first broken event), 2 verify could not run (reason on stderr).`,
 	cmd.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
 	cmd.Flags().StringVar(&chain, "chain", eventstore.DefaultChain, "chain (tenant) to verify")
 	cmd.Flags().StringVar(&exportFile, "export", "", "JSONL export file to verify offline instead of a data folder")
+	cmd.Flags().StringVar(&cpFile, "checkpoint", "", "signed checkpoint file the log must contain and extend (needs --vkey)")
+	cmd.Flags().StringVar(&vkey, "vkey", "", "checkpoint verifier key (NAME+hash+key), or a file holding it")
 	return cmd
 }
 
-func verifyData(ctx context.Context, dir, chain string, stderr io.Writer) (verify.Report, error) {
+// readCheckpoint reads and verifies the checkpoint file with the verifier
+// key (given as is or as a file). For an export the chain is taken from
+// the file, so the origin is checked by verify.
+func readCheckpoint(file, vkey, chain string, forExport bool) (checkpoint.Checkpoint, error) {
+	if file == "" || vkey == "" {
+		return checkpoint.Checkpoint{}, errors.New("--checkpoint and --vkey go together")
+	}
+	if _, err := checkpoint.NewVerifier(vkey); err != nil {
+		b, rerr := os.ReadFile(vkey)
+		if rerr != nil {
+			return checkpoint.Checkpoint{}, fmt.Errorf("--vkey is neither a verifier key (%v) nor a readable file (%w)", err, rerr)
+		}
+		vkey = string(b)
+	}
+	v, err := checkpoint.NewVerifier(vkey)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("--vkey: %w", err)
+	}
+	msg, err := os.ReadFile(file)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("--checkpoint: %w", err)
+	}
+	if forExport {
+		chain = ""
+	}
+	cp, err := v.Open(msg, chain)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("--checkpoint %s: %w", file, err)
+	}
+	return cp, nil
+}
+
+func verifyData(ctx context.Context, dir, chain string, stderr io.Writer, opts ...verify.Option) (verify.Report, error) {
 	s, err := openReadOnly(dir, newLogger(stderr, slog.LevelWarn))
 	if err != nil {
 		return verify.Report{}, err
@@ -80,10 +133,10 @@ func verifyData(ctx context.Context, dir, chain string, stderr io.Writer) (verif
 	bar := startProgress(stderr, "verified", head.Seq)
 	defer bar.Stop()
 	last := uint64(0)
-	return verify.Store(ctx, s, chain, verify.OnProgress(func(n uint64) { bar.Add(n - last); last = n }))
+	return verify.Store(ctx, s, chain, append(opts, verify.OnProgress(func(n uint64) { bar.Add(n - last); last = n }))...)
 }
 
-func verifyExport(ctx context.Context, file string, stderr io.Writer) (verify.Report, error) {
+func verifyExport(ctx context.Context, file string, stderr io.Writer, opts ...verify.Option) (verify.Report, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return verify.Report{}, fmt.Errorf("open export: %w", err)
@@ -92,5 +145,5 @@ func verifyExport(ctx context.Context, file string, stderr io.Writer) (verify.Re
 	bar := startProgress(stderr, "verified lines", 0)
 	defer bar.Stop()
 	last := uint64(0)
-	return verify.Export(ctx, f, verify.OnProgress(func(n uint64) { bar.Add(n - last); last = n }))
+	return verify.Export(ctx, f, append(opts, verify.OnProgress(func(n uint64) { bar.Add(n - last); last = n }))...)
 }

@@ -28,7 +28,7 @@ type Opener func(t *testing.T) (log eventstore.Log, reopen func() eventstore.Log
 // parallel subtest.
 func TestLog(t *testing.T, open Opener) {
 	t.Helper()
-	for _, c := range cases {
+	for _, c := range append(cases[:len(cases):len(cases)], treeCases...) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			log, reopen := open(t)

@@ -121,9 +121,24 @@ type VerifyReport struct {
 	HeadSeq  uint64 `json:"head_seq"`
 	HeadHash string `json:"head_hash"`
 	// AnchorPrevHash and AnchorSeq are where the check started.
-	AnchorPrevHash string  `json:"anchor_prev_hash"`
-	AnchorSeq      uint64  `json:"anchor_seq"`
-	DurationMS     float64 `json:"duration_ms"`
+	AnchorPrevHash string `json:"anchor_prev_hash"`
+	AnchorSeq      uint64 `json:"anchor_seq"`
+	// Checkpoint is the check against a signed checkpoint, when one was
+	// asked for; left out otherwise.
+	Checkpoint *VerifyCheckpoint `json:"checkpoint,omitempty"`
+	DurationMS float64           `json:"duration_ms"`
+}
+
+// VerifyCheckpoint is the result of checking a chain against a signed
+// checkpoint: the checkpoint's origin, size and root (base64), the root
+// recomputed from the chain's first size records ("" when the chain is
+// shorter or broke before), and whether they agree.
+type VerifyCheckpoint struct {
+	Origin         string `json:"origin"`
+	Size           uint64 `json:"size"`
+	Root           string `json:"root"`
+	RecomputedRoot string `json:"recomputed_root"`
+	Contained      bool   `json:"contained"`
 }
 
 // VerifyProblem is the first failed check of a chain.
