@@ -92,5 +92,5 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 // (see decision.Sessions.FrozenCopy); policies are immutable and shared. The
 // copy must only be read. Call it where no Apply can run.
 func (s *State) FrozenCopy() *State {
-	return &State{Keys: s.Keys.FrozenCopy(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.FrozenCopy()}
+	return &State{Keys: s.Keys.FrozenCopy(), Policies: s.Policies.Clone(), Agents: s.Agents.FrozenCopy(), Sessions: s.Sessions.FrozenCopy()}
 }
