@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +39,7 @@ type serveOptions struct {
 	pprofAddr       string // never the API listener
 	limits          httpapi.Limits
 	backupDir       string // online backups go under it; "" disables them
+	memoryLimit     string // Go's soft memory limit; "" for the default share
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -86,8 +86,11 @@ shutdown after the store failed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			tuneGC(os.LookupEnv)
-			return serve(ctx, o, stdout, newLogger(stderr, o.logLevel))
+			logger := newLogger(stderr, o.logLevel)
+			if err := tuneGC(o.memoryLimit, os.LookupEnv, os.ReadFile, logger); err != nil {
+				return err
+			}
+			return serve(ctx, o, stdout, logger)
 		},
 	}
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
@@ -100,24 +103,9 @@ shutdown after the store failed.`,
 	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) on --pprof-addr, a listener apart from the API")
 	cmd.Flags().StringVar(&o.pprofAddr, "pprof-addr", defaultPprofAddr, "HOST:PORT for --pprof; keep it on loopback")
 	cmd.Flags().StringVar(&o.backupDir, "backup-dir", "", "folder online backups are written under (POST /v1/admin/backup {\"name\": NAME} writes DIR/NAME); created if missing, refused inside --data; empty disables online backups")
+	cmd.Flags().StringVar(&o.memoryLimit, "memory-limit", "", fmt.Sprintf("Go's soft memory limit (GOMEMLIMIT), e.g. 1GiB, 512MiB or off; empty: %.0f%% of the container's memory limit, else of the machine's; GOMEMLIMIT in the environment wins", defaultMemoryShare*100))
 	addLimitFlags(cmd, &o.limits)
 	return cmd
-}
-
-// serveGCPercent is serve's garbage collection target when GOGC is not
-// set. Each decision allocates a few KiB that die young, while the live heap
-// stays small (the state and caches; Pebble's memtables and block cache are
-// outside the Go heap), so Go's default of 100 collects often and frees
-// little: at 400, server CPU per decision under load dropped by about a
-// tenth (docs/benchmarks.md). GOGC and GOMEMLIMIT in the environment take
-// precedence, as usual.
-const serveGCPercent = 400
-
-// tuneGC sets serveGCPercent unless lookupEnv (os.LookupEnv) finds GOGC.
-func tuneGC(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serveGCPercent)
-	}
 }
 
 // serve runs the server until ctx is done. Close order: HTTP server (drains
