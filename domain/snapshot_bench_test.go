@@ -84,6 +84,18 @@ func BenchmarkFrozenCopy(b *testing.B) {
 				}
 			}
 		})
+		// The worst write after a copy: a key change, whose first write to
+		// a shard of byID and byHash copies both shards (n/256 entries).
+		b.Run(fmt.Sprintf("keys=%dk/frozen-copy+key-write", n/1000), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				_ = s.FrozenCopy()
+				i++
+				if err := s.Apply(domain.Meta{Time: t0}, keys.KeyUsed{KeyID: fmt.Sprintf("key_%026d", i*7919%n), UsedAt: t0}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("keys=%dk/deep-clone", n/1000), func(b *testing.B) {
 			for b.Loop() {
 				_ = s.Clone()
