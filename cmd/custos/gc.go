@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"log/slog"
 	"math"
 	"path/filepath"
 	"runtime/debug"
@@ -75,11 +74,13 @@ func planGC(flag string, lookupEnv func(string) (string, bool), readFile func(st
 	return p, nil
 }
 
-// tuneGC applies planGC's settings and logs them.
-func tuneGC(flag string, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error), logger *slog.Logger) error {
+// tuneGC applies planGC's settings and returns them as log attributes
+// (serve logs them as "memory limit" once the store is open, so that a
+// start that fails says only why).
+func tuneGC(flag string, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) ([]any, error) {
 	p, err := planGC(flag, lookupEnv, readFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.gcPercent != 0 {
 		debug.SetGCPercent(p.gcPercent)
@@ -94,8 +95,7 @@ func tuneGC(flag string, lookupEnv func(string) (string, bool), readFile func(st
 	if p.total > 0 {
 		attrs = append(attrs, "memory", formatBytes(p.total))
 	}
-	logger.Info("memory limit", attrs...)
-	return nil
+	return attrs, nil
 }
 
 // machineMemory returns the memory this process may use: its cgroup's

@@ -118,20 +118,27 @@ func TestTuneGC(t *testing.T) {
 	})
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	tune := func(flag string, env func(string) (string, bool), files func(string) ([]byte, error)) error {
+		attrs, err := tuneGC(flag, env, files)
+		if err == nil {
+			logger.Info("memory limit", attrs...)
+		}
+		return err
+	}
 
-	require.NoError(t, tuneGC("", env(nil), files(map[string]string{"/proc/meminfo": meminfo16G}), logger))
+	require.NoError(t, tune("", env(nil), files(map[string]string{"/proc/meminfo": meminfo16G})))
 	require.Equal(t, serveGCPercent, debug.SetGCPercent(100), "GOGC unset: serve's own target")
 	require.Equal(t, int64(8<<30), debug.SetMemoryLimit(math.MaxInt64), "half the machine")
 	assert.Contains(t, logs.String(), `msg="memory limit" limit=8.0GiB limit_bytes=8589934592 from="50% of MemTotal" gogc=400 memory=16.0GiB`)
 
 	logs.Reset()
-	require.NoError(t, tuneGC("256MiB", env(map[string]string{"GOGC": "150"}), files(nil), logger))
+	require.NoError(t, tune("256MiB", env(map[string]string{"GOGC": "150"}), files(nil)))
 	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left to the runtime")
 	require.Equal(t, int64(256<<20), debug.SetMemoryLimit(math.MaxInt64))
 	assert.Contains(t, logs.String(), `limit=256.0MiB`)
 
-	require.NoError(t, tuneGC("1GiB", env(map[string]string{"GOMEMLIMIT": "300MiB"}), files(nil), logger))
+	require.NoError(t, tune("1GiB", env(map[string]string{"GOMEMLIMIT": "300MiB"}), files(nil)))
 	require.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(math.MaxInt64), "GOMEMLIMIT set: left to the runtime")
 
-	require.Error(t, tuneGC("lots", env(nil), files(nil), logger))
+	require.Error(t, tune("lots", env(nil), files(nil)))
 }

@@ -40,6 +40,7 @@ type serveOptions struct {
 	limits          httpapi.Limits
 	backupDir       string // online backups go under it; "" disables them
 	memoryLimit     string // Go's soft memory limit; "" for the default share
+	memorySet       []any  // what tuneGC set, logged once the store is open
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -86,11 +87,11 @@ shutdown after the store failed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			logger := newLogger(stderr, o.logLevel)
-			if err := tuneGC(o.memoryLimit, os.LookupEnv, os.ReadFile, logger); err != nil {
+			var err error
+			if o.memorySet, err = tuneGC(o.memoryLimit, os.LookupEnv, os.ReadFile); err != nil {
 				return err
 			}
-			return serve(ctx, o, stdout, logger)
+			return serve(ctx, o, stdout, newLogger(stderr, o.logLevel))
 		},
 	}
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
@@ -239,6 +240,9 @@ Lost it? custos admin-key reset --data %s
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(ln) }()
 	head, _ := store.Head(eventstore.DefaultChain)
+	if o.memorySet != nil {
+		logger.Info("memory limit", o.memorySet...)
+	}
 	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq,
 		"max_connections", o.limits.MaxConnections, "open_file_limit", fileLimit)
 
