@@ -89,10 +89,15 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 }
 
 // FrozenCopy returns a copy of s that may be encoded (MarshalSnapshot) on
-// another goroutine while s keeps applying events. It costs a copy of every
-// key, agent and session record but not of the sessions' decision trails
-// (see decision.Sessions.FrozenCopy); policies are immutable and shared. The
-// copy must only be read. Call it where no Apply can run.
+// another goroutine while s keeps applying events. It costs O(shards), not
+// O(state): keys, agents and sessions are copy-on-write maps
+// (domain/internal/cow) that the copy shares with s, and s copies a shard
+// on its first write after the freeze and a key entry or session record
+// before its first change (agents are never changed in place); session
+// trails are shared, since Apply only appends to them; policies are
+// immutable and shared; alert rules and the memory of raised alerts are
+// small and cloned. The copy must only be read. Call it where no Apply
+// and no read of s can run (it changes s's copy-on-write bookkeeping).
 func (s *State) FrozenCopy() *State {
-	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.FrozenCopy(), Alerts: s.Alerts.Clone()}
+	return &State{Keys: s.Keys.FrozenCopy(), Policies: s.Policies.Clone(), Agents: s.Agents.FrozenCopy(), Sessions: s.Sessions.FrozenCopy(), Alerts: s.Alerts.Clone()}
 }

@@ -374,36 +374,44 @@ func FuzzUnmarshalSnapshot(f *testing.F) {
 	})
 }
 
-// TestFrozenCopyWhileApplying encodes frozen copies while the state keeps
-// applying events (run with -race): each encoding equals that of a deep
-// clone taken at the same moment.
+// TestFrozenCopyWhileApplying encodes frozen copies on other goroutines
+// while the state keeps applying events (run with -race): each encoding
+// equals that of a deep Clone taken at the same moment. Copies are taken
+// often and several are in flight at once, so the live state keeps
+// writing to shards, key entries and session records the copies share.
 func TestFrozenCopyWhileApplying(t *testing.T) {
 	t.Parallel()
-	g := newEventGen(11)
+	g := newEventGen(eventstoretest.Seed(t))
 	live := domain.NewState()
 	type job struct {
 		frozen *domain.State
 		want   []byte
+		at     int
 	}
-	jobs := make(chan job, 4)
+	jobs := make(chan job, 8)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for j := range jobs {
-			got, err := j.frozen.MarshalSnapshot()
-			if err != nil || !bytes.Equal(j.want, got) {
-				t.Errorf("frozen copy encoded differently (err %v)", err)
+	for range 2 {
+		wg.Go(func() {
+			for j := range jobs {
+				got, err := j.frozen.MarshalSnapshot()
+				if err != nil || !bytes.Equal(j.want, got) {
+					t.Errorf("frozen copy taken after event %d encoded differently (err %v)", j.at, err)
+				}
 			}
-		}
-	})
-	for i := range 2000 {
+		})
+	}
+	copies := 0
+	for i := range 6000 {
 		m, ev := g.next(live)
 		require.NoError(t, live.Apply(m, ev))
-		if i%100 == 99 {
+		if i%37 == 36 {
 			want, err := live.Clone().MarshalSnapshot()
 			require.NoError(t, err)
-			jobs <- job{frozen: live.FrozenCopy(), want: want}
+			jobs <- job{frozen: live.FrozenCopy(), want: want, at: i}
+			copies++
 		}
 	}
 	close(jobs)
 	wg.Wait()
+	require.Equal(t, 6000/37, copies)
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,7 +42,9 @@ type serveOptions struct {
 	backupDir       string // online backups go under it; "" disables them
 	alerts          alertOptions
 	keys            signingKeyFlags
-	signExisting    bool // sign a store from before checkpoints once, after verifying it
+	signExisting    bool   // sign a store from before checkpoints once, after verifying it
+	memoryLimit     string // Go's soft memory limit; "" for the default share
+	memorySet       []any  // what tuneGC set, logged once the store is open
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -106,7 +107,10 @@ shutdown after the store failed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			tuneGC(os.LookupEnv)
+			var err error
+			if o.memorySet, err = tuneGC(o.memoryLimit, os.LookupEnv, os.ReadFile); err != nil {
+				return err
+			}
 			return serve(ctx, o, stdout, newLogger(stderr, o.logLevel))
 		},
 	}
@@ -122,25 +126,10 @@ shutdown after the store failed.`,
 	cmd.Flags().StringVar(&o.backupDir, "backup-dir", "", "folder online backups are written under (POST /v1/admin/backup {\"name\": NAME} writes DIR/NAME); created if missing, refused inside --data; empty disables online backups")
 	cmd.Flags().BoolVar(&o.signExisting, "sign-existing", false, "once, for a store from before signed checkpoints: verify the chain, then sign its current tree")
 	addSigningKeyFlags(cmd, &o.keys, true)
+	cmd.Flags().StringVar(&o.memoryLimit, "memory-limit", "", fmt.Sprintf("Go's soft memory limit (GOMEMLIMIT), e.g. 1GiB, 512MiB or off; empty: %.0f%% of the container's memory limit, else of the machine's; GOMEMLIMIT in the environment wins", defaultMemoryShare*100))
 	addLimitFlags(cmd, &o.limits)
 	addAlertFlags(cmd, &o.alerts)
 	return cmd
-}
-
-// serveGCPercent is serve's garbage collection target when GOGC is not
-// set. Each decision allocates a few KiB that die young, while the live heap
-// stays small (the state and caches; Pebble's memtables and block cache are
-// outside the Go heap), so Go's default of 100 collects often and frees
-// little: at 400, server CPU per decision under load dropped by about a
-// tenth (docs/benchmarks.md). GOGC and GOMEMLIMIT in the environment take
-// precedence, as usual.
-const serveGCPercent = 400
-
-// tuneGC sets serveGCPercent unless lookupEnv (os.LookupEnv) finds GOGC.
-func tuneGC(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serveGCPercent)
-	}
 }
 
 // serve runs the server until ctx is done. Close order: HTTP server (drains
@@ -297,6 +286,9 @@ Lost it? custos admin-key reset --data %s
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(ln) }()
 	head, _ := store.Head(eventstore.DefaultChain)
+	if o.memorySet != nil {
+		logger.Info("memory limit", o.memorySet...)
+	}
 	logger.Info("custos serving", "addr", ln.Addr().String(), "data", o.dataDir, "head_seq", head.Seq,
 		"max_connections", o.limits.MaxConnections, "open_file_limit", fileLimit)
 

@@ -135,7 +135,7 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (Agent
 		}
 		id = newID
 	}
-	if old, dup := s.byID[id]; dup {
+	if old, dup := s.byID.Get(id); dup {
 		if old.Status == StatusRetired {
 			return AgentRegistered{}, fmt.Errorf("%w: agent_id '%s' was retired at %s; register without agent_id to get a fresh one",
 				ErrRetiredID, id, old.StatusChangedAt.UTC().Format(time.RFC3339))
@@ -172,7 +172,7 @@ func Register(s *State, cmd RegisterCommand, now time.Time, newID string) (Agent
 // rules as *ValidationError values joined (422); the agent is retired:
 // ErrRetired (409).
 func Update(s *State, id string, cmd UpdateCommand, now time.Time) (AgentUpdated, error) {
-	old, ok := s.byID[id]
+	old, ok := s.byID.Get(id)
 	if !ok {
 		return AgentUpdated{}, fmt.Errorf("%w: agent_id '%s'", ErrNotFound, id)
 	}
@@ -229,7 +229,7 @@ func ChangeStatus(s *State, id, to string, now time.Time) (AgentStatusChanged, e
 	if err != nil {
 		return AgentStatusChanged{}, err
 	}
-	old, ok := s.byID[id]
+	old, ok := s.byID.Get(id)
 	if !ok {
 		return AgentStatusChanged{}, fmt.Errorf("%w: agent_id '%s'", ErrNotFound, id)
 	}

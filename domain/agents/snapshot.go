@@ -2,7 +2,6 @@ package agents
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/custos-dev/custos/domain/internal/wire"
@@ -15,12 +14,16 @@ const SnapshotVersion = 2 // 2: policy_id
 // MarshalSnapshot encodes every agent of s, sorted by agent_id, so that
 // equal states give equal bytes. It only reads s.
 func (s *State) MarshalSnapshot() ([]byte, error) {
-	ids := slices.Sorted(maps.Keys(s.byID))
+	ids := make([]string, 0, s.byID.Len())
+	for id := range s.byID.All() {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	w := wire.NewWriter(16 + 256*len(ids))
 	w.Uvarint(SnapshotVersion)
 	w.Uvarint(uint64(len(ids)))
 	for _, id := range ids {
-		a := s.byID[id]
+		a, _ := s.byID.Get(id)
 		w.String(a.AgentID)
 		w.String(a.AgentRole)
 		w.String(a.DisplayName)
@@ -47,10 +50,7 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 	r := wire.NewReader(b)
 	r.Version("agents", SnapshotVersion)
 	n := r.Len(r.Uvarint(), 16)
-	var byID map[string]*Agent
-	if n > 0 {
-		byID = make(map[string]*Agent, n)
-	}
+	var c State
 	for range n {
 		a := &Agent{
 			AgentID:        r.String(),
@@ -75,15 +75,15 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 			r.Fail("agent %q: unknown status %q", a.AgentID, a.Status)
 			break
 		}
-		if _, dup := byID[a.AgentID]; dup {
+		if _, dup := c.byID.Get(a.AgentID); dup {
 			r.Fail("agent %q twice", a.AgentID)
 			break
 		}
-		byID[a.AgentID] = a
+		c.byID.Set(a.AgentID, a)
 	}
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("agents: restore snapshot: %w", err)
 	}
-	s.byID = byID
+	s.byID = c.byID
 	return nil
 }

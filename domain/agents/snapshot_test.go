@@ -17,13 +17,12 @@ import (
 func TestSnapshotKeepsEveryField(t *testing.T) {
 	t.Parallel()
 	var s State
-	s.byID = map[string]*Agent{}
 	for i, lists := range wiretest.Variants {
 		var a Agent
 		wiretest.Fill(&a, lists)
 		a.AgentID = fmt.Sprintf("agent-%d", i)
 		a.Status = []Status{StatusDraft, StatusApproved, StatusSuspended, StatusRetired}[i%4]
-		s.byID[a.AgentID] = &a
+		s.byID.Set(a.AgentID, &a)
 	}
 	b, err := s.MarshalSnapshot()
 	require.NoError(t, err)
@@ -40,7 +39,8 @@ func TestSnapshotRejects(t *testing.T) {
 	var a Agent
 	wiretest.Fill(&a, wiretest.Lists{EmptyAt: -1, NilAt: -1})
 	a.Status = StatusApproved
-	s := State{byID: map[string]*Agent{a.AgentID: &a}}
+	var s State
+	s.byID.Set(a.AgentID, &a)
 	b, err := s.MarshalSnapshot()
 	require.NoError(t, err)
 
@@ -53,7 +53,8 @@ func TestSnapshotRejects(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, (&State{}).UnmarshalSnapshot(b2), wire.ErrCorrupt, "unknown status")
 
-	kept := State{byID: map[string]*Agent{"kept": {AgentID: "kept"}}}
+	var kept State
+	kept.byID.Set("kept", &Agent{AgentID: "kept"})
 	require.Error(t, kept.UnmarshalSnapshot(b[:len(b)-1]))
 	require.Equal(t, 1, kept.Len(), "a failed restore leaves the state unchanged")
 }

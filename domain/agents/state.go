@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/custos-dev/custos/domain/internal/cow"
 )
 
 // State is the agent registry projection: every agent ever registered,
@@ -11,7 +13,10 @@ import (
 // use. See the package doc for the concurrency contract: Apply must be
 // serialized by the caller.
 type State struct {
-	byID map[string]*Agent
+	// byID is copy-on-write, so that FrozenCopy costs O(shards). Apply
+	// never changes an *Agent in place: every change stores a new one, so
+	// agents shared with a frozen copy stay as they were.
+	byID cow.Map[string, *Agent, cow.String]
 }
 
 // Filter selects agents in List. An empty Framework or Owner matches every
@@ -39,7 +44,7 @@ func (f Filter) match(a *Agent) bool {
 // ByID returns a copy of the agent with the given agent_id. Changing the
 // copy (including its PermittedRoles) does not change the State.
 func (s *State) ByID(id string) (Agent, bool) {
-	a, ok := s.byID[id]
+	a, ok := s.byID.Get(id)
 	if !ok {
 		return Agent{}, false
 	}
@@ -47,7 +52,7 @@ func (s *State) ByID(id string) (Agent, bool) {
 }
 
 // Len returns the number of agents, retired ones included.
-func (s *State) Len() int { return len(s.byID) }
+func (s *State) Len() int { return s.byID.Len() }
 
 // List returns copies of the agents that match filter, oldest first: by
 // CreatedAt ascending, then by AgentID ascending (ids are unique, so the
@@ -55,8 +60,8 @@ func (s *State) Len() int { return len(s.byID) }
 // unknown Status in the filter matches nothing; callers that want a 422
 // check it with ParseStatus first.
 func (s *State) List(filter Filter) []Agent {
-	out := make([]Agent, 0, len(s.byID))
-	for _, a := range s.byID {
+	out := make([]Agent, 0, s.byID.Len())
+	for _, a := range s.byID.All() {
 		if filter.match(a) {
 			out = append(out, a.clone())
 		}
@@ -70,15 +75,26 @@ func (s *State) List(filter Filter) []Agent {
 	return out
 }
 
-// Clone returns a deep copy of s that shares nothing with it, for snapshots
-// and point-in-time replay.
+// Clone returns a deep copy of s that shares nothing with it, for
+// point-in-time replay. It costs a copy of every agent; a snapshot takes a
+// FrozenCopy instead.
 func (s *State) Clone() *State {
-	c := &State{byID: make(map[string]*Agent, len(s.byID))}
-	for id, a := range s.byID {
+	c := &State{}
+	for id, a := range s.byID.All() {
 		cp := a.clone()
-		c.byID[id] = &cp
+		c.byID.Set(id, &cp)
 	}
 	return c
+}
+
+// FrozenCopy returns a copy of s in O(shards), for a snapshot to encode on
+// another goroutine while s keeps applying events: the two share their
+// agents (which Apply never changes in place), and s copies a shard of its
+// map on the first write to it. The copy must only be read. FrozenCopy
+// changes s's bookkeeping, so call it where no Apply and no read of s can
+// run.
+func (s *State) FrozenCopy() *State {
+	return &State{byID: s.byID.Clone()}
 }
 
 // Apply folds one event into s. It is the one fold for live state, start-up
@@ -105,7 +121,7 @@ func (s *State) Apply(ev Event) error {
 		if err := checkAgent(e, a); err != nil {
 			return err
 		}
-		if _, dup := s.byID[a.AgentID]; dup {
+		if _, dup := s.byID.Get(a.AgentID); dup {
 			return inconsistent(e, a.AgentID, "agent_id already exists")
 		}
 		if a.Status != StatusDraft {
@@ -114,16 +130,13 @@ func (s *State) Apply(ev Event) error {
 		if a.CreatedAt.IsZero() || a.StatusChangedAt.IsZero() {
 			return inconsistent(e, a.AgentID, "created_at and status_changed_at are required")
 		}
-		if s.byID == nil {
-			s.byID = make(map[string]*Agent)
-		}
-		s.byID[a.AgentID] = &a
+		s.byID.Set(a.AgentID, &a)
 	case AgentUpdated:
 		a := normalise(e.Agent)
 		if err := checkAgent(e, a); err != nil {
 			return err
 		}
-		old, ok := s.byID[a.AgentID]
+		old, ok := s.byID.Get(a.AgentID)
 		if !ok {
 			return inconsistent(e, a.AgentID, "unknown agent_id")
 		}
@@ -133,9 +146,9 @@ func (s *State) Apply(ev Event) error {
 		if !a.CreatedAt.Equal(old.CreatedAt) || !a.StatusChangedAt.Equal(old.StatusChangedAt) {
 			return inconsistent(e, a.AgentID, "created_at and status_changed_at must not change")
 		}
-		*old = a
+		s.byID.Set(a.AgentID, &a)
 	case AgentStatusChanged:
-		old, ok := s.byID[e.AgentID]
+		old, ok := s.byID.Get(e.AgentID)
 		if !ok {
 			return inconsistent(e, e.AgentID, "unknown agent_id")
 		}
@@ -149,9 +162,11 @@ func (s *State) Apply(ev Event) error {
 			return inconsistent(e, e.AgentID, "changed_at is missing")
 		}
 		t := e.ChangedAt.UTC()
-		old.Status = e.To
-		old.UpdatedAt = t
-		old.StatusChangedAt = t
+		a := *old // PermittedRoles is never changed in place either
+		a.Status = e.To
+		a.UpdatedAt = t
+		a.StatusChangedAt = t
+		s.byID.Set(a.AgentID, &a)
 	default:
 		return fmt.Errorf("agents: apply %T: %w", ev, ErrUnknownEvent)
 	}

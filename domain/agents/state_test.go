@@ -117,6 +117,39 @@ func TestClone(t *testing.T) {
 	assert.Equal(t, agents.StatusApproved, mustAgent(t, h.state, "a").Status)
 }
 
+// TestFrozenCopy checks that a frozen copy keeps reading as the state did
+// when it was taken, however the state changes afterwards: the agents it
+// shares are never changed in place.
+func TestFrozenCopy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for i := range 50 {
+		h.register(agents.RegisterCommand{AgentID: fmt.Sprintf("a%d", i), AgentRole: "r", PermittedRoles: []string{"x"}}, t0)
+	}
+	frozen := h.state.FrozenCopy()
+	want := h.state.Clone()
+	all := agents.Filter{AllStatuses: true}
+	for i := range 50 {
+		id := fmt.Sprintf("a%d", i)
+		switch i % 3 {
+		case 0:
+			h.changeStatus(id, agents.StatusApproved, t0.Add(time.Minute))
+		case 1:
+			h.update(id, agents.UpdateCommand{PermittedRoles: ptr([]string{"y"})}, t0.Add(2*time.Minute))
+		}
+	}
+	h.register(agents.RegisterCommand{AgentID: "new", AgentRole: "r"}, t0)
+
+	require.Equal(t, want.List(all), frozen.List(all))
+	require.Equal(t, want.Len(), frozen.Len())
+	assert.Equal(t, agents.StatusApproved, mustAgent(t, h.state, "a0").Status)
+	assert.Equal(t, []string{"y"}, mustAgent(t, h.state, "a1").PermittedRoles)
+	assert.Equal(t, agents.StatusDraft, mustAgent(t, frozen, "a0").Status)
+	assert.Equal(t, []string{"x"}, mustAgent(t, frozen, "a1").PermittedRoles)
+	_, ok := frozen.ByID("new")
+	assert.False(t, ok)
+}
+
 // TestApplyKeepsOldAgentIDs checks that an agent registered before the
 // AgentIDCharset rule (an id with '/') still replays and can be updated.
 func TestApplyKeepsOldAgentIDs(t *testing.T) {

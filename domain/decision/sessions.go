@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/custos-dev/custos/domain/internal/cow"
 )
 
 // Session is a read-only view of one session: who owns it, when it ends and
@@ -43,36 +45,74 @@ func (s *Session) Age(now time.Time) time.Duration {
 
 // Sessions is the session projection. The zero value is empty and ready.
 type Sessions struct {
-	byID map[string]*Session
+	// byID is copy-on-write, so that FrozenCopy costs O(shards); a record
+	// it shares with a frozen copy is never changed in place (see
+	// mutable).
+	byID cow.Map[string, *record, cow.String]
+	// gen is the generation of s: it grows at every FrozenCopy, and a
+	// record whose gen is below it may be shared with a frozen copy.
+	gen uint64
+	// frozen is set on a FrozenCopy, which Apply refuses: its records
+	// share their trails' backing arrays with the live state's.
+	frozen bool
+}
+
+// record is the stored form of a session.
+type record struct {
+	Session
+	gen uint64 // Sessions.gen when the record was made or copied
 }
 
 // Get returns the session with id. The returned pointer is the projection's
 // own: read it only while no Apply can run, and do not modify it.
 func (s *Sessions) Get(id string) (*Session, bool) {
-	sess, ok := s.byID[id]
-	return sess, ok
+	r, ok := s.byID.Get(id)
+	if !ok {
+		return nil, false
+	}
+	return &r.Session, true
 }
 
 // Len is the number of sessions.
-func (s *Sessions) Len() int { return len(s.byID) }
+func (s *Sessions) Len() int { return s.byID.Len() }
+
+// mutable returns the record of session id for Apply to change. A record
+// that a frozen copy may share (from an older generation) is copied first,
+// so each record is copied at most once per FrozenCopy and a frozen copy
+// never sees a change. The copy shares the backing arrays of the trails
+// (SourcesAccessed, Seqs): Apply only appends to them, beyond the length
+// the frozen copy reads.
+func (s *Sessions) mutable(id string) (*Session, bool) {
+	r, ok := s.byID.Get(id)
+	if !ok {
+		return nil, false
+	}
+	if r.gen != s.gen {
+		cp := *r
+		cp.gen = s.gen
+		r = &cp
+		s.byID.Set(id, r)
+	}
+	return &r.Session, true
+}
 
 // Apply folds a decision into the sessions: it starts the session when m
 // says so, and adds the decision (at log position seq, record id and time)
 // to its trail.
 func (s *Sessions) Apply(seq uint64, id string, at time.Time, m Made) error {
-	if s.byID == nil {
-		s.byID = map[string]*Session{}
+	if s.frozen {
+		panic("decision: Apply on a frozen copy of the sessions")
 	}
 	if st := m.SessionStarted; st != nil {
-		if _, exists := s.byID[st.SessionID]; exists {
+		if _, exists := s.byID.Get(st.SessionID); exists {
 			return fmt.Errorf("%w: session %q started twice", ErrInconsistent, st.SessionID)
 		}
-		s.byID[st.SessionID] = &Session{
+		s.byID.Set(st.SessionID, &record{gen: s.gen, Session: Session{
 			SessionID: st.SessionID, OwnerRole: st.OwnerRole, OwnerAgentID: st.OwnerAgentID,
 			StartedAt: st.StartedAt.UTC(), ExpiresAt: utcPtr(st.ExpiresAt),
-		}
+		}})
 	}
-	sess, ok := s.byID[m.Request.SessionID]
+	sess, ok := s.mutable(m.Request.SessionID)
 	if !ok {
 		// A decision made before the session step (identity, role lock)
 		// does not start a session and belongs to none.
@@ -94,15 +134,15 @@ func (s *Sessions) Apply(seq uint64, id string, at time.Time, m Made) error {
 	return nil
 }
 
-// Clone returns a deep copy.
+// Clone returns a deep copy, which Apply may change independently of s.
 func (s *Sessions) Clone() *Sessions {
-	c := &Sessions{byID: make(map[string]*Session, len(s.byID))}
-	for id, sess := range s.byID {
-		cp := *sess
-		cp.ExpiresAt = utcPtr(sess.ExpiresAt)
-		cp.SourcesAccessed = append([]string(nil), sess.SourcesAccessed...)
-		cp.Seqs = append([]uint64(nil), sess.Seqs...)
-		c.byID[id] = &cp
+	c := &Sessions{gen: s.gen}
+	for id, r := range s.byID.All() {
+		cp := *r
+		cp.ExpiresAt = utcPtr(r.ExpiresAt)
+		cp.SourcesAccessed = append([]string(nil), r.SourcesAccessed...)
+		cp.Seqs = append([]uint64(nil), r.Seqs...)
+		c.byID.Set(id, &cp)
 	}
 	return c
 }

@@ -13,23 +13,18 @@ import (
 // when Session gains a field.
 const SnapshotVersion = 1
 
-// FrozenCopy returns a copy of s that a snapshot can encode on another
-// goroutine while s keeps applying decisions. It is cheap: it copies each
-// Session but shares the backing arrays of SourcesAccessed and Seqs, which
-// is safe because Apply only ever appends to them (it never writes an
-// element below a slice's length) and the copy's slices are capped at their
-// length. The copy must only be read. Call it where no Apply can run.
+// FrozenCopy returns a copy of s in O(shards), for a snapshot to encode on
+// another goroutine while s keeps applying decisions: the two share their
+// records, and s copies a shard of its map on the first write to it and a
+// record before its first change (each at most once per FrozenCopy). The
+// copies share the backing arrays of SourcesAccessed and Seqs, which is
+// safe because Apply only ever appends to them (it never writes an element
+// below a slice's length). The copy must only be read: Apply on it panics.
+// FrozenCopy changes s's bookkeeping, so call it where no Apply and no read
+// of s can run.
 func (s *Sessions) FrozenCopy() *Sessions {
-	c := &Sessions{byID: make(map[string]*Session, len(s.byID))}
-	slab := make([]Session, 0, len(s.byID)) // one allocation for all
-	for id, sess := range s.byID {
-		slab = append(slab, *sess)
-		cp := &slab[len(slab)-1]
-		cp.SourcesAccessed = slices.Clip(sess.SourcesAccessed)
-		cp.Seqs = slices.Clip(sess.Seqs)
-		c.byID[id] = cp
-	}
-	return c
+	s.gen++
+	return &Sessions{byID: s.byID.Clone(), gen: s.gen, frozen: true}
 }
 
 // MarshalSnapshot encodes every session of s, sorted by session id, so that
@@ -37,9 +32,9 @@ func (s *Sessions) FrozenCopy() *Sessions {
 // previous one, which keeps the bulk of a large snapshot to one or two
 // bytes per decision. It only reads s.
 func (s *Sessions) MarshalSnapshot() ([]byte, error) {
-	ids := make([]string, 0, len(s.byID))
+	ids := make([]string, 0, s.byID.Len())
 	seqs := 0
-	for id, sess := range s.byID {
+	for id, sess := range s.byID.All() {
 		ids = append(ids, id)
 		seqs += len(sess.Seqs)
 	}
@@ -48,7 +43,7 @@ func (s *Sessions) MarshalSnapshot() ([]byte, error) {
 	w.Uvarint(SnapshotVersion)
 	w.Uvarint(uint64(len(ids)))
 	for _, id := range ids {
-		sess := s.byID[id]
+		sess, _ := s.byID.Get(id)
 		w.String(sess.SessionID)
 		w.String(sess.OwnerRole)
 		w.String(sess.OwnerAgentID)
@@ -79,12 +74,9 @@ func (s *Sessions) UnmarshalSnapshot(b []byte) error {
 	r := wire.NewReader(b)
 	r.Version("sessions", SnapshotVersion)
 	n := r.Len(r.Uvarint(), 16)
-	var byID map[string]*Session
-	if n > 0 {
-		byID = make(map[string]*Session, n)
-	}
+	c := Sessions{gen: s.gen}
 	for range n {
-		sess := &Session{
+		sess := &record{gen: c.gen, Session: Session{
 			SessionID:       r.String(),
 			OwnerRole:       r.String(),
 			OwnerAgentID:    r.String(),
@@ -93,7 +85,7 @@ func (s *Sessions) UnmarshalSnapshot(b []byte) error {
 			Allowed:         r.Int(),
 			Denied:          r.Int(),
 			SourcesAccessed: wire.GetStrings[string](r),
-		}
+		}}
 		if m, isNil := r.Count(1); !isNil {
 			sess.Seqs = make([]uint64, m)
 			prev := uint64(0)
@@ -109,15 +101,15 @@ func (s *Sessions) UnmarshalSnapshot(b []byte) error {
 		if r.Err() != nil {
 			break
 		}
-		if _, dup := byID[sess.SessionID]; dup {
+		if _, dup := c.byID.Get(sess.SessionID); dup {
 			r.Fail("session %q twice", sess.SessionID)
 			break
 		}
-		byID[sess.SessionID] = sess
+		c.byID.Set(sess.SessionID, sess)
 	}
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("decision: restore snapshot: %w", err)
 	}
-	s.byID = byID
+	s.byID = c.byID
 	return nil
 }

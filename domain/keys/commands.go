@@ -169,7 +169,7 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 		}
 		grace = time.Duration(g) * time.Second
 	}
-	old, ok := s.byID[cmd.KeyID]
+	old, ok := s.byID.Get(cmd.KeyID)
 	if !ok {
 		return KeyRotated{}, "", ErrNotFound
 	}
@@ -225,7 +225,7 @@ func (e *entry) rotatable(now time.Time) error {
 // allowed. s is only read.
 func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, error) {
 	now = now.UTC()
-	k, ok := s.byID[keyID]
+	k, ok := s.byID.Get(keyID)
 	if !ok {
 		return KeyRevoked{}, ErrNotFound
 	}
@@ -241,7 +241,7 @@ func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, erro
 // otherAdmin reports whether an admin key other than except is active at now
 // and not scheduled to stop working before it expires.
 func (s *State) otherAdmin(except string, now time.Time) bool {
-	for id, e := range s.byID {
+	for id, e := range s.byID.All() {
 		if id != except && e.scope == ScopeAdmin && e.revokedAt.IsZero() && now.Before(e.expiresAt) {
 			return true
 		}
@@ -258,7 +258,7 @@ func (s *State) otherAdmin(except string, now time.Time) bool {
 // not valid for it at its seq. Errors: ErrInvalidKey (unknown, revoked or
 // expired, without saying which) or ErrInsufficientScope.
 func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
-	e, ok := s.byID[keyID]
+	e, ok := s.byID.Get(keyID)
 	if !ok || !e.active(now) {
 		return Key{}, ErrInvalidKey
 	}
@@ -273,7 +273,7 @@ func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
 // pending revocation or its expiry): until then, and until the next key
 // event, the count cannot change. It visits every key.
 func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
-	for _, e := range s.byID {
+	for _, e := range s.byID.All() {
 		if e.scope != ScopeAdmin || !e.active(now) {
 			continue
 		}
@@ -307,7 +307,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 	if !validKeyID(c.KeyID) {
 		return "", fmt.Errorf("%w: got %q", ErrMalformedID, c.KeyID)
 	}
-	if _, dup := s.byID[c.KeyID]; dup {
+	if _, dup := s.byID.Get(c.KeyID); dup {
 		return "", fmt.Errorf("%w: %q already exists", ErrMalformedID, c.KeyID)
 	}
 	plaintext, err := Generate(entropy)
@@ -315,7 +315,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 		return "", err
 	}
 	h := Hash(plaintext)
-	if _, dup := s.byHash[h]; dup {
+	if _, dup := s.byHash.Get(h); dup {
 		return "", errors.New("keys: generated key collides with an existing key; the entropy source is broken")
 	}
 	c.Prefix = DisplayPrefix(plaintext)

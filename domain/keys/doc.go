@@ -51,7 +51,9 @@
 //
 // A State is not safe for concurrent mutation. Callers serialize Apply (in
 // custos, the one sequencer goroutine per chain does it) and either hold their
-// own lock around reads or read from a snapshot made with Clone. Without a
+// own lock around reads or read from a copy made with Clone (a deep copy) or
+// FrozenCopy (O(shards), copy-on-write, read-only; taken where no Apply or
+// read runs, then readable on any goroutine while Apply goes on). Without a
 // concurrent Apply, reads (ByID, ByHash, List, Len, and the deciders, which only
 // read) are safe concurrently with each other. Key values returned by reads are
 // copies; changing them does not change the State. The zero State is empty

@@ -2,7 +2,6 @@ package keys
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/custos-dev/custos/domain/internal/wire"
@@ -15,12 +14,16 @@ const SnapshotVersion = 1
 // MarshalSnapshot encodes every key of s, sorted by key id, so that equal
 // states give equal bytes. It only reads s.
 func (s *State) MarshalSnapshot() ([]byte, error) {
-	ids := slices.Sorted(maps.Keys(s.byID))
+	ids := make([]string, 0, s.byID.Len())
+	for id := range s.byID.All() {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	w := wire.NewWriter(16 + 256*len(ids))
 	w.Uvarint(SnapshotVersion)
 	w.Uvarint(uint64(len(ids)))
 	for _, id := range ids {
-		e := s.byID[id]
+		e, _ := s.byID.Get(id)
 		w.String(e.id)
 		w.String(e.name)
 		w.String(e.prefix)
@@ -45,7 +48,7 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 	r := wire.NewReader(b)
 	r.Version("keys", SnapshotVersion)
 	n := r.Len(r.Uvarint(), 32)
-	var c State
+	c := State{gen: s.gen}
 	for range n {
 		e := &entry{
 			id:          r.String(),
@@ -64,11 +67,11 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 		if r.Err() != nil {
 			break
 		}
-		if _, dup := c.byID[e.id]; dup {
+		if _, dup := c.byID.Get(e.id); dup {
 			r.Fail("key %q twice", e.id)
 			break
 		}
-		if _, dup := c.byHash[e.hash]; dup {
+		if _, dup := c.byHash.Get(e.hash); dup {
 			r.Fail("key %q: hash of another key", e.id)
 			break
 		}

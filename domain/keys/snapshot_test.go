@@ -33,8 +33,9 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 	require.NoError(t, got.UnmarshalSnapshot(b))
 	require.Equal(t, s.byID, got.byID)
 	require.Equal(t, s.byHash, got.byHash)
-	for h, e := range got.byHash {
-		require.Same(t, got.byID[e.id], e, "byID and byHash share entries, as Apply expects: %x", h)
+	for h, e := range got.byHash.All() {
+		byID, _ := got.byID.Get(e.id)
+		require.Same(t, byID, e, "byID and byHash share entries, as Apply expects: %x", h)
 	}
 	again, err := got.MarshalSnapshot()
 	require.NoError(t, err)

@@ -2,10 +2,13 @@ package keys
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/custos-dev/custos/domain/internal/cow"
 )
 
 // Key is a read-only view of one key. It never contains the key or its hash.
@@ -43,8 +46,14 @@ func (k Key) IsActive(now time.Time) bool {
 // The zero State is empty and ready to use. See the package doc for the
 // concurrency contract: Apply must be serialized by the caller.
 type State struct {
-	byID   map[string]*entry
-	byHash map[[32]byte]*entry
+	// byID and byHash hold the same entries. They are copy-on-write maps,
+	// so that FrozenCopy costs O(shards); an entry they share with a
+	// frozen copy is never changed in place (see mutable).
+	byID   cow.Map[string, *entry, cow.String]
+	byHash cow.Map[[32]byte, *entry, digest]
+	// gen is the generation of s: it grows at every FrozenCopy, and an
+	// entry whose gen is below it may be shared with a frozen copy.
+	gen uint64
 	// changed lists the ids of keys Apply created or changed since the
 	// last TakeChanged, so that copies of keys kept elsewhere (the
 	// Ledger's authentication cache) follow every event without knowing
@@ -63,14 +72,29 @@ func (s *State) TakeChanged() []string {
 	return out
 }
 
+// digest spreads key hashes over the shards: they are SHA-256 digests, so
+// any eight of their bytes will do.
+type digest struct{}
+
+func (digest) Hash(h [32]byte) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+
 // mutable returns the entry of key id for Apply to change, and records it
-// as changed.
+// as changed. An entry that a frozen copy may share (from an older
+// generation) is copied first, so each entry is copied at most once per
+// FrozenCopy and a frozen copy never sees a change.
 func (s *State) mutable(id string) (*entry, bool) {
-	e, ok := s.byID[id]
-	if ok {
-		s.changed = append(s.changed, id)
+	e, ok := s.byID.Get(id)
+	if !ok {
+		return nil, false
 	}
-	return e, ok
+	if e.gen != s.gen {
+		cp := *e
+		cp.gen = s.gen
+		e = &cp
+		s.put(e)
+	}
+	s.changed = append(s.changed, id)
+	return e, true
 }
 
 // entry is the stored form of a key. It holds only values, so copying an
@@ -82,6 +106,7 @@ type entry struct {
 	hash                      [32]byte
 	createdAt, expiresAt      time.Time
 	revokedAt, lastUsedAt     time.Time // zero: not set
+	gen                       uint64    // State.gen when the entry was made or copied
 }
 
 func (e *entry) view() Key {
@@ -109,7 +134,7 @@ func (e *entry) view() Key {
 
 // ByID returns the key with the given id.
 func (s *State) ByID(id string) (Key, bool) {
-	e, ok := s.byID[id]
+	e, ok := s.byID.Get(id)
 	if !ok {
 		return Key{}, false
 	}
@@ -118,7 +143,7 @@ func (s *State) ByID(id string) (Key, bool) {
 
 // ByHash returns the key whose Hash is h.
 func (s *State) ByHash(h [32]byte) (Key, bool) {
-	e, ok := s.byHash[h]
+	e, ok := s.byHash.Get(h)
 	if !ok {
 		return Key{}, false
 	}
@@ -126,13 +151,13 @@ func (s *State) ByHash(h [32]byte) (Key, bool) {
 }
 
 // Len returns the number of keys, revoked and expired ones included.
-func (s *State) Len() int { return len(s.byID) }
+func (s *State) Len() int { return s.byID.Len() }
 
 // List returns every key, revoked and expired ones included, newest first:
 // by CreatedAt descending, then by KeyID descending (ULID ids sort by time).
 func (s *State) List() []Key {
-	out := make([]Key, 0, len(s.byID))
-	for _, e := range s.byID {
+	out := make([]Key, 0, s.byID.Len())
+	for _, e := range s.byID.All() {
 		out = append(out, e.view())
 	}
 	slices.SortFunc(out, func(a, b Key) int {
@@ -144,19 +169,27 @@ func (s *State) List() []Key {
 	return out
 }
 
-// Clone returns a deep copy of s that shares nothing with it, for snapshots
-// and point-in-time replay.
+// Clone returns a deep copy of s that shares nothing with it, for
+// point-in-time replay. It costs a copy of every key; a snapshot takes a
+// FrozenCopy instead.
 func (s *State) Clone() *State {
-	c := &State{
-		byID:   make(map[string]*entry, len(s.byID)),
-		byHash: make(map[[32]byte]*entry, len(s.byHash)),
-	}
-	for id, e := range s.byID {
+	c := &State{gen: s.gen}
+	for _, e := range s.byID.All() {
 		cp := *e
-		c.byID[id] = &cp
-		c.byHash[cp.hash] = &cp
+		c.put(&cp)
 	}
 	return c
+}
+
+// FrozenCopy returns a copy of s in O(shards), for a snapshot to encode on
+// another goroutine while s keeps applying events: the two share their
+// entries, and s copies a shard of its maps on the first write to it and an
+// entry before its first change (each at most once per FrozenCopy). The
+// copy must only be read. FrozenCopy changes s's bookkeeping, so call it
+// where no Apply and no read of s can run.
+func (s *State) FrozenCopy() *State {
+	s.gen++
+	return &State{byID: s.byID.Clone(), byHash: s.byHash.Clone(), gen: s.gen}
 }
 
 // Apply folds one event into s. It is the one fold for live state, start-up
@@ -176,7 +209,7 @@ func (s *State) Apply(ev Event) error {
 		}
 		s.insert(n)
 	case KeyRotated:
-		old, ok := s.byID[e.OldKeyID]
+		old, ok := s.byID.Get(e.OldKeyID)
 		if !ok {
 			return inconsistent(e, e.OldKeyID, "unknown old_key_id")
 		}
@@ -229,7 +262,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (*entry, error) {
 	if c.KeyID == "" {
 		return nil, inconsistent(ev, c.KeyID, "key_id is missing")
 	}
-	if _, dup := s.byID[c.KeyID]; dup {
+	if _, dup := s.byID.Get(c.KeyID); dup {
 		return nil, inconsistent(ev, c.KeyID, "key_id already exists")
 	}
 	if c.Scope.rank() == 0 {
@@ -242,7 +275,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (*entry, error) {
 	if _, err := hex.Decode(h[:], []byte(c.KeyHash)); err != nil {
 		return nil, inconsistent(ev, c.KeyID, "key_hash must be 64 hex characters")
 	}
-	if _, dup := s.byHash[h]; dup {
+	if _, dup := s.byHash.Get(h); dup {
 		return nil, inconsistent(ev, c.KeyID, "key_hash already belongs to another key")
 	}
 	if c.CreatedAt.IsZero() || !c.ExpiresAt.After(c.CreatedAt) {
@@ -261,14 +294,17 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (*entry, error) {
 	}, nil
 }
 
+// insert adds the new entry e and records it as changed.
 func (s *State) insert(e *entry) {
-	if s.byID == nil {
-		s.byID = make(map[string]*entry)
-		s.byHash = make(map[[32]byte]*entry)
-	}
-	s.byID[e.id] = e
-	s.byHash[e.hash] = e
+	e.gen = s.gen
+	s.put(e)
 	s.changed = append(s.changed, e.id)
+}
+
+// put stores e under its id and its hash.
+func (s *State) put(e *entry) {
+	s.byID.Set(e.id, e)
+	s.byHash.Set(e.hash, e)
 }
 
 func inconsistent(ev Event, keyID, problem string) error {
