@@ -68,7 +68,9 @@ func (s *Store) buildTree(chain string, head Head) error {
 		if v.Seq != tree.End()+1 {
 			return fmt.Errorf("%w: chain %s record %d follows %d", ErrTreeMismatch, chain, v.Seq, tree.End())
 		}
-		if err := tree.Append(v.Hash, visit); err != nil {
+		// compact.Range keeps the slice it is given, and v.Hash points
+		// into the iterator's buffer, which the next step reuses.
+		if err := tree.Append(bytes.Clone(v.Hash), visit); err != nil {
 			return fmt.Errorf("eventstore: build tree of %s: %w", chain, err)
 		}
 		if setErr != nil {

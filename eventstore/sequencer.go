@@ -311,7 +311,10 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 			if err := b.Set(key, p.stored[i], nil); err != nil {
 				return fail(err)
 			}
-			if err := w.tree.Append(r.Hash[:], storeNode); err != nil {
+			// compact.Range keeps the slice it is given: give it its own
+			// copy, not one into records the callers hold.
+			leaf := r.Hash
+			if err := w.tree.Append(leaf[:], storeNode); err != nil {
 				return fail(fmt.Errorf("extend merkle tree of %s at %d: %w", w.chain, r.Seq, err))
 			}
 			if setErr != nil {
