@@ -40,6 +40,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/custos-dev/custos/cmd/internal/fileproblem"
 	"github.com/custos-dev/custos/domain/alerts"
 )
 
@@ -47,32 +48,9 @@ import (
 // or repeated keys, or duplicate rule ids.
 var ErrMalformed = errors.New("alertfile: malformed alerts file")
 
-// Problem is one problem in an alerts file.
-type Problem struct {
-	File    string
-	Line    int // 1-based; 0 when unknown
-	Field   string
-	Message string
-	Err     error
-}
-
-// Error returns "file:line: field: message".
-func (p *Problem) Error() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(p.Line))
-	}
-	b.WriteString(": ")
-	if p.Field != "" {
-		b.WriteString(p.Field + ": ")
-	}
-	b.WriteString(p.Message)
-	return b.String()
-}
-
-// Unwrap returns Err.
-func (p *Problem) Unwrap() error { return p.Err }
+// Problem is one problem in an alerts file (fileproblem.Problem); its Err
+// matches ErrMalformed for a problem of the file's shape.
+type Problem = fileproblem.Problem
 
 // Webhook is one receiver of the file.
 type Webhook struct {

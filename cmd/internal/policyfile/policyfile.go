@@ -49,6 +49,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/custos-dev/custos/cmd/internal/fileproblem"
 	"github.com/custos-dev/custos/domain/policy"
 )
 
@@ -61,43 +62,10 @@ var ErrUnknownField = errors.New("policyfile: unknown field")
 // more than one document.
 var ErrMalformed = errors.New("policyfile: malformed policy file")
 
-// Problem is one problem in a policy file.
-type Problem struct {
-	// File is the path of the file, as given to Load (joined with the folder).
-	File string
-	// Line is the 1-based line of the problem; 0 when unknown or for a
-	// problem with the whole file.
-	Line int
-	// Field is the path of the field, e.g. "policies[1].task_bindings[0].task";
-	// empty for a problem with the whole file.
-	Field string
-	// Message says what is wrong, e.g. "unknown field 'max_sensitivty' (did
-	// you mean 'max_sensitivity'?)".
-	Message string
-	// Err is the underlying error: a *policy.FieldError, a
-	// *policy.ConflictError, ErrUnknownField, ErrMalformed, or the error of
-	// reading the file.
-	Err error
-}
-
-// Error returns "file:line: field: message", leaving out the line and field
-// when they are not known.
-func (p *Problem) Error() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(p.Line))
-	}
-	b.WriteString(": ")
-	if p.Field != "" {
-		b.WriteString(p.Field + ": ")
-	}
-	b.WriteString(p.Message)
-	return b.String()
-}
-
-// Unwrap returns Err.
-func (p *Problem) Unwrap() error { return p.Err }
+// Problem is one problem in a policy file (fileproblem.Problem). Its Err is
+// a *policy.FieldError, a *policy.ConflictError, ErrUnknownField,
+// ErrMalformed, or the error of reading the file.
+type Problem = fileproblem.Problem
 
 // Load reads the policies of path: a YAML policy file, or a folder whose
 // *.yaml and *.yml files (not recursive; sorted by name; other files and
