@@ -38,6 +38,14 @@ one policy per load-test role (loadtest_<name>), one approved agent per role
 with the run id and revoked at the end. Every decision is appended to the
 server's log: load a throwaway data folder.
 
+With --setup-keys N and --setup-policies M it first creates N more
+evaluate keys (spread over the load-test agents) and M policies, each with
+an approved agent (loadtest_bulk_NNNNNN), through the same API on
+--setup-connections connections, with progress on stderr when it is a
+terminal; the load then uses a sample of the new keys (one per connection).
+Bulk keys stay in place, expiring after 7 days: they are the state later
+runs measure against. More than 1% failed items (at least 100) stop it.
+
 Loads target loopback only: --server must be 127.0.0.0/8, ::1 or localhost.
 
 Exit codes: 0 the run finished (targets missed or not), 1 more than 1% of the
@@ -48,6 +56,9 @@ requests of a phase failed, 2 loadtest could not run (reason on stderr).`,
 			cfg.APIKey = os.Getenv(loadtestAPIKeyEnv)
 			cfg.SkipBaseline = !baseline
 			cfg.Logger = newLogger(stderr, slog.LevelInfo)
+			cfg.Progress = func(label string, total uint64) loadtest.ProgressLine {
+				return startProgress(stderr, "bulk setup: "+label, total)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			res, err := cfg.Run(ctx)
@@ -77,6 +88,13 @@ requests of a phase failed, 2 loadtest could not run (reason on stderr).`,
 	f.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unrecorded load before each phase")
 	f.StringVar(&jsonPath, "json", "", "also write the result as JSON to this file")
 	f.BoolVar(&baseline, "baseline", baseline, "also load the in-process baseline and print the ratios")
+	f.IntVar(&cfg.SetupKeys, "setup-keys", 0,
+		fmt.Sprintf("bulk setup: create this many more evaluate keys first (0..%d)", loadtest.MaxSetupKeys))
+	f.IntVar(&cfg.SetupPolicies, "setup-policies", 0,
+		fmt.Sprintf("bulk setup: create or reuse this many policies with approved agents first (0..%d)", loadtest.MaxSetupPolicies))
+	f.IntVar(&cfg.SetupConnections, "setup-connections", cfg.SetupConnections, "concurrent connections of the bulk setup")
+	f.DurationVar(&cfg.SetupTimeout, "setup-timeout", cfg.SetupTimeout,
+		fmt.Sprintf("bound on the bulk setup (at most %s)", loadtest.MaxSetupTimeout))
 	return cmd
 }
 

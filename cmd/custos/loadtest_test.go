@@ -127,3 +127,61 @@ func TestLoadtestRefusesNonLoopbackAndNeedsAKey(t *testing.T) {
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "host example.com is not a loopback address")
 }
+
+func TestLoadtestBulkSetupCreatesKeysAndPolicies(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	admin := regexp.MustCompile(`cst_[0-9A-Za-z]{49}`).FindString(srv.stdout.String())
+	require.NotEmpty(t, admin)
+	env := []string{"CUSTOS_API_KEY=" + admin}
+
+	// Twice: the second run creates more keys and reuses the policies.
+	for run := range 2 {
+		out := filepath.Join(t.TempDir(), "result.json")
+		r := runCLI(t, env, "loadtest", "--server", "http://"+srv.addr, "--connections", "4", "--duration", "1s",
+			"--warmup", "0s", "--baseline=false", "--setup-keys", "300", "--setup-policies", "12",
+			"--setup-connections", "8", "--json", out)
+		require.Equal(t, 0, r.code, "run %d: %s%s", run, r.stdout, r.stderr)
+		assert.Contains(t, r.stdout, "bulk setup: 300 keys (0 failed)")
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var rep struct {
+			loadtestReport
+			Setup struct {
+				Keys, KeyErrors, Policies, PolicyErrors int64
+				KeysPerS                                float64 `json:"keys_per_s"`
+			} `json:"setup"`
+		}
+		require.NoError(t, json.Unmarshal(b, &rep), "%s", b)
+		assert.EqualValues(t, 300, rep.Setup.Keys)
+		assert.EqualValues(t, 12, rep.Setup.Policies)
+		assert.Zero(t, rep.Setup.KeyErrors+rep.Setup.PolicyErrors)
+		assert.Positive(t, rep.Setup.KeysPerS)
+		assert.Positive(t, rep.Custos.Decisions, "the load ran on bulk keys")
+		assert.Zero(t, rep.Custos.Errors)
+		assert.Zero(t, rep.Custos.Unexpected)
+	}
+
+	code, body := srv.do(t, "GET", "/v1/keys", admin, "")
+	require.Equal(t, 200, code)
+	var keys []struct {
+		IsActive bool `json:"is_active"`
+	}
+	require.NoError(t, json.Unmarshal(body, &keys))
+	active := 0
+	for _, k := range keys {
+		if k.IsActive {
+			active++
+		}
+	}
+	assert.Len(t, keys, 1+2*(5+300), "admin, and per run five run keys and 300 bulk keys")
+	assert.Equal(t, 1+2*300, active, "run keys are revoked, bulk keys stay")
+
+	code, body = srv.do(t, "GET", "/v1/policies", admin, "")
+	require.Equal(t, 200, code)
+	var policies []map[string]any
+	require.NoError(t, json.Unmarshal(body, &policies))
+	assert.Len(t, policies, 5+12, "bulk policies are reused, not duplicated")
+	code, _ = srv.do(t, "GET", "/v1/agents/loadtest-bulk-000011", admin, "")
+	assert.Equal(t, 200, code)
+}

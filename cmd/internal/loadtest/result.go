@@ -46,6 +46,8 @@ type Result struct {
 	Ratios *Ratios
 	// Machine describes where the run happened.
 	Machine Machine
+	// Setup are the figures of the bulk setup; nil without one.
+	Setup *SetupStats
 }
 
 // Stats are the figures of one measured phase. Requests started during the
@@ -192,6 +194,18 @@ type (
 		Baseline    *statsJSON  `json:"baseline"`
 		Ratios      *ratiosJSON `json:"ratios"`
 		Machine     machineJSON `json:"machine"`
+		Setup       *setupJSON  `json:"setup,omitempty"`
+	}
+	setupJSON struct {
+		Keys            int64        `json:"keys"`
+		KeyErrors       int64        `json:"key_errors"`
+		KeysElapsedS    float64      `json:"keys_elapsed_s"`
+		KeysPerS        float64      `json:"keys_per_s"`
+		Policies        int64        `json:"policies"`
+		PolicyErrors    int64        `json:"policy_errors"`
+		PoliciesElapsed float64      `json:"policies_elapsed_s"`
+		PoliciesPerS    float64      `json:"policies_per_s"`
+		FirstErrors     []ErrorCount `json:"first_errors"`
 	}
 	statsJSON struct {
 		DecisionsPerS float64      `json:"decisions_per_s"`
@@ -265,6 +279,16 @@ func (r Result) MarshalJSON() ([]byte, error) {
 			P99: r.Ratios.P99, P99Target: TargetP99Ratio, P99Pass: r.Ratios.P99Pass(),
 		}
 	}
+	if s := r.Setup; s != nil {
+		out.Setup = &setupJSON{
+			Keys: s.Keys, KeyErrors: s.KeyErrors, KeysElapsedS: s.KeysElapsed.Seconds(), KeysPerS: s.KeysPerS(),
+			Policies: s.Policies, PolicyErrors: s.PolicyErrors, PoliciesElapsed: s.PoliciesElapsed.Seconds(),
+			PoliciesPerS: s.PoliciesPerS(), FirstErrors: s.FirstErrors,
+		}
+		if out.Setup.FirstErrors == nil {
+			out.Setup.FirstErrors = []ErrorCount{}
+		}
+	}
 	return json.Marshal(out)
 }
 
@@ -273,6 +297,15 @@ func (r Result) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "custos loadtest: %s, %d connections, %s measured after %s warmup, run %s, %d CPUs %s/%s\n\n",
 		r.Server, r.Connections, r.Duration, r.Warmup, r.RunID, r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH)
+	if s := r.Setup; s != nil {
+		fmt.Fprintf(&b, "bulk setup: %d keys (%d failed) in %s, %.0f keys/s; %d policies with agents (%d failed) in %s\n",
+			s.Keys, s.KeyErrors, s.KeysElapsed.Round(time.Millisecond), s.KeysPerS(),
+			s.Policies, s.PolicyErrors, s.PoliciesElapsed.Round(time.Millisecond))
+		for _, e := range s.FirstErrors {
+			fmt.Fprintf(&b, "  %6d x %s\n", e.Count, e.Message)
+		}
+		b.WriteString("\n")
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tdecisions/s\tp50\tp95\tp99\tmax\tALLOW\tDENY\terrors\t")
 	row := func(name string, s Stats) {

@@ -62,7 +62,22 @@ func (c Config) Run(ctx context.Context) (Result, error) {
 	}()
 	c.Logger.Info("setup done", "server", res.Server, "run_id", res.RunID, "roles", len(roles))
 
-	conns, err := connections(res.RunID, c.Connections, func(i int) string { return keys[i].key })
+	perRole := (c.Connections + len(roles) - 1) / len(roles)
+	setup, sample, err := c.bulkSetup(ctx, res.Server, res.RunID, perRole)
+	if c.SetupKeys != 0 || c.SetupPolicies != 0 {
+		res.Setup = &setup
+		c.Logger.Info("bulk setup done", "keys", setup.Keys, "key_errors", setup.KeyErrors,
+			"keys_per_s", int(setup.KeysPerS()), "policies", setup.Policies, "policy_errors", setup.PolicyErrors)
+	}
+	if err != nil {
+		return res, fmt.Errorf("bulk setup on %s: %w", res.Server, err)
+	}
+	conns, err := connections(res.RunID, c.Connections, func(i, ri int) string {
+		if s := sample; s != nil && len(s[ri]) > 0 {
+			return s[ri][(i/len(roles))%len(s[ri])].key // a sample of the bulk keys
+		}
+		return keys[ri].key
+	})
 	if err != nil {
 		return Result{}, err
 	}
@@ -102,8 +117,8 @@ type conn struct {
 }
 
 // connections builds n connections; connection i has role roles[i%len(roles)]
-// and key keyOf(role index).
-func connections(runID string, n int, keyOf func(role int) string) ([]conn, error) {
+// and key keyOf(i, role index).
+func connections(runID string, n int, keyOf func(conn, role int) string) ([]conn, error) {
 	out := make([]conn, n)
 	for i := range out {
 		ri := i % len(roles)
@@ -111,7 +126,7 @@ func connections(runID string, n int, keyOf func(role int) string) ([]conn, erro
 		if err != nil {
 			return nil, err
 		}
-		out[i] = conn{key: keyOf(ri), bodies: bodies}
+		out[i] = conn{key: keyOf(i, ri), bodies: bodies}
 	}
 	return out, nil
 }
