@@ -48,6 +48,10 @@ type Result struct {
 	Machine Machine
 	// Setup are the figures of the bulk setup; nil without one.
 	Setup *SetupStats
+	// Soak is what the soak measured; nil without one. Custos then holds
+	// the capacity probe (zero when the rate was given) and there is no
+	// baseline.
+	Soak *SoakResult
 }
 
 // Stats are the figures of one measured phase. Requests started during the
@@ -176,6 +180,9 @@ func (r Result) Err() error {
 		}
 	}
 	check("custos", r.Custos)
+	if r.Soak != nil {
+		check("soak", Stats{Decisions: r.Soak.Summary.Decisions, Errors: r.Soak.Summary.Errors})
+	}
 	if r.Baseline != nil {
 		check("baseline", *r.Baseline)
 	}
@@ -195,6 +202,7 @@ type (
 		Ratios      *ratiosJSON `json:"ratios"`
 		Machine     machineJSON `json:"machine"`
 		Setup       *setupJSON  `json:"setup,omitempty"`
+		Soak        *soakJSON   `json:"soak,omitempty"`
 	}
 	setupJSON struct {
 		Keys            int64        `json:"keys"`
@@ -289,6 +297,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 			out.Setup.FirstErrors = []ErrorCount{}
 		}
 	}
+	if r.Soak != nil {
+		out.Soak = newSoakJSON(*r.Soak)
+	}
 	return json.Marshal(out)
 }
 
@@ -305,6 +316,17 @@ func (r Result) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "  %6d x %s\n", e.Count, e.Message)
 		}
 		b.WriteString("\n")
+	}
+	if r.Soak != nil {
+		if r.Custos.Decisions+r.Custos.Errors > 0 {
+			fmt.Fprintf(&b, "capacity probe: %.0f decisions/s, p99 %s, %d errors\n",
+				r.Custos.Throughput(), fmtLatency(r.Custos.Latency.P99), r.Custos.Errors)
+		}
+		_, err := io.WriteString(w, b.String())
+		if err != nil {
+			return err
+		}
+		return r.Soak.WriteTable(w)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tdecisions/s\tp50\tp95\tp99\tmax\tALLOW\tDENY\terrors\t")

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,6 +83,9 @@ func (c Config) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if c.Soak > 0 {
+		return c.runSoak(ctx, res, base.Port(), conns)
+	}
 	c.Logger.Info("loading custos", "connections", c.Connections,
 		"warmup", c.Warmup.String(), "duration", c.Duration.String())
 	res.Custos, err = phase(ctx, c, res.Server+evaluatePath, conns, true)
@@ -101,6 +106,53 @@ func (c Config) Run(ctx context.Context) (Result, error) {
 		err = fmt.Errorf("close baseline: %w", cerr)
 	}
 	return res, err
+}
+
+// runSoak probes the server when the rate is a fraction of its capacity,
+// then soaks it; res carries the probe as Custos and the soak as Soak.
+func (c Config) runSoak(ctx context.Context, res Result, port string, conns []conn) (Result, error) {
+	url := res.Server + evaluatePath
+	rate := c.Rate
+	if c.RateFraction > 0 {
+		c.Logger.Info("probing capacity", "connections", c.Connections,
+			"warmup", c.Warmup.String(), "duration", c.Duration.String())
+		probe, err := phase(ctx, c, url, conns, true)
+		res.Custos = probe
+		if err != nil {
+			return res, err
+		}
+		if rate = c.RateFraction * probe.Throughput(); rate <= 0 {
+			return res, fmt.Errorf("the probe measured no throughput (%d errors)", probe.Errors)
+		}
+	}
+	pid := c.ServerPID
+	if pid == 0 {
+		var err error
+		if pid, err = findServerPID(port, res.Server); err != nil {
+			c.Logger.Warn("soak without RSS: server process not found; give --server-pid", "err", err)
+		}
+	}
+	c.Logger.Info("soaking", "rate_per_s", int(rate), "for", c.Soak.String(), "every", c.SoakInterval.String(),
+		"server_pid", pid)
+	s := c.soak(ctx, url, conns, rate, pid)
+	s.RateFraction = c.RateFraction
+	res.Soak = &s
+	return res, ctx.Err()
+}
+
+// findServerPID finds the process listening on the server's port.
+func findServerPID(port, server string) (int, error) {
+	if port == "" {
+		port = "80"
+		if strings.HasPrefix(server, "https:") {
+			port = "443"
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0, err
+	}
+	return findListenerPID(n)
 }
 
 // newRunID returns 8 random hex characters.
