@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -184,4 +186,90 @@ func TestLoadtestBulkSetupCreatesKeysAndPolicies(t *testing.T) {
 	assert.Len(t, policies, 5+12, "bulk policies are reused, not duplicated")
 	code, _ = srv.do(t, "GET", "/v1/agents/loadtest-bulk-000011", admin, "")
 	assert.Equal(t, 200, code)
+}
+
+func TestLoadtestSoakRecordsPointsAndRSS(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	admin := regexp.MustCompile(`cst_[0-9A-Za-z]{49}`).FindString(srv.stdout.String())
+	require.NotEmpty(t, admin)
+	env := []string{"CUSTOS_API_KEY=" + admin}
+
+	type soakReport struct {
+		Custos struct {
+			Decisions int64 `json:"decisions"`
+		} `json:"custos"`
+		Baseline *struct{} `json:"baseline"`
+		Soak     struct {
+			RatePerS  float64 `json:"rate_per_s"`
+			ServerPID int     `json:"server_pid"`
+			Intervals []struct {
+				Decisions     int64   `json:"decisions"`
+				DecisionsPerS float64 `json:"decisions_per_s"`
+				Errors        int64   `json:"errors"`
+				Unexpected    int64   `json:"unexpected"`
+				P99MS         float64 `json:"p99_ms"`
+				RSSBytes      int64   `json:"rss_bytes"`
+			} `json:"intervals"`
+			Summary struct {
+				Decisions int64 `json:"decisions"`
+				Errors    int64 `json:"errors"`
+				P99Trend  struct {
+					Points int `json:"points"`
+				} `json:"p99_trend_ms"`
+			} `json:"summary"`
+		} `json:"soak"`
+	}
+	cases := []struct {
+		name string
+		args []string
+		pid  bool // give --server-pid
+	}{
+		{"fixed rate, pid found by port", []string{"--rate", "200"}, false},
+		{"half of a probe, pid given", []string{"--rate-fraction", "0.5", "--duration", "1s", "--warmup", "0s"}, true},
+	}
+	for _, tc := range cases {
+		out := filepath.Join(t.TempDir(), "soak.json")
+		csvOut := filepath.Join(t.TempDir(), "soak.csv")
+		args := append([]string{"loadtest", "--server", "http://" + srv.addr, "--connections", "4",
+			"--soak", "3s", "--soak-interval", "1s", "--json", out, "--csv", csvOut}, tc.args...)
+		if tc.pid {
+			args = append(args, "--server-pid", strconv.Itoa(srv.cmd.Process.Pid))
+		}
+		r := runCLI(t, env, args...)
+		require.Equal(t, 0, r.code, "%s: %s%s", tc.name, r.stdout, r.stderr)
+		assert.Contains(t, r.stdout, "p99 trend:", tc.name)
+		assert.Contains(t, r.stdout, "RSS trend:", tc.name)
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var rep soakReport
+		require.NoError(t, json.Unmarshal(b, &rep), "%s", b)
+		assert.Nil(t, rep.Baseline, "a soak has no baseline")
+		s := rep.Soak
+		assert.Equal(t, srv.cmd.Process.Pid, s.ServerPID, tc.name)
+		require.Len(t, s.Intervals, 3, tc.name)
+		var sum int64
+		for i, iv := range s.Intervals {
+			assert.Positive(t, iv.Decisions, "%s: interval %d", tc.name, i)
+			assert.Zero(t, iv.Errors)
+			assert.Zero(t, iv.Unexpected)
+			assert.Positive(t, iv.P99MS)
+			assert.Positive(t, iv.RSSBytes, "%s: interval %d has the server's RSS", tc.name, i)
+			sum += iv.Decisions
+		}
+		assert.Equal(t, s.Summary.Decisions, sum)
+		assert.Equal(t, 2, s.Summary.P99Trend.Points, "the first of three intervals is warmup")
+		if tc.pid {
+			require.Positive(t, rep.Custos.Decisions, "the probe ran")
+			assert.Positive(t, s.RatePerS)
+		} else {
+			assert.Equal(t, 200.0, s.RatePerS)
+			assert.InDelta(t, 600, sum, 60, "paced at 200/s for 3 s")
+		}
+		csvb, err := os.ReadFile(csvOut)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(csvb)), "\n")
+		require.Len(t, lines, 4, "a header and three points")
+		assert.True(t, strings.HasPrefix(lines[0], "index,start_s,length_s,decisions_per_s"))
+	}
 }
