@@ -309,9 +309,16 @@ func (r Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "custos loadtest: %s, %d connections, %s measured after %s warmup, run %s, %d CPUs %s/%s\n\n",
 		r.Server, r.Connections, r.Duration, r.Warmup, r.RunID, r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH)
 	if s := r.Setup; s != nil {
-		fmt.Fprintf(&b, "bulk setup: %d keys (%d failed) in %s, %.0f keys/s; %d policies with agents (%d failed) in %s\n",
-			s.Keys, s.KeyErrors, s.KeysElapsed.Round(time.Millisecond), s.KeysPerS(),
-			s.Policies, s.PolicyErrors, s.PoliciesElapsed.Round(time.Millisecond))
+		b.WriteString("bulk setup:")
+		if s.Keys+s.KeyErrors > 0 {
+			fmt.Fprintf(&b, " %d keys (%d failed) in %s, %.0f keys/s;", s.Keys, s.KeyErrors,
+				s.KeysElapsed.Round(time.Millisecond), s.KeysPerS())
+		}
+		if s.Policies+s.PolicyErrors > 0 {
+			fmt.Fprintf(&b, " %d policies with agents (%d failed) in %s, %.0f/s;", s.Policies, s.PolicyErrors,
+				s.PoliciesElapsed.Round(time.Millisecond), s.PoliciesPerS())
+		}
+		b.WriteString("\n")
 		for _, e := range s.FirstErrors {
 			fmt.Fprintf(&b, "  %6d x %s\n", e.Count, e.Message)
 		}

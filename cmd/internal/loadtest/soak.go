@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	mathrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -44,6 +45,10 @@ type SoakResult struct {
 	// Late counts requests that finished after their interval was closed;
 	// they are counted in the first open one.
 	Late int64
+	// Unsent counts the slots due before the end that were not sent by
+	// then: the server fell behind the rate by this many requests. The
+	// soak does not send them after its end, so it lasts as long as asked.
+	Unsent int64
 	// FirstErrors are the first distinct error messages, with counts.
 	FirstErrors []ErrorCount
 	// Summary sums the intervals up and flags trends.
@@ -216,6 +221,21 @@ type pacer struct {
 // due returns when slot k is due.
 func (p *pacer) due(k int64) time.Time {
 	return p.start.Add(time.Duration(float64(k) / p.rate * float64(time.Second)))
+}
+
+// slotsBefore returns how many slots are due before t.
+func (p *pacer) slotsBefore(t time.Time) int64 {
+	if !t.After(p.start) {
+		return 0
+	}
+	n := int64(math.Ceil(t.Sub(p.start).Seconds() * p.rate))
+	for n > 0 && !p.due(n-1).Before(t) {
+		n--
+	}
+	for p.due(n).Before(t) {
+		n++
+	}
+	return n
 }
 
 // take returns the next slot and when it is due.
@@ -466,10 +486,11 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 	})
 
 	var wg sync.WaitGroup
+	var sent atomic.Int64
 	for i := range conns {
 		w := &worker{}
 		rng := mathrand.New(mathrand.NewPCG(uint64(start.UnixNano()), uint64(i)))
-		wg.Go(func() { w.paced(ctx, client, url, conns[i], rng, p, end, rec, errs) })
+		wg.Go(func() { w.paced(ctx, client, url, conns[i], rng, p, end, rec, errs, &sent) })
 	}
 	wg.Wait()
 	stopSampler()
@@ -484,6 +505,7 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 	logged(rec.closeThrough(last))
 	out := SoakResult{Rate: rate, Interval: c.SoakInterval, ServerPID: pid, FirstErrors: errs.first()}
 	out.Intervals, out.Late = rec.all()
+	out.Unsent = max(p.slotsBefore(end)-sent.Load(), 0)
 	out.Summary = summarize(out.Intervals)
 	return out
 }
@@ -491,7 +513,7 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 // paced is the worker loop of a soak: take a slot, wait until it is due,
 // send, record by finish time.
 func (w *worker) paced(ctx context.Context, client *http.Client, url string, cn conn, rng *mathrand.Rand,
-	p *pacer, end time.Time, rec *intervalRecorder, errs *errorLog) {
+	p *pacer, end time.Time, rec *intervalRecorder, errs *errorLog, sent *atomic.Int64) {
 	w.contentType = []string{"application/json"}
 	w.apiKeyHeader = []string{cn.key}
 	for ctx.Err() == nil {
@@ -508,6 +530,10 @@ func (w *worker) paced(ctx context.Context, client *http.Client, url string, cn 
 			case <-t.C:
 			}
 		}
+		if !time.Now().Before(end) {
+			return // behind the rate at the end: the rest is Unsent
+		}
+		sent.Add(1)
 		b := cn.bodies[rng.IntN(len(cn.bodies))]
 		decision, err := w.do(ctx, client, url, b.json)
 		done := time.Now()

@@ -40,6 +40,38 @@ func TestPacerSpacesSlotsAtTheRate(t *testing.T) {
 	}
 }
 
+func TestPacerCountsTheSlotsDueBeforeATime(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		rate  float64
+		after time.Duration
+		want  int64
+	}{
+		{"at the start", 1000, 0, 0},
+		{"before the start", 1000, -time.Second, 0},
+		{"just after the start", 1000, 1, 1},
+		{"a second at 1000/s", 1000, time.Second, 1000},
+		{"a second and a nanosecond", 1000, time.Second + 1, 1001},
+		{"fractional rate", 3, time.Second, 3},
+		{"fractional rate, between slots", 3, 1500 * time.Millisecond, 5},
+		{"slow rate", 0.5, 3 * time.Second, 2},
+		{"half an hour at 7080/s", 7080, 30 * time.Minute, 7080 * 1800},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := &pacer{start: t0, rate: tc.rate}
+			n := p.slotsBefore(t0.Add(tc.after))
+			assert.Equal(t, tc.want, n)
+			if n > 0 {
+				assert.True(t, p.due(n-1).Before(t0.Add(tc.after)))
+			}
+			assert.False(t, p.due(n).Before(t0.Add(tc.after)))
+		})
+	}
+}
+
 func TestPacerHandsOutEachSlotOnceAcrossGoroutines(t *testing.T) {
 	t.Parallel()
 	p := &pacer{start: t0, rate: 100}

@@ -18,6 +18,7 @@ type (
 		IntervalS    float64        `json:"interval_s"`
 		ServerPID    int            `json:"server_pid"`
 		Late         int64          `json:"late"`
+		Unsent       int64          `json:"unsent"`
 		Intervals    []intervalJSON `json:"intervals"`
 		Summary      summaryJSON    `json:"summary"`
 		FirstErrors  []ErrorCount   `json:"first_errors"`
@@ -63,7 +64,7 @@ type (
 func newSoakJSON(s SoakResult) *soakJSON {
 	out := &soakJSON{
 		RatePerS: s.Rate, RateFraction: s.RateFraction, IntervalS: s.Interval.Seconds(), ServerPID: s.ServerPID,
-		Late: s.Late, Intervals: make([]intervalJSON, len(s.Intervals)), FirstErrors: s.FirstErrors,
+		Late: s.Late, Unsent: s.Unsent, Intervals: make([]intervalJSON, len(s.Intervals)), FirstErrors: s.FirstErrors,
 	}
 	if out.FirstErrors == nil {
 		out.FirstErrors = []ErrorCount{}
@@ -134,6 +135,10 @@ func (s SoakResult) WriteTable(w io.Writer) error {
 	m := s.Summary
 	fmt.Fprintf(&b, "\n%d decisions (%.0f/s), %d errors (%.2f%%), %d unexpected, worst interval p99 %s, %d late\n",
 		m.Decisions, m.Throughput, m.Errors, 100*m.ErrorRate(), m.Unexpected, fmtLatency(m.WorstP99), s.Late)
+	if s.Unsent > 0 {
+		fmt.Fprintf(&b, "BEHIND: %d requests due before the end were not sent: the server did not keep up with %.0f/s\n",
+			s.Unsent, s.Rate)
+	}
 	flag := func(t Trend) string {
 		if t.Growing {
 			return "GROWING"
