@@ -46,8 +46,9 @@ type SoakResult struct {
 	// they are counted in the first open one.
 	Late int64
 	// Unsent counts the slots due before the end that were not sent by
-	// then: the server fell behind the rate by this many requests. The
-	// soak does not send them after its end, so it lasts as long as asked.
+	// 100 ms after it: the server fell behind the rate by this many
+	// requests. The soak does not send them later, so it lasts as long as
+	// asked.
 	Unsent int64
 	// FirstErrors are the first distinct error messages, with counts.
 	FirstErrors []ErrorCount
@@ -510,6 +511,10 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 	return out
 }
 
+// soakEndGrace is how late after the end of a soak a slot due before it is
+// still sent: a timer that fires a little late is not a server behind.
+const soakEndGrace = 100 * time.Millisecond
+
 // paced is the worker loop of a soak: take a slot, wait until it is due,
 // send, record by finish time.
 func (w *worker) paced(ctx context.Context, client *http.Client, url string, cn conn, rng *mathrand.Rand,
@@ -530,7 +535,7 @@ func (w *worker) paced(ctx context.Context, client *http.Client, url string, cn 
 			case <-t.C:
 			}
 		}
-		if !time.Now().Before(end) {
+		if !time.Now().Before(end.Add(soakEndGrace)) {
 			return // behind the rate at the end: the rest is Unsent
 		}
 		sent.Add(1)
