@@ -306,8 +306,12 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // WriteTable writes the short human report.
 func (r Result) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "custos loadtest: %s, %d connections, %s measured after %s warmup, run %s, %d CPUs %s/%s\n\n",
-		r.Server, r.Connections, r.Duration, r.Warmup, r.RunID, r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH)
+	phase := fmt.Sprintf("%s measured after %s warmup", r.Duration, r.Warmup)
+	if r.Soak != nil {
+		phase = "soak of " + r.Soak.Duration.String()
+	}
+	fmt.Fprintf(&b, "custos loadtest: %s, %d connections, %s, run %s, %d CPUs %s/%s\n\n",
+		r.Server, r.Connections, phase, r.RunID, r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH)
 	if s := r.Setup; s != nil {
 		b.WriteString("bulk setup:")
 		if s.Keys+s.KeyErrors > 0 {

@@ -36,6 +36,8 @@ type SoakResult struct {
 	// RateFraction is the share of the probe's throughput Rate is; zero
 	// when Rate was given.
 	RateFraction float64
+	// Duration is the soak's length (Config.Soak).
+	Duration time.Duration
 	// Interval is the length of each point.
 	Interval time.Duration
 	// ServerPID is the process whose RSS was read; 0 when none was found.
@@ -504,7 +506,7 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 		sampleRSS(last)
 	}
 	logged(rec.closeThrough(last))
-	out := SoakResult{Rate: rate, Interval: c.SoakInterval, ServerPID: pid, FirstErrors: errs.first()}
+	out := SoakResult{Rate: rate, Duration: c.Soak, Interval: c.SoakInterval, ServerPID: pid, FirstErrors: errs.first()}
 	out.Intervals, out.Late = rec.all()
 	out.Unsent = max(p.slotsBefore(end)-sent.Load(), 0)
 	out.Summary = summarize(out.Intervals)

@@ -15,6 +15,7 @@ type (
 	soakJSON struct {
 		RatePerS     float64        `json:"rate_per_s"`
 		RateFraction float64        `json:"rate_fraction"`
+		DurationS    float64        `json:"duration_s"`
 		IntervalS    float64        `json:"interval_s"`
 		ServerPID    int            `json:"server_pid"`
 		Late         int64          `json:"late"`
@@ -63,7 +64,7 @@ type (
 
 func newSoakJSON(s SoakResult) *soakJSON {
 	out := &soakJSON{
-		RatePerS: s.Rate, RateFraction: s.RateFraction, IntervalS: s.Interval.Seconds(), ServerPID: s.ServerPID,
+		RatePerS: s.Rate, RateFraction: s.RateFraction, DurationS: s.Duration.Seconds(), IntervalS: s.Interval.Seconds(), ServerPID: s.ServerPID,
 		Late: s.Late, Unsent: s.Unsent, Intervals: make([]intervalJSON, len(s.Intervals)), FirstErrors: s.FirstErrors,
 	}
 	if out.FirstErrors == nil {
@@ -118,7 +119,7 @@ func (s SoakResult) WriteCSV(w io.Writer) error {
 // WriteTable writes the intervals and the summary for a person.
 func (s SoakResult) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "soak: %.0f requests/s", s.Rate)
+	fmt.Fprintf(&b, "soak: %s at %.0f requests/s", s.Duration, s.Rate)
 	if s.RateFraction > 0 {
 		fmt.Fprintf(&b, " (%.2f of the probe)", s.RateFraction)
 	}
