@@ -508,6 +508,9 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 	logged(rec.closeThrough(last))
 	out := SoakResult{Rate: rate, Duration: c.Soak, Interval: c.SoakInterval, ServerPID: pid, FirstErrors: errs.first()}
 	out.Intervals, out.Late = rec.all()
+	if ctx.Err() != nil { // interrupted: the intervals not reached are no points
+		out.Intervals = truncateAt(out.Intervals, c.SoakInterval, time.Since(start))
+	}
 	out.Unsent = max(p.slotsBefore(end)-sent.Load(), 0)
 	out.Summary = summarize(out.Intervals)
 	return out
@@ -516,6 +519,21 @@ func (c Config) soak(ctx context.Context, url string, conns []conn, rate float64
 // soakEndGrace is how late after the end of a soak a slot due before it is
 // still sent: a timer that fires a little late is not a server behind.
 const soakEndGrace = 100 * time.Millisecond
+
+// truncateAt keeps the intervals that started before elapsed and shortens
+// the last one to end there.
+func truncateAt(intervals []Interval, every, elapsed time.Duration) []Interval {
+	var out []Interval
+	for _, iv := range intervals {
+		from := time.Duration(iv.Index) * every
+		if from >= elapsed {
+			break
+		}
+		iv.Length = min(iv.Length, elapsed-from)
+		out = append(out, iv)
+	}
+	return out
+}
 
 // paced is the worker loop of a soak: take a slot, wait until it is due,
 // send, record by finish time.

@@ -309,3 +309,29 @@ func TestListenerInodesReadsProcNetTCP(t *testing.T) {
 	assert.Equal(t, []string{"555"}, listenerInodes([]byte(table), 8080))
 	assert.Empty(t, listenerInodes([]byte(table), 9999))
 }
+
+func TestTruncateAtKeepsTheIntervalsReached(t *testing.T) {
+	t.Parallel()
+	full := []Interval{{Index: 0, Length: 10 * time.Second}, {Index: 1, Length: 10 * time.Second}, {Index: 2, Length: 5 * time.Second}}
+	cases := []struct {
+		name    string
+		elapsed time.Duration
+		lengths []time.Duration
+	}{
+		{"not interrupted", 25 * time.Second, []time.Duration{10 * time.Second, 10 * time.Second, 5 * time.Second}},
+		{"after the end", time.Minute, []time.Duration{10 * time.Second, 10 * time.Second, 5 * time.Second}},
+		{"in the second", 13 * time.Second, []time.Duration{10 * time.Second, 3 * time.Second}},
+		{"on a boundary", 10 * time.Second, []time.Duration{10 * time.Second}},
+		{"at once", 0, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []time.Duration
+			for _, iv := range truncateAt(full, 10*time.Second, tc.elapsed) {
+				got = append(got, iv.Length)
+			}
+			assert.Equal(t, tc.lengths, got)
+		})
+	}
+}
