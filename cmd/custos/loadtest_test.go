@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -126,4 +128,148 @@ func TestLoadtestRefusesNonLoopbackAndNeedsAKey(t *testing.T) {
 	r = runCLI(t, []string{"CUSTOS_API_KEY=cst_x", "CUSTOS_SERVER=http://example.com"}, "loadtest")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "host example.com is not a loopback address")
+}
+
+func TestLoadtestBulkSetupCreatesKeysAndPolicies(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	admin := regexp.MustCompile(`cst_[0-9A-Za-z]{49}`).FindString(srv.stdout.String())
+	require.NotEmpty(t, admin)
+	env := []string{"CUSTOS_API_KEY=" + admin}
+
+	// Twice: the second run creates more keys and reuses the policies.
+	for run := range 2 {
+		out := filepath.Join(t.TempDir(), "result.json")
+		r := runCLI(t, env, "loadtest", "--server", "http://"+srv.addr, "--connections", "4", "--duration", "1s",
+			"--warmup", "0s", "--baseline=false", "--setup-keys", "300", "--setup-policies", "12",
+			"--setup-connections", "8", "--json", out)
+		require.Equal(t, 0, r.code, "run %d: %s%s", run, r.stdout, r.stderr)
+		assert.Contains(t, r.stdout, "bulk setup: 300 keys (0 failed)")
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var rep struct {
+			loadtestReport
+			Setup struct {
+				Keys, KeyErrors, Policies, PolicyErrors int64
+				KeysPerS                                float64 `json:"keys_per_s"`
+			} `json:"setup"`
+		}
+		require.NoError(t, json.Unmarshal(b, &rep), "%s", b)
+		assert.EqualValues(t, 300, rep.Setup.Keys)
+		assert.EqualValues(t, 12, rep.Setup.Policies)
+		assert.Zero(t, rep.Setup.KeyErrors+rep.Setup.PolicyErrors)
+		assert.Positive(t, rep.Setup.KeysPerS)
+		assert.Positive(t, rep.Custos.Decisions, "the load ran on bulk keys")
+		assert.Zero(t, rep.Custos.Errors)
+		assert.Zero(t, rep.Custos.Unexpected)
+	}
+
+	code, body := srv.do(t, "GET", "/v1/keys", admin, "")
+	require.Equal(t, 200, code)
+	var keys []struct {
+		IsActive bool `json:"is_active"`
+	}
+	require.NoError(t, json.Unmarshal(body, &keys))
+	active := 0
+	for _, k := range keys {
+		if k.IsActive {
+			active++
+		}
+	}
+	assert.Len(t, keys, 1+2*(5+300), "admin, and per run five run keys and 300 bulk keys")
+	assert.Equal(t, 1+2*300, active, "run keys are revoked, bulk keys stay")
+
+	code, body = srv.do(t, "GET", "/v1/policies", admin, "")
+	require.Equal(t, 200, code)
+	var policies []map[string]any
+	require.NoError(t, json.Unmarshal(body, &policies))
+	assert.Len(t, policies, 5+12, "bulk policies are reused, not duplicated")
+	code, _ = srv.do(t, "GET", "/v1/agents/loadtest-bulk-000011", admin, "")
+	assert.Equal(t, 200, code)
+}
+
+func TestLoadtestSoakRecordsPointsAndRSS(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	admin := regexp.MustCompile(`cst_[0-9A-Za-z]{49}`).FindString(srv.stdout.String())
+	require.NotEmpty(t, admin)
+	env := []string{"CUSTOS_API_KEY=" + admin}
+
+	type soakReport struct {
+		Custos struct {
+			Decisions int64 `json:"decisions"`
+		} `json:"custos"`
+		Baseline *struct{} `json:"baseline"`
+		Soak     struct {
+			RatePerS  float64 `json:"rate_per_s"`
+			ServerPID int     `json:"server_pid"`
+			Intervals []struct {
+				Decisions     int64   `json:"decisions"`
+				DecisionsPerS float64 `json:"decisions_per_s"`
+				Errors        int64   `json:"errors"`
+				Unexpected    int64   `json:"unexpected"`
+				P99MS         float64 `json:"p99_ms"`
+				RSSBytes      int64   `json:"rss_bytes"`
+			} `json:"intervals"`
+			Summary struct {
+				Decisions int64 `json:"decisions"`
+				Errors    int64 `json:"errors"`
+				P99Trend  struct {
+					Points int `json:"points"`
+				} `json:"p99_trend_ms"`
+			} `json:"summary"`
+		} `json:"soak"`
+	}
+	cases := []struct {
+		name string
+		args []string
+		pid  bool // give --server-pid
+	}{
+		{"fixed rate, pid found by port", []string{"--rate", "200"}, false},
+		{"half of a probe, pid given", []string{"--rate-fraction", "0.5", "--duration", "1s", "--warmup", "0s"}, true},
+	}
+	for _, tc := range cases {
+		out := filepath.Join(t.TempDir(), "soak.json")
+		csvOut := filepath.Join(t.TempDir(), "soak.csv")
+		args := append([]string{"loadtest", "--server", "http://" + srv.addr, "--connections", "4",
+			"--soak", "3s", "--soak-interval", "1s", "--json", out, "--csv", csvOut}, tc.args...)
+		if tc.pid {
+			args = append(args, "--server-pid", strconv.Itoa(srv.cmd.Process.Pid))
+		}
+		r := runCLI(t, env, args...)
+		require.Equal(t, 0, r.code, "%s: %s%s", tc.name, r.stdout, r.stderr)
+		assert.Contains(t, r.stdout, "p99 trend:", tc.name)
+		assert.Contains(t, r.stdout, "RSS trend:", tc.name)
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var rep soakReport
+		require.NoError(t, json.Unmarshal(b, &rep), "%s", b)
+		assert.Nil(t, rep.Baseline, "a soak has no baseline")
+		s := rep.Soak
+		assert.Equal(t, srv.cmd.Process.Pid, s.ServerPID, tc.name)
+		require.Len(t, s.Intervals, 3, tc.name)
+		var sum int64
+		for i, iv := range s.Intervals {
+			assert.Positive(t, iv.Decisions, "%s: interval %d", tc.name, i)
+			assert.Zero(t, iv.Errors)
+			assert.Zero(t, iv.Unexpected)
+			assert.Positive(t, iv.P99MS)
+			assert.Positive(t, iv.RSSBytes, "%s: interval %d has the server's RSS", tc.name, i)
+			sum += iv.Decisions
+		}
+		assert.Equal(t, s.Summary.Decisions, sum)
+		assert.Equal(t, 2, s.Summary.P99Trend.Points, "the first of three intervals is warmup")
+		if tc.pid {
+			require.Positive(t, rep.Custos.Decisions, "the probe ran")
+			assert.Positive(t, s.RatePerS)
+		} else {
+			assert.Equal(t, 200.0, s.RatePerS)
+			assert.InDelta(t, 600, sum, 60, "paced at 200/s for 3 s")
+		}
+		csvb, err := os.ReadFile(csvOut)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(csvb)), "\n")
+		require.Len(t, lines, 4, "a header and three points")
+		assert.True(t, strings.HasPrefix(lines[0], "index,start_s,length_s,decisions_per_s"))
+	}
 }

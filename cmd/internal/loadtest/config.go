@@ -47,6 +47,23 @@ const (
 	DefaultWarmup = time.Second
 	// MaxWarmup bounds Warmup.
 	MaxWarmup = time.Minute
+
+	// MaxSetupKeys and MaxSetupPolicies bound the bulk setup.
+	MaxSetupKeys, MaxSetupPolicies = 1_000_000, 100_000
+	// DefaultSetupConnections is the number of connections of the bulk
+	// setup; MaxConnections bounds it.
+	DefaultSetupConnections = 64
+	// DefaultSetupTimeout bounds the bulk setup; MaxSetupTimeout bounds that.
+	DefaultSetupTimeout, MaxSetupTimeout = 30 * time.Minute, 2 * time.Hour
+
+	// MinSoak and MaxSoak bound Soak.
+	MinSoak, MaxSoak = time.Second, 12 * time.Hour
+	// DefaultSoakInterval is how often a soak records a point;
+	// MinSoakInterval and MaxSoakInterval bound SoakInterval.
+	DefaultSoakInterval              = 10 * time.Second
+	MinSoakInterval, MaxSoakInterval = time.Second, 5 * time.Minute
+	// MaxRate bounds Rate, in requests per second.
+	MaxRate = 1_000_000
 )
 
 // Errors of Validate. Every problem of a Config is a *ConfigError matching
@@ -104,6 +121,49 @@ type Config struct {
 	// Logger receives progress (setup done, phase started). Default (nil):
 	// discard.
 	Logger *slog.Logger
+
+	// SetupKeys is how many more evaluate keys the bulk setup creates,
+	// spread over the load-test roles' agents, before the load; the load
+	// then uses a sample of them (one per connection, up to the count).
+	// They are left in place (expiring after 7 days) as the state later
+	// runs measure against. Default 0: none; at most MaxSetupKeys.
+	SetupKeys int
+	// SetupPolicies is how many bulk policies, each with its approved agent
+	// (roles loadtest_bulk_NNNNNN, agents loadtest-bulk-NNNNNN), the bulk
+	// setup creates or finds in place. Default 0: none; at most
+	// MaxSetupPolicies.
+	SetupPolicies int
+	// SetupConnections is the number of concurrent connections of the bulk
+	// setup. Default DefaultSetupConnections; from MinConnections to
+	// MaxConnections. Checked only with a bulk setup.
+	SetupConnections int
+	// SetupTimeout bounds the bulk setup. Default DefaultSetupTimeout; at
+	// most MaxSetupTimeout. Checked only with a bulk setup.
+	SetupTimeout time.Duration
+	// Progress, when not nil, is called at the start of each bulk step
+	// with its label and item count; the line it returns counts the items
+	// as they finish. Default nil: no progress.
+	Progress func(label string, total uint64) ProgressLine
+
+	// Soak, when not zero, replaces the measured phase and the baseline by
+	// a soak of this length at a fixed request rate (Rate, or RateFraction
+	// of a closed-loop probe of Warmup+Duration) that records a point every
+	// SoakInterval. Default 0: no soak; from MinSoak to MaxSoak.
+	Soak time.Duration
+	// Rate is the soak's request rate per second; exactly one of Rate and
+	// RateFraction is set with Soak. At most MaxRate.
+	Rate float64
+	// RateFraction, in (0, 1], sets the soak's rate to this share of the
+	// throughput a closed-loop probe of the server measured first.
+	RateFraction float64
+	// SoakInterval is how often the soak records a point. Default
+	// DefaultSoakInterval; from MinSoakInterval to MaxSoakInterval.
+	SoakInterval time.Duration
+	// ServerPID is the server's process id, whose VmRSS the soak records.
+	// Default 0: the process listening on the server's port, found through
+	// /proc/net/tcp{,6} and /proc/*/fd (Linux, same user); RSS is left out
+	// when none is found.
+	ServerPID int
 }
 
 // DefaultConfig returns a Config with every default set and no APIKey.
@@ -113,6 +173,10 @@ func DefaultConfig() Config {
 		Connections: DefaultConnections,
 		Duration:    DefaultDuration,
 		Warmup:      DefaultWarmup,
+
+		SetupConnections: DefaultSetupConnections,
+		SetupTimeout:     DefaultSetupTimeout,
+		SoakInterval:     DefaultSoakInterval,
 	}
 }
 
@@ -135,6 +199,41 @@ func (c Config) Validate() error {
 	}
 	if c.Warmup < 0 || c.Warmup > MaxWarmup {
 		add("warmup", "%s is out of range 0s..%s", c.Warmup, MaxWarmup)
+	}
+	if c.SetupKeys < 0 || c.SetupKeys > MaxSetupKeys {
+		add("setup_keys", "%d is out of range 0..%d", c.SetupKeys, MaxSetupKeys)
+	}
+	if c.SetupPolicies < 0 || c.SetupPolicies > MaxSetupPolicies {
+		add("setup_policies", "%d is out of range 0..%d", c.SetupPolicies, MaxSetupPolicies)
+	}
+	if c.SetupKeys != 0 || c.SetupPolicies != 0 {
+		if c.SetupConnections < MinConnections || c.SetupConnections > MaxConnections {
+			add("setup_connections", "%d is out of range %d..%d", c.SetupConnections, MinConnections, MaxConnections)
+		}
+		if c.SetupTimeout <= 0 || c.SetupTimeout > MaxSetupTimeout {
+			add("setup_timeout", "%s is out of range (0s, %s]", c.SetupTimeout, MaxSetupTimeout)
+		}
+	}
+	if c.Soak != 0 {
+		if c.Soak < MinSoak || c.Soak > MaxSoak {
+			add("soak", "%s is out of range %s..%s", c.Soak, MinSoak, MaxSoak)
+		}
+		if c.SoakInterval < MinSoakInterval || c.SoakInterval > MaxSoakInterval {
+			add("soak_interval", "%s is out of range %s..%s", c.SoakInterval, MinSoakInterval, MaxSoakInterval)
+		}
+		switch {
+		case (c.Rate != 0) == (c.RateFraction != 0):
+			add("rate", "a soak needs exactly one of a rate and a rate fraction")
+		case c.Rate != 0 && !(c.Rate > 0 && c.Rate <= MaxRate):
+			add("rate", "%g is out of range (0, %d]", c.Rate, MaxRate)
+		case c.RateFraction != 0 && !(c.RateFraction > 0 && c.RateFraction <= 1):
+			add("rate_fraction", "%g is out of range (0, 1]", c.RateFraction)
+		}
+	} else if c.Rate != 0 || c.RateFraction != 0 {
+		add("rate", "a rate needs a soak")
+	}
+	if c.ServerPID < 0 {
+		add("server_pid", "%d is not a process id", c.ServerPID)
 	}
 	return errors.Join(errs...)
 }

@@ -108,3 +108,44 @@ func TestRunRefusesAnInvalidConfigBeforeAnyRequest(t *testing.T) {
 	require.ErrorIs(t, err, loadtest.ErrNotLoopback)
 	assert.Empty(t, res.RunID)
 }
+
+func TestValidateBulkSetupAndSoak(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(*loadtest.Config)
+		want   string // "" valid
+	}{
+		{"defaults", func(*loadtest.Config) {}, ""},
+		{"bulk setup", func(c *loadtest.Config) { c.SetupKeys, c.SetupPolicies = 1_000_000, 100_000 }, ""},
+		{"too many keys", func(c *loadtest.Config) { c.SetupKeys = 1_000_001 }, "setup_keys: 1000001 is out of range"},
+		{"too many policies", func(c *loadtest.Config) { c.SetupPolicies = 100_001 }, "setup_policies: 100001 is out of range"},
+		{"bulk without connections", func(c *loadtest.Config) { c.SetupKeys, c.SetupConnections = 1, 0 }, "setup_connections: 0"},
+		{"bulk without a timeout", func(c *loadtest.Config) { c.SetupKeys, c.SetupTimeout = 1, 0 }, "setup_timeout: 0s"},
+		{"no bulk: its settings are not checked", func(c *loadtest.Config) { c.SetupConnections, c.SetupTimeout = 0, 0 }, ""},
+		{"soak at a rate", func(c *loadtest.Config) { c.Soak, c.Rate = 30*time.Minute, 5000 }, ""},
+		{"soak at half the probe", func(c *loadtest.Config) { c.Soak, c.RateFraction = time.Minute, 0.5 }, ""},
+		{"soak without a rate", func(c *loadtest.Config) { c.Soak = time.Minute }, "exactly one of a rate and a rate fraction"},
+		{"soak with both", func(c *loadtest.Config) { c.Soak, c.Rate, c.RateFraction = time.Minute, 1, 0.5 }, "exactly one"},
+		{"rate without a soak", func(c *loadtest.Config) { c.Rate = 100 }, "a rate needs a soak"},
+		{"negative rate", func(c *loadtest.Config) { c.Soak, c.Rate = time.Minute, -1 }, "rate: -1 is out of range"},
+		{"fraction above one", func(c *loadtest.Config) { c.Soak, c.RateFraction = time.Minute, 1.5 }, "rate_fraction: 1.5 is out of range"},
+		{"soak too long", func(c *loadtest.Config) { c.Soak, c.Rate = 13*time.Hour, 1 }, "soak: 13h0m0s is out of range"},
+		{"interval too short", func(c *loadtest.Config) { c.Soak, c.Rate, c.SoakInterval = time.Minute, 1, time.Millisecond }, "soak_interval: 1ms"},
+		{"negative pid", func(c *loadtest.Config) { c.ServerPID = -1 }, "server_pid: -1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			tc.change(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, loadtest.ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

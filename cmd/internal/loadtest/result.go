@@ -46,6 +46,12 @@ type Result struct {
 	Ratios *Ratios
 	// Machine describes where the run happened.
 	Machine Machine
+	// Setup are the figures of the bulk setup; nil without one.
+	Setup *SetupStats
+	// Soak is what the soak measured; nil without one. Custos then holds
+	// the capacity probe (zero when the rate was given) and there is no
+	// baseline.
+	Soak *SoakResult
 }
 
 // Stats are the figures of one measured phase. Requests started during the
@@ -174,6 +180,9 @@ func (r Result) Err() error {
 		}
 	}
 	check("custos", r.Custos)
+	if r.Soak != nil {
+		check("soak", Stats{Decisions: r.Soak.Summary.Decisions, Errors: r.Soak.Summary.Errors})
+	}
 	if r.Baseline != nil {
 		check("baseline", *r.Baseline)
 	}
@@ -192,6 +201,19 @@ type (
 		Baseline    *statsJSON  `json:"baseline"`
 		Ratios      *ratiosJSON `json:"ratios"`
 		Machine     machineJSON `json:"machine"`
+		Setup       *setupJSON  `json:"setup,omitempty"`
+		Soak        *soakJSON   `json:"soak,omitempty"`
+	}
+	setupJSON struct {
+		Keys            int64        `json:"keys"`
+		KeyErrors       int64        `json:"key_errors"`
+		KeysElapsedS    float64      `json:"keys_elapsed_s"`
+		KeysPerS        float64      `json:"keys_per_s"`
+		Policies        int64        `json:"policies"`
+		PolicyErrors    int64        `json:"policy_errors"`
+		PoliciesElapsed float64      `json:"policies_elapsed_s"`
+		PoliciesPerS    float64      `json:"policies_per_s"`
+		FirstErrors     []ErrorCount `json:"first_errors"`
 	}
 	statsJSON struct {
 		DecisionsPerS float64      `json:"decisions_per_s"`
@@ -265,14 +287,58 @@ func (r Result) MarshalJSON() ([]byte, error) {
 			P99: r.Ratios.P99, P99Target: TargetP99Ratio, P99Pass: r.Ratios.P99Pass(),
 		}
 	}
+	if s := r.Setup; s != nil {
+		out.Setup = &setupJSON{
+			Keys: s.Keys, KeyErrors: s.KeyErrors, KeysElapsedS: s.KeysElapsed.Seconds(), KeysPerS: s.KeysPerS(),
+			Policies: s.Policies, PolicyErrors: s.PolicyErrors, PoliciesElapsed: s.PoliciesElapsed.Seconds(),
+			PoliciesPerS: s.PoliciesPerS(), FirstErrors: s.FirstErrors,
+		}
+		if out.Setup.FirstErrors == nil {
+			out.Setup.FirstErrors = []ErrorCount{}
+		}
+	}
+	if r.Soak != nil {
+		out.Soak = newSoakJSON(*r.Soak)
+	}
 	return json.Marshal(out)
 }
 
 // WriteTable writes the short human report.
 func (r Result) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "custos loadtest: %s, %d connections, %s measured after %s warmup, run %s, %d CPUs %s/%s\n\n",
-		r.Server, r.Connections, r.Duration, r.Warmup, r.RunID, r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH)
+	phase := fmt.Sprintf("%s measured after %s warmup", r.Duration, r.Warmup)
+	if r.Soak != nil {
+		phase = "soak of " + r.Soak.Duration.String()
+	}
+	fmt.Fprintf(&b, "custos loadtest: %s, %d connections, %s, run %s, %d CPUs %s/%s\n\n",
+		r.Server, r.Connections, phase, r.RunID, r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH)
+	if s := r.Setup; s != nil {
+		b.WriteString("bulk setup:")
+		if s.Keys+s.KeyErrors > 0 {
+			fmt.Fprintf(&b, " %d keys (%d failed) in %s, %.0f keys/s;", s.Keys, s.KeyErrors,
+				s.KeysElapsed.Round(time.Millisecond), s.KeysPerS())
+		}
+		if s.Policies+s.PolicyErrors > 0 {
+			fmt.Fprintf(&b, " %d policies with agents (%d failed) in %s, %.0f/s;", s.Policies, s.PolicyErrors,
+				s.PoliciesElapsed.Round(time.Millisecond), s.PoliciesPerS())
+		}
+		b.WriteString("\n")
+		for _, e := range s.FirstErrors {
+			fmt.Fprintf(&b, "  %6d x %s\n", e.Count, e.Message)
+		}
+		b.WriteString("\n")
+	}
+	if r.Soak != nil {
+		if r.Custos.Decisions+r.Custos.Errors > 0 {
+			fmt.Fprintf(&b, "capacity probe: %.0f decisions/s, p99 %s, %d errors\n",
+				r.Custos.Throughput(), fmtLatency(r.Custos.Latency.P99), r.Custos.Errors)
+		}
+		_, err := io.WriteString(w, b.String())
+		if err != nil {
+			return err
+		}
+		return r.Soak.WriteTable(w)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tdecisions/s\tp50\tp95\tp99\tmax\tALLOW\tDENY\terrors\t")
 	row := func(name string, s Stats) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +108,52 @@ func TestResultReportsRatiosAndErrorRate(t *testing.T) {
 	assert.EqualValues(t, 10, c["latency_ms"].(map[string]any)["p99"])
 	assert.EqualValues(t, 200, c["errors"])
 	assert.NotNil(t, m["baseline"])
+}
+
+func TestSoakReportsPointsTrendsAndUnsent(t *testing.T) {
+	t.Parallel()
+	ivs := []loadtest.Interval{
+		{Index: 0, Length: 10 * time.Second, Allow: 600, Deny: 400, P50: ms(1), P99: ms(9), Max: ms(12), RSS: 100 << 20},
+		{Index: 1, Length: 10 * time.Second, Allow: 600, Deny: 400, P50: ms(1), P99: ms(4), Max: ms(5), RSS: 200 << 20},
+		{Index: 2, Length: 10 * time.Second, Allow: 600, Deny: 400, Errors: 2, P50: ms(1), P99: ms(6), Max: ms(7), RSS: 220 << 20},
+		{Index: 3, Length: 5 * time.Second, Allow: 300, Deny: 200, P50: ms(1), P99: ms(8), Max: ms(9), RSS: 240 << 20},
+	}
+	s := loadtest.SoakResult{Rate: 100, RateFraction: 0.5, Duration: 35 * time.Second, Interval: 10 * time.Second,
+		ServerPID: 42, Intervals: ivs, Unsent: 7,
+		Summary: loadtest.SoakSummary{Decisions: 3500, Errors: 2, Throughput: 100, WorstP99: ms(9),
+			P99: loadtest.Trend{Points: 3, Growth: 0.4, Growing: true}, RSS: loadtest.Trend{Points: 3, Growth: 0.05},
+			RSSFirst: 100 << 20, RSSLast: 240 << 20, RSSMax: 240 << 20}}
+	r := loadtest.Result{Server: "http://127.0.0.1:1", Connections: 4, RunID: "abc", Soak: &s}
+
+	var table bytes.Buffer
+	require.NoError(t, r.WriteTable(&table))
+	for _, want := range []string{"soak of 35s", "soak: 35s at 100 requests/s (0.50 of the probe)", "server pid 42",
+		"BEHIND: 7 requests", "p99 trend: GROWING (+40.0%", "RSS trend: flat (+5.0%", "first 100.0, last 240.0, max 240.0 MiB",
+		"3500 decisions (100/s), 2 errors"} {
+		assert.Contains(t, table.String(), want)
+	}
+	assert.NotContains(t, table.String(), "capacity probe", "no probe ran")
+
+	var csvb bytes.Buffer
+	require.NoError(t, s.WriteCSV(&csvb))
+	lines := strings.Split(strings.TrimSpace(csvb.String()), "\n")
+	require.Len(t, lines, 5)
+	assert.Equal(t, "index,start_s,length_s,decisions_per_s,decisions,allow,deny,unexpected,errors,p50_ms,p99_ms,max_ms,rss_bytes", lines[0])
+	assert.Equal(t, "3,30.000,5.000,100.000,500,300,200,0,0,1.000,8.000,9.000,251658240", lines[4])
+
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	soak := m["soak"].(map[string]any)
+	assert.EqualValues(t, 7, soak["unsent"])
+	assert.EqualValues(t, 35, soak["duration_s"])
+	assert.Len(t, soak["intervals"], 4)
+	sum := soak["summary"].(map[string]any)
+	assert.Equal(t, true, sum["p99_trend_ms"].(map[string]any)["growing"])
+	assert.EqualValues(t, 0.25, sum["p99_trend_ms"].(map[string]any)["threshold"])
+	assert.Equal(t, false, sum["rss_trend_mib"].(map[string]any)["growing"])
+	assert.NoError(t, r.Err(), "2 errors in 3502 are within the budget")
+	_, hasSetup := m["setup"]
+	assert.False(t, hasSetup, "no bulk setup, no setup object")
 }

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -62,9 +64,27 @@ func (c Config) Run(ctx context.Context) (Result, error) {
 	}()
 	c.Logger.Info("setup done", "server", res.Server, "run_id", res.RunID, "roles", len(roles))
 
-	conns, err := connections(res.RunID, c.Connections, func(i int) string { return keys[i].key })
+	perRole := (c.Connections + len(roles) - 1) / len(roles)
+	setup, sample, err := c.bulkSetup(ctx, res.Server, res.RunID, perRole)
+	if c.SetupKeys != 0 || c.SetupPolicies != 0 {
+		res.Setup = &setup
+		c.Logger.Info("bulk setup done", "keys", setup.Keys, "key_errors", setup.KeyErrors,
+			"keys_per_s", int(setup.KeysPerS()), "policies", setup.Policies, "policy_errors", setup.PolicyErrors)
+	}
+	if err != nil {
+		return res, fmt.Errorf("bulk setup on %s: %w", res.Server, err)
+	}
+	conns, err := connections(res.RunID, c.Connections, func(i, ri int) string {
+		if s := sample; s != nil && len(s[ri]) > 0 {
+			return s[ri][(i/len(roles))%len(s[ri])].key // a sample of the bulk keys
+		}
+		return keys[ri].key
+	})
 	if err != nil {
 		return Result{}, err
+	}
+	if c.Soak > 0 {
+		return c.runSoak(ctx, res, base.Port(), conns)
 	}
 	c.Logger.Info("loading custos", "connections", c.Connections,
 		"warmup", c.Warmup.String(), "duration", c.Duration.String())
@@ -88,6 +108,53 @@ func (c Config) Run(ctx context.Context) (Result, error) {
 	return res, err
 }
 
+// runSoak probes the server when the rate is a fraction of its capacity,
+// then soaks it; res carries the probe as Custos and the soak as Soak.
+func (c Config) runSoak(ctx context.Context, res Result, port string, conns []conn) (Result, error) {
+	url := res.Server + evaluatePath
+	rate := c.Rate
+	if c.RateFraction > 0 {
+		c.Logger.Info("probing capacity", "connections", c.Connections,
+			"warmup", c.Warmup.String(), "duration", c.Duration.String())
+		probe, err := phase(ctx, c, url, conns, true)
+		res.Custos = probe
+		if err != nil {
+			return res, err
+		}
+		if rate = c.RateFraction * probe.Throughput(); rate <= 0 {
+			return res, fmt.Errorf("the probe measured no throughput (%d errors)", probe.Errors)
+		}
+	}
+	pid := c.ServerPID
+	if pid == 0 {
+		var err error
+		if pid, err = findServerPID(port, res.Server); err != nil {
+			c.Logger.Warn("soak without RSS: server process not found; give --server-pid", "err", err)
+		}
+	}
+	c.Logger.Info("soaking", "rate_per_s", int(rate), "for", c.Soak.String(), "every", c.SoakInterval.String(),
+		"server_pid", pid)
+	s := c.soak(ctx, url, conns, rate, pid)
+	s.RateFraction = c.RateFraction
+	res.Soak = &s
+	return res, ctx.Err()
+}
+
+// findServerPID finds the process listening on the server's port.
+func findServerPID(port, server string) (int, error) {
+	if port == "" {
+		port = "80"
+		if strings.HasPrefix(server, "https:") {
+			port = "443"
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0, err
+	}
+	return findListenerPID(n)
+}
+
 // newRunID returns 8 random hex characters.
 func newRunID() string {
 	var b [4]byte
@@ -102,8 +169,8 @@ type conn struct {
 }
 
 // connections builds n connections; connection i has role roles[i%len(roles)]
-// and key keyOf(role index).
-func connections(runID string, n int, keyOf func(role int) string) ([]conn, error) {
+// and key keyOf(i, role index).
+func connections(runID string, n int, keyOf func(conn, role int) string) ([]conn, error) {
 	out := make([]conn, n)
 	for i := range out {
 		ri := i % len(roles)
@@ -111,7 +178,7 @@ func connections(runID string, n int, keyOf func(role int) string) ([]conn, erro
 		if err != nil {
 			return nil, err
 		}
-		out[i] = conn{key: keyOf(ri), bodies: bodies}
+		out[i] = conn{key: keyOf(i, ri), bodies: bodies}
 	}
 	return out, nil
 }

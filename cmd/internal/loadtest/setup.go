@@ -104,7 +104,7 @@ func (a *admin) setup(ctx context.Context, runID string) (keys []agentKey, err e
 		if err := a.ensurePolicy(ctx, r.policy(), existing); err != nil {
 			return nil, fmt.Errorf("policy for role %s: %w", r.agentRole(), err)
 		}
-		if err := a.ensureAgent(ctx, r); err != nil {
+		if err := a.ensureAgent(ctx, agentSpec{id: r.agentID(), role: r.agentRole(), name: r.name}); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", r.agentID(), err)
 		}
 	}
@@ -169,11 +169,11 @@ func samePolicy(got map[string]any, want policySpec) bool {
 	return reflect.DeepEqual(g, w)
 }
 
-// ensureAgent registers the role's agent, or reuses it when it exists (409),
-// and approves it unless it is approved already.
-func (a *admin) ensureAgent(ctx context.Context, r role) error {
+// ensureAgent registers the agent, or reuses it when it exists (409), and
+// approves it unless it is approved already.
+func (a *admin) ensureAgent(ctx context.Context, r agentSpec) error {
 	register := map[string]any{
-		"agent_id": r.agentID(), "agent_role": r.agentRole(),
+		"agent_id": r.id, "agent_role": r.role,
 		"display_name": "custos loadtest (" + r.name + ")", "owner": "loadtest", "framework": "custos-loadtest",
 	}
 	var agent struct {
@@ -181,10 +181,11 @@ func (a *admin) ensureAgent(ctx context.Context, r role) error {
 		PolicyName *string `json:"policy_name"`
 		Status     string  `json:"status"`
 	}
+	path := "/v1/agents/" + url.PathEscape(r.id)
 	err := a.call(ctx, http.MethodPost, "/v1/agents", register, &agent)
 	switch {
 	case isStatus(err, http.StatusConflict):
-		if err := a.call(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(r.agentID()), nil, &agent); err != nil {
+		if err := a.call(ctx, http.MethodGet, path, nil, &agent); err != nil {
 			return err
 		}
 	case err != nil:
@@ -193,16 +194,16 @@ func (a *admin) ensureAgent(ctx context.Context, r role) error {
 	if agent.Status == "retired" {
 		return fmt.Errorf("is retired and cannot be reused")
 	}
-	if agent.AgentRole != r.agentRole() || agent.PolicyName != nil {
+	if agent.AgentRole != r.role || agent.PolicyName != nil {
 		// Someone changed it: restore the role and the policy lookup by role.
-		fix := map[string]any{"agent_role": r.agentRole(), "policy_name": ""}
-		if err := a.call(ctx, http.MethodPut, "/v1/agents/"+url.PathEscape(r.agentID()), fix, nil); err != nil {
+		fix := map[string]any{"agent_role": r.role, "policy_name": ""}
+		if err := a.call(ctx, http.MethodPut, path, fix, nil); err != nil {
 			return err
 		}
 	}
 	if agent.Status != "approved" {
 		status := map[string]string{"status": "approved"}
-		return a.call(ctx, http.MethodPatch, "/v1/agents/"+url.PathEscape(r.agentID())+"/status", status, nil)
+		return a.call(ctx, http.MethodPatch, path+"/status", status, nil)
 	}
 	return nil
 }
