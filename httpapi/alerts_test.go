@@ -12,8 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/alerts"
-	"github.com/custos-dev/custos/domain/keys"
-	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/projections/alerting"
 	"github.com/custos-dev/custos/projections/alerting/webhook"
@@ -29,16 +27,7 @@ func TestAlertRulesOverREST(t *testing.T) {
 	r = s.postJSON(t, "/v1/alerts/rules", s.admin, `{"rule_id":"spike","kind":"denial_spike","group_by":"role","threshold":50,"window":"5m"}`)
 	require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
 	assert.Equal(t, "5m0s", r.object(t)["window"])
-	// The 201 recorded the admin key's use asynchronously; wait for it, so
-	// that the head below counts only what the next request appends.
-	require.Eventually(t, func() bool {
-		used := false
-		_ = s.store.Records(context.Background(), eventstore.DefaultChain, 1, 0, func(r eventstore.Record) error {
-			used = used || r.Type == keys.TypeKeyUsed && r.Actor == s.adminID
-			return nil
-		})
-		return used
-	}, 5*time.Second, time.Millisecond)
+	s.waitUsed(t, s.adminID) // the 201 recorded the key's use asynchronously
 	before := s.head(t)
 	r = s.postJSON(t, "/v1/alerts/rules", s.admin, `{"rule_id":"spike","kind":"denial_spike","group_by":"role","threshold":50,"window":"300s"}`)
 	require.Equal(t, http.StatusOK, r.status, "an equal rule: nothing appended")

@@ -362,3 +362,19 @@ func mapKeys(m map[string]any) []string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// waitUsed waits until the key.used that a successful request by keyID
+// recorded asynchronously is durable, so that the chain's head stays put
+// for the rest of the minute (a key's use is recorded at most once a
+// minute, and the stack's clock only moves when the test moves it).
+func (s *stack) waitUsed(t *testing.T, keyID string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		used := false
+		_ = s.store.Records(context.Background(), eventstore.DefaultChain, 1, 0, func(r eventstore.Record) error {
+			used = used || r.Type == keys.TypeKeyUsed && r.Actor == keyID
+			return nil
+		})
+		return used
+	}, 5*time.Second, time.Millisecond, "key.used of %s", keyID)
+}
