@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/httpapi/metrics"
@@ -66,6 +68,17 @@ type Config struct {
 	// Alerts connects the alerts engine (invalid-key counts, dead
 	// letters). Default: no counting, an empty dead-letter list.
 	Alerts AlertHooks
+	// TracerProvider, if set, traces every request as a server span named
+	// "METHOD /route" (the registered path, never the raw URL; url.path is
+	// the route too, so path parameters such as key ids are not exported)
+	// through otelhttp, with the decision attributes on evaluations (see
+	// tracing.go). Its span context reaches the Ledger's appends through
+	// the request's context. Default nil: no spans and no instrumentation
+	// in the handler chain at all.
+	TracerProvider trace.TracerProvider
+	// Propagator extracts an incoming trace context (traceparent) when
+	// TracerProvider is set. Default: W3C trace context and baggage.
+	Propagator propagation.TextMapPropagator
 }
 
 // Validate reports every problem with c at once.
@@ -94,6 +107,9 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	c.Limits = c.Limits.WithDefaults()
+	if c.Propagator == nil {
+		c.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
 	return c
 }
 
@@ -142,6 +158,10 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	// Order: request id, then the access log (it hands errors to the error
 	// handler so it can log the final status), then panic recovery, then
 	// the route table.
+	// With tracing, the route names the request's span first of all.
+	if s.cfg.TracerProvider != nil {
+		e.Use(nameSpan)
+	}
 	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.authorize)
 	for _, r := range s.routes() {
 		e.Add(r.method, r.path, r.handler)
@@ -153,7 +173,7 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	if err := checkRouteTable(e.Routes(), s.scopes); err != nil {
 		return nil, err
 	}
-	s.handler = &limiter{limits: s.cfg.Limits, next: e}
+	s.handler = &limiter{limits: s.cfg.Limits, next: s.traced(e)}
 	l := s.cfg.Limits
 	s.http = &http.Server{
 		Handler:           s.handler,
