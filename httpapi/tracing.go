@@ -4,9 +4,9 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -24,37 +24,36 @@ const (
 	attrPolicyResolution = attribute.Key("custos.policy_resolution")
 )
 
-// traced wraps next in otelhttp when Config.TracerProvider is set: a server
-// span per request, the incoming trace context extracted with
-// Config.Propagator, the status and sizes recorded. Its metrics go to a
-// no-op meter: GET /metrics already counts requests.
-func (s *Server) traced(next http.Handler) http.Handler {
-	tp := s.cfg.TracerProvider
-	if tp == nil {
-		return next
-	}
-	return otelhttp.NewHandler(next, "http",
-		otelhttp.WithTracerProvider(tp),
-		otelhttp.WithPropagators(s.cfg.Propagator),
-		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-		// Until the route is known (nameSpan), the method alone, as
-		// the HTTP semantic conventions name a span without a route.
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
-	)
-}
-
-// nameSpan names the request's span after its route, "POST
-// /v1/context/evaluate", and sets http.route; url.path becomes the route
-// as well, so a path parameter (a key id, an agent id) never leaves the
-// process. Unrouted requests keep the method alone.
-func nameSpan(next echo.HandlerFunc) echo.HandlerFunc {
+// traceRequest makes the request's server span, once echo has routed it:
+// named "METHOD /route" after the registered path (the method alone when
+// no route matched), with the caller's trace context (Config.Propagator)
+// as its parent. http.route and url.path are both the route, so a path
+// parameter (a key id, an agent id) never leaves the process. It runs
+// outside every other middleware, so the status it records is the one the
+// error handler answered.
+func (s *Server) traceRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		span := trace.SpanFromContext(c.Request().Context())
-		if route := c.Path(); span.IsRecording() && route != "" {
-			span.SetName(c.Request().Method + " " + route)
-			span.SetAttributes(semconv.HTTPRoute(route), semconv.URLPath(route))
+		req := c.Request()
+		ctx := s.cfg.Propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+		name, route := req.Method, c.Path()
+		if route != "" {
+			name += " " + route
 		}
-		return next(c)
+		ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(
+				semconv.HTTPRequestMethodKey.String(req.Method),
+				semconv.HTTPRoute(route),
+				semconv.URLPath(route),
+			))
+		defer span.End()
+		c.SetRequest(req.WithContext(ctx))
+		err := next(c)
+		status := c.Response().Status
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		if status >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+		return err
 	}
 }
 
@@ -72,3 +71,6 @@ func traceDecision(c echo.Context, made decision.Made) {
 		attrPolicyResolution.String(made.PolicyResolution),
 	)
 }
+
+// tracerName names the server's tracer (instrumentation scope).
+const tracerName = "github.com/custos-dev/custos/httpapi"

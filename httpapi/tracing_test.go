@@ -1,7 +1,14 @@
 package httpapi_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,5 +126,58 @@ func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
 		for _, f := range forbidden {
 			assert.NotContains(t, s.Name, f)
 		}
+	}
+}
+
+// BenchmarkEvaluateTracing runs durable evaluations through the server's
+// handler (no network) with tracing off (no TracerProvider) and on (the
+// SDK, every request sampled, a batch processor feeding a discarding
+// exporter). allocs/op off is the hot path's own.
+func BenchmarkEvaluateTracing(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tracing=%t", on), func(b *testing.B) {
+			var tp trace.TracerProvider
+			if on {
+				p := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+				tp = p
+			}
+			s := newStack(b, withTracing(tp), withLogLevel(slog.LevelInfo))
+			h := s.srv.Config.Handler
+			call := func(method, path, key, body string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest(method, path, strings.NewReader(body))
+				req.Header.Set("X-API-Key", key)
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				return w
+			}
+			w := call(http.MethodPost, "/v1/policies", s.admin, lendingPolicy)
+			require.Equal(b, http.StatusCreated, w.Code, w.Body.String())
+			w = call(http.MethodPatch, "/v1/agents/loan-agent/status", s.admin, `{"status":"approved"}`)
+			require.Equal(b, http.StatusOK, w.Code, w.Body.String())
+			w = call(http.MethodPost, "/v1/keys", s.admin, `{"name":"bench","scope":"evaluate","agent_id":"loan-agent"}`)
+			require.Equal(b, http.StatusCreated, w.Code, w.Body.String())
+			var created map[string]any
+			require.NoError(b, json.Unmarshal(w.Body.Bytes(), &created))
+			key := created["key"].(string)
+			bodies := []string{
+				evalBody("s-bench", "crm", "low", "loan_review"),        // ALLOW
+				evalBody("s-bench", "hr_records", "low", "loan_review"), // DENY
+			}
+			b.ReportAllocs()
+			b.SetParallelism(32) // enough waiting writers to share fsyncs
+			b.ResetTimer()
+			var i atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					w := call(http.MethodPost, "/v1/context/evaluate", key, bodies[i.Add(1)%2])
+					if w.Code != http.StatusOK {
+						b.Errorf("evaluate: %d %s", w.Code, w.Body.String())
+						return
+					}
+				}
+			})
+		})
 	}
 }
