@@ -77,7 +77,8 @@ type Config struct {
 	// in the handler chain at all.
 	TracerProvider trace.TracerProvider
 	// Propagator extracts an incoming trace context (traceparent) when
-	// TracerProvider is set. Default: W3C trace context and baggage.
+	// TracerProvider is set. Default: W3C trace context (baggage from
+	// callers is not taken: nothing in custos reads it).
 	Propagator propagation.TextMapPropagator
 }
 
@@ -108,7 +109,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.Propagator == nil {
-		c.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		c.Propagator = propagation.TraceContext{}
 	}
 	return c
 }
