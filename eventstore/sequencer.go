@@ -9,6 +9,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -20,6 +23,9 @@ type Pending struct {
 	stored  [][]byte
 	done    chan struct{}
 	err     error
+	// caller is the span context of the Enqueue call, linked from the
+	// commit span; zero without tracing.
+	caller trace.SpanContext
 }
 
 // Records returns the sequenced records (seq, id, time, hashes assigned).
@@ -127,7 +133,11 @@ func (w *chainWriter) enqueue(ctx context.Context, drafts []Draft) (*Pending, er
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	p, err := w.sequence(drafts)
+	var caller trace.SpanContext
+	if w.store.tracer != nil {
+		caller = trace.SpanContextFromContext(ctx)
+	}
+	p, err := w.sequence(drafts, caller)
 	if err != nil {
 		<-w.slots
 		return nil, err
@@ -135,7 +145,7 @@ func (w *chainWriter) enqueue(ctx context.Context, drafts []Draft) (*Pending, er
 	return p, nil
 }
 
-func (w *chainWriter) sequence(drafts []Draft) (*Pending, error) {
+func (w *chainWriter) sequence(drafts []Draft, caller trace.SpanContext) (*Pending, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopping {
@@ -148,6 +158,7 @@ func (w *chainWriter) sequence(drafts []Draft) (*Pending, error) {
 		records: make([]Record, len(drafts)),
 		stored:  make([][]byte, len(drafts)),
 		done:    make(chan struct{}),
+		caller:  caller,
 	}
 	// Link into locals and move the writer's head only once every draft is
 	// sequenced, so a failure part-way leaves no gap in the chain.
@@ -255,6 +266,8 @@ type applied struct {
 	// checkpoint is the signed checkpoint of last.Seq written in batch,
 	// or nil without a signer.
 	checkpoint []byte
+	// span traces the commit (startCommitSpan); nil without a tracer.
+	span trace.Span
 }
 
 // takeGroup removes up to MaxBatchRecords records' worth of Pendings from the
@@ -350,8 +363,13 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 			w.prevKept, w.lastKeptAt = true, now
 		}
 	}
+	if w.store.tracer != nil {
+		a.span = w.startCommitSpan(a)
+	}
 	if err := applyNoSyncWait(w.store.db, b); err != nil {
-		w.finish(group, w.store.fail(fmt.Errorf("commit chain %s through seq %d: %w", w.chain, a.last.Seq, err)))
+		err = w.store.fail(fmt.Errorf("commit chain %s through seq %d: %w", w.chain, a.last.Seq, err))
+		endSpan(a.span, err)
+		w.finish(group, err)
 		return applied{}, false
 	}
 	return a, true
@@ -371,13 +389,21 @@ func (w *chainWriter) complete(inflight <-chan applied, done chan<- struct{}) {
 // completeOne waits for a's fsync, then moves the durable head and answers
 // a's callers, or fails them.
 func (w *chainWriter) completeOne(a applied) {
+	var fsync trace.Span
+	if a.span != nil {
+		_, fsync = w.store.tracer.Start(trace.ContextWithSpan(context.Background(), a.span), "fsync")
+	}
 	err := a.batch.SyncWait()
+	if fsync != nil {
+		fsync.End()
+	}
 	if err != nil {
 		err = w.store.fail(fmt.Errorf("sync chain %s through seq %d: %w", w.chain, a.last.Seq, err))
 	} else {
 		err = w.store.Failed()
 	}
 	_ = a.batch.Close()
+	endSpan(a.span, err)
 	if err != nil {
 		w.finish(a.group, err)
 		return
@@ -418,4 +444,42 @@ func (w *chainWriter) stop() {
 	close(w.wake)
 	w.mu.Unlock()
 	<-w.stopped
+}
+
+// tracerName names the eventstore's tracer (instrumentation scope).
+const tracerName = "github.com/custos-dev/custos/eventstore"
+
+// startCommitSpan starts the span of the group commit a, back-dated to when
+// its batch was started, as a new root linked to every traced caller it
+// carries: one commit serves many requests, so it is a child of none.
+func (w *chainWriter) startCommitSpan(a applied) trace.Span {
+	var links []trace.Link
+	for _, p := range a.group {
+		if p.caller.IsValid() {
+			links = append(links, trace.Link{SpanContext: p.caller})
+		}
+	}
+	first := a.group[0].records[0].Seq
+	_, span := w.store.tracer.Start(context.Background(), "eventstore commit",
+		trace.WithNewRoot(), trace.WithTimestamp(a.start), trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.String("custos.chain", w.chain),
+			attribute.Int("custos.commit.records", a.n),
+			attribute.Int("custos.commit.pendings", len(a.group)),
+			attribute.Int64("custos.commit.first_seq", int64(first)),
+			attribute.Int64("custos.commit.last_seq", int64(a.last.Seq)),
+		))
+	return span
+}
+
+// endSpan ends span (if any), marking it failed with err.
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

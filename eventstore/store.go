@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/lograte"
@@ -97,6 +98,13 @@ type Options struct {
 	// CommitObserver, if set, is called after every successful group commit
 	// with the number of records and the time the synced commit took.
 	CommitObserver func(records int, took time.Duration)
+	// TracerProvider, if set, traces every group commit as a span
+	// "eventstore commit" with a child span "fsync" around the wait for
+	// its sync, linked to the span context of every Enqueue call it
+	// carried (trace.SpanContextFromContext of Enqueue's ctx). Spans carry
+	// the chain, record counts and seqs, never a payload. Default nil: no
+	// spans, and Enqueue does not look at ctx for one.
+	TracerProvider trace.TracerProvider
 	// Signer, if set, signs a checkpoint of each chain's new tree size in
 	// every group commit, in the records' batch (see SignedCheckpoint), and
 	// makes a writable Open refuse a chain that contradicts its latest
@@ -206,6 +214,9 @@ type Store struct {
 	watchDone   chan struct{}
 
 	pub *publisher
+	// tracer traces group commits (sequencer.go); nil without
+	// Options.TracerProvider.
+	tracer trace.Tracer
 	// readers guards Pebble against Close while a read is running: reads
 	// hold it shared, Close exclusively before closing Pebble.
 	readers    sync.RWMutex
@@ -241,6 +252,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, db: db, writers: map[string]*chainWriter{}, limit: limit,
 		failedCh: make(chan struct{}), auxFailedCh: make(chan struct{})}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(tracerName)
+	}
 	logWatch.opened(func(err error) { s.fail(fmt.Errorf("log database: %w", err)) })
 	closeDB := func() { _ = closeBounded("log", s.failedCh, func() error { return recoverFatal(db.Close) }) }
 	if !opts.ReadOnly {
@@ -422,7 +436,9 @@ func (s *Store) Failed() error {
 // the next group commit. Records of one call are contiguous, and calls
 // serialized by the caller get increasing seqs in call order. It blocks only
 // when MaxPending Pendings are already queued (until ctx is done). The records
-// are not durable until Pending.Wait returns without error.
+// are not durable until Pending.Wait returns without error. With
+// Options.TracerProvider, the span context in ctx (if any) is linked from
+// the span of the commit that carries these records.
 func (s *Store) Enqueue(ctx context.Context, chain string, drafts ...Draft) (*Pending, error) {
 	if len(drafts) == 0 {
 		return nil, ErrEmptyAppend

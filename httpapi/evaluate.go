@@ -50,6 +50,7 @@ func (s *Server) evaluate(c echo.Context) error {
 	if m := s.cfg.Metrics; m != nil {
 		m.ObserveDecision(made.Decision, made.DenialType, time.Since(start))
 	}
+	traceDecision(c, made)
 	resp := wire.Decision{
 		Decision:    made.Decision,
 		Reason:      made.Reason,

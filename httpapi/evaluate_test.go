@@ -36,9 +36,9 @@ type evalStack struct {
 	agentKey string
 }
 
-func newEvalStack(t *testing.T) *evalStack {
+func newEvalStack(t *testing.T, opts ...stackOption) *evalStack {
 	t.Helper()
-	s := newStack(t)
+	s := newStack(t, opts...)
 	r := s.postJSON(t, "/v1/policies", s.admin, lendingPolicy)
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	e := &evalStack{stack: s, policyID: r.object(t)["policy_id"].(string)}

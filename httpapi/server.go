@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/httpapi/metrics"
@@ -66,6 +68,18 @@ type Config struct {
 	// Alerts connects the alerts engine (invalid-key counts, dead
 	// letters). Default: no counting, an empty dead-letter list.
 	Alerts AlertHooks
+	// TracerProvider, if set, traces every routed request as a server
+	// span named "METHOD /route" (the registered path, never the raw URL;
+	// url.path is the route too, so path parameters such as key ids are
+	// not exported), with the decision attributes on evaluations (see
+	// tracing.go). Its span context reaches the Ledger's appends through
+	// the request's context. Default nil: no spans and no instrumentation
+	// in the handler chain at all.
+	TracerProvider trace.TracerProvider
+	// Propagator extracts an incoming trace context (traceparent) when
+	// TracerProvider is set. Default: W3C trace context (baggage from
+	// callers is not taken: nothing in custos reads it).
+	Propagator propagation.TextMapPropagator
 }
 
 // Validate reports every problem with c at once.
@@ -94,6 +108,9 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	c.Limits = c.Limits.WithDefaults()
+	if c.Propagator == nil {
+		c.Propagator = propagation.TraceContext{}
+	}
 	return c
 }
 
@@ -107,6 +124,7 @@ type Server struct {
 	handler http.Handler          // the limiter in front of echo
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
+	tracer  trace.Tracer          // nil without Config.TracerProvider
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -142,6 +160,11 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	// Order: request id, then the access log (it hands errors to the error
 	// handler so it can log the final status), then panic recovery, then
 	// the route table.
+	// With tracing, the request's span encloses everything else.
+	if tp := s.cfg.TracerProvider; tp != nil {
+		s.tracer = tp.Tracer(tracerName)
+		e.Use(s.traceRequest)
+	}
 	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.authorize)
 	for _, r := range s.routes() {
 		e.Add(r.method, r.path, r.handler)

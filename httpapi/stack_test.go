@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/domain/keys"
@@ -95,6 +96,8 @@ type stack struct {
 	// signer, if set, signs the store's checkpoints (default a new key;
 	// withoutSigner clears it).
 	signer *checkpoint.Signer
+	// tracer, if set, is the store's and the server's TracerProvider.
+	tracer trace.TracerProvider
 
 	store   *eventstore.Store
 	ledger  *writeside.Ledger
@@ -120,6 +123,9 @@ func withLogLevel(l slog.Level) stackOption {
 
 // withAlerts sets Config.Alerts.
 func withAlerts(h httpapi.AlertHooks) stackOption { return func(s *stack) { s.alerts = h } }
+
+// withTracing sets the TracerProvider of the store and the server.
+func withTracing(tp trace.TracerProvider) stackOption { return func(s *stack) { s.tracer = tp } }
 
 // withReady sets Config.Ready.
 func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f } }
@@ -160,7 +166,7 @@ func (s *stack) open(create bool) {
 	s.t.Helper()
 	m := metrics.New()
 	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger,
-		CommitObserver: m.ObserveCommit, Signer: s.signer})
+		CommitObserver: m.ObserveCommit, Signer: s.signer, TracerProvider: s.tracer})
 	require.NoError(s.t, err)
 	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
 	if err == nil {
@@ -193,6 +199,8 @@ func (s *stack) open(create bool) {
 		Alerts:      s.alerts,
 		Evidence:    store,
 		VerifierKey: vkeyOf(s.signer),
+
+		TracerProvider: s.tracer,
 	})
 	if err != nil {
 		_ = store.Close()

@@ -193,8 +193,18 @@ Lost it? custos admin-key reset --data %s
 			_ = bus.Close()
 		}
 	}()
+	tr, err := newTracing(ctx, os.LookupEnv, readBuildInfo().Version, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { // flushes on an early return; after a drain it is done already
+		flushCtx, cancel := context.WithTimeout(context.Background(), minCloseBudget)
+		defer cancel()
+		_ = tr.shutdown(flushCtx)
+	}()
 	m := metrics.New()
-	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer})
+	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer,
+		TracerProvider: tr.provider})
 	if err != nil {
 		return withCode(1, err)
 	}
@@ -260,6 +270,8 @@ Lost it? custos admin-key reset --data %s
 		Limits:      o.limits,
 		BackupDir:   backupDir,
 		Alerts:      alertHooks,
+		// nil when tracing is off
+		TracerProvider: tr.provider,
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
@@ -330,6 +342,11 @@ Lost it? custos admin-key reset --data %s
 	}
 	if closeErr != nil {
 		return fmt.Errorf("close store: %w", closeErr)
+	}
+	// The last commits' spans ended as the store closed: flush them
+	// within what is left of --shutdown-timeout.
+	if err := tr.shutdown(shutdownCtx); err != nil {
+		logger.Warn("flush traces", "err", err)
 	}
 	logger.Info("stopped")
 	return nil

@@ -1,0 +1,183 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TestTracesLinkRequestsToTheirCommit runs evaluations through a real stack
+// with an in-memory exporter: each request is a span named by its route
+// with the decision attributes and nothing about the caller or the query,
+// and the group commit that carried its record is a span, with its fsync,
+// that links back to it.
+func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	e := newEvalStack(t, withTracing(tp))
+	keyID := e.mustCreate(t, `{"name":"reader","scope":"read"}`)["key_id"].(string)
+	exp.Reset()
+
+	allow := e.evaluate(t, e.agentKey, evalBody("s-trace", "crm", "low", "loan_review"))
+	require.Equal(t, http.StatusOK, allow.status, "%s", allow.body)
+	deny := e.evaluate(t, e.agentKey, evalBody("s-trace", "hr_records", "low", "loan_review"))
+	require.Equal(t, http.StatusOK, deny.status, "%s", deny.body)
+	r := e.do(t, request{method: http.MethodGet, path: "/v1/keys/" + keyID, key: e.admin})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+
+	const evalRoute = "POST /v1/context/evaluate"
+	var spans tracetest.SpanStubs
+	require.Eventually(t, func() bool { // the server span ends just after the answer
+		spans = exp.GetSpans()
+		n := 0
+		for _, s := range spans {
+			if s.Name == evalRoute || s.Name == "GET /v1/keys/:key_id" {
+				n++
+			}
+		}
+		return n == 3
+	}, 5*time.Second, 5*time.Millisecond)
+
+	var evals []tracetest.SpanStub
+	commits := map[trace.SpanID]tracetest.SpanStub{}
+	linkedFrom := map[trace.SpanID][]trace.SpanID{} // request span -> commit spans
+	for _, s := range spans {
+		switch s.Name {
+		case evalRoute:
+			evals = append(evals, s)
+			assert.Equal(t, trace.SpanKindServer, s.SpanKind)
+		case "eventstore commit":
+			commits[s.SpanContext.SpanID()] = s
+			for _, l := range s.Links {
+				id := l.SpanContext.SpanID()
+				linkedFrom[id] = append(linkedFrom[id], s.SpanContext.SpanID())
+			}
+		case "GET /v1/keys/:key_id":
+			attrs := attribute.NewSet(s.Attributes...)
+			path, _ := attrs.Value("url.path")
+			assert.Equal(t, "/v1/keys/:key_id", path.AsString(), "the raw path (a key id) is not exported")
+		}
+	}
+	require.Len(t, evals, 2)
+	for i, answer := range []response{allow, deny} {
+		body := answer.object(t)
+		attrs := attribute.NewSet(evals[i].Attributes...)
+		get := func(k string) string { v, _ := attrs.Value(attribute.Key(k)); return v.Emit() }
+		str := func(k string) string { v, _ := body[k].(string); return v }
+		assert.Equal(t, []string{"ALLOW", "DENY"}[i], get("custos.decision"))
+		for _, k := range []string{"policy_name", "policy_id", "denial_type", "policy_resolution"} {
+			assert.Equal(t, str(k), get("custos."+k), "custos.%s", k)
+		}
+		assert.Equal(t, "lending-policy", get("custos.policy_name"))
+		assert.Equal(t, e.policyID, get("custos.policy_id"))
+		assert.Equal(t, "/v1/context/evaluate", get("http.route"))
+		assert.Equal(t, "200", get("http.response.status_code"))
+
+		// The commit that made this decision durable: linked from the
+		// request, its seqs covering the answer's.
+		seq := int64(body["seq"].(float64))
+		var commit *tracetest.SpanStub
+		for _, id := range linkedFrom[evals[i].SpanContext.SpanID()] {
+			c := commits[id]
+			a := attribute.NewSet(c.Attributes...)
+			first, _ := a.Value("custos.commit.first_seq")
+			last, _ := a.Value("custos.commit.last_seq")
+			if first.AsInt64() <= seq && seq <= last.AsInt64() {
+				commit = &c
+			}
+		}
+		require.NotNil(t, commit, "the commit span carrying request %d (seq %d) links to it", i, seq)
+		assert.False(t, commit.EndTime.After(evals[i].EndTime), "the answer waits for the commit")
+		var fsync *tracetest.SpanStub
+		for j := range spans {
+			if spans[j].Name == "fsync" && spans[j].Parent.SpanID() == commit.SpanContext.SpanID() {
+				fsync = &spans[j]
+			}
+		}
+		require.NotNil(t, fsync, "the commit span has an fsync child")
+		assert.Positive(t, fsync.EndTime.Sub(fsync.StartTime))
+	}
+
+	// Nothing that identifies the caller or the question leaves the process.
+	forbidden := []string{e.agentKey, e.agentKey[:12], e.admin, keyID, "u-7", "income of applicant 42", "loan-agent"}
+	for _, s := range spans {
+		for _, kv := range append(s.Attributes, s.Resource.Attributes()...) {
+			for _, f := range forbidden {
+				assert.NotContains(t, kv.Value.Emit(), f, "span %q attribute %s", s.Name, kv.Key)
+			}
+			assert.NotContains(t, []string{"user.id", "enduser.id", "url.query", "url.full", "http.request.header.x-api-key"},
+				string(kv.Key), "span %q", s.Name)
+		}
+		for _, f := range forbidden {
+			assert.NotContains(t, s.Name, f)
+		}
+	}
+}
+
+// BenchmarkEvaluateTracing runs durable evaluations through the server's
+// handler (no network) with tracing off (no TracerProvider) and on (the
+// SDK, every request sampled, a batch processor feeding a discarding
+// exporter). allocs/op off is the hot path's own.
+func BenchmarkEvaluateTracing(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tracing=%t", on), func(b *testing.B) {
+			var tp trace.TracerProvider
+			if on {
+				p := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+				tp = p
+			}
+			s := newStack(b, withTracing(tp), withLogLevel(slog.LevelInfo))
+			h := s.srv.Config.Handler
+			call := func(method, path, key, body string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest(method, path, strings.NewReader(body))
+				req.Header.Set("X-API-Key", key)
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				return w
+			}
+			w := call(http.MethodPost, "/v1/policies", s.admin, lendingPolicy)
+			require.Equal(b, http.StatusCreated, w.Code, w.Body.String())
+			w = call(http.MethodPatch, "/v1/agents/loan-agent/status", s.admin, `{"status":"approved"}`)
+			require.Equal(b, http.StatusOK, w.Code, w.Body.String())
+			w = call(http.MethodPost, "/v1/keys", s.admin, `{"name":"bench","scope":"evaluate","agent_id":"loan-agent"}`)
+			require.Equal(b, http.StatusCreated, w.Code, w.Body.String())
+			var created map[string]any
+			require.NoError(b, json.Unmarshal(w.Body.Bytes(), &created))
+			key := created["key"].(string)
+			bodies := []string{
+				evalBody("s-bench", "crm", "low", "loan_review"),        // ALLOW
+				evalBody("s-bench", "hr_records", "low", "loan_review"), // DENY
+			}
+			b.ReportAllocs()
+			b.SetParallelism(32) // enough waiting writers to share fsyncs
+			b.ResetTimer()
+			var i atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					w := call(http.MethodPost, "/v1/context/evaluate", key, bodies[i.Add(1)%2])
+					if w.Code != http.StatusOK {
+						b.Errorf("evaluate: %d %s", w.Code, w.Body.String())
+						return
+					}
+				}
+			})
+		})
+	}
+}
