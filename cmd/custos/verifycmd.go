@@ -31,7 +31,10 @@ replays the chain from genesis, and checks every hash, link and sequence
 number and the stored head. With --export FILE it checks a JSONL export
 (docs/export-format.md) offline with no database; a range that does not start
 at genesis is checked from its first prev_hash, which the report names as the
-anchor. A malformed line is reported as broken at that line.
+anchor. A malformed line is reported as broken at that line. With --export,
+--chain (when given) is the chain the file must hold: a record of another
+chain is chain_mismatch; without it the chain is the first line's. The
+report's "chain" names the chain checked either way.
 
 With --checkpoint FILE (a signed checkpoint, e.g. saved from GET
 /v1/audit/checkpoint) and --vkey KEY (the verifier key, or a file holding
@@ -78,6 +81,9 @@ could not run (reason on stderr).`,
 			if exportFile != "" {
 				if cmd.Flags().Changed("data") {
 					return errors.New("give either --data or --export, not both")
+				}
+				if cmd.Flags().Changed("chain") {
+					opts = append(opts, verify.ExpectChain(chain))
 				}
 				report, err = verifyExport(cmd.Context(), exportFile, stderr, opts...)
 			} else {
