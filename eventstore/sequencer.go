@@ -85,9 +85,10 @@ type chainWriter struct {
 	// Owned by run: the Merkle tree over everything applied, and the
 	// bookkeeping of which checkpoints are kept.
 	tree       *compact.Range
-	prevCP     uint64    // size of the latest checkpoint written, 0 if none
-	prevKept   bool      // whether it stays when the next one is written
-	lastKeptAt time.Time // when the latest kept checkpoint was written
+	cache      *treeCache // the store's cache of this chain's upper tree levels
+	prevCP     uint64     // size of the latest checkpoint written, 0 if none
+	prevKept   bool       // whether it stays when the next one is written
+	lastKeptAt time.Time  // when the latest kept checkpoint was written
 }
 
 func newChainWriter(s *Store, chain string, last Record) (*chainWriter, error) {
@@ -101,6 +102,7 @@ func newChainWriter(s *Store, chain string, last Record) (*chainWriter, error) {
 	}
 	w := &chainWriter{
 		tree:       tree,
+		cache:      s.treeCache(chain),
 		checkpoint: cp,
 		prevCP:     cpSize,
 		prevKept:   true,
@@ -310,6 +312,7 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 		if setErr == nil {
 			key = appendTreeKey(key[:0], w.chain, storedIndex(id))
 			setErr = b.Set(key, hash, nil)
+			w.cache.putNode(id, hash)
 		}
 	}
 	fail := func(err error) (applied, bool) {

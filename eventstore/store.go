@@ -221,8 +221,10 @@ type Store struct {
 	// hold it shared, Close exclusively before closing Pebble.
 	readers    sync.RWMutex
 	readClosed bool
-	closeOnce  sync.Once
-	closeErr   error
+	// trees holds each chain's *treeCache (see treecache.go).
+	trees     sync.Map
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens the store in opts.Dir. A writable store checks every chain's

@@ -165,7 +165,7 @@ func (s *Store) TreeRoot(ctx context.Context, chain string, size uint64) (Hash, 
 		return Hash{}, err
 	}
 	defer s.readers.RUnlock()
-	h, err := tlog.TreeHash(int64(size), hashReader{db: s.db, chain: chain})
+	h, err := tlog.TreeHash(int64(size), s.hashes(chain))
 	if err != nil {
 		return Hash{}, fmt.Errorf("eventstore: root of %s at %d: %w", chain, size, err)
 	}
@@ -203,7 +203,7 @@ func (s *Store) InclusionProof(ctx context.Context, chain string, index, size ui
 		return nil, err
 	}
 	defer s.readers.RUnlock()
-	p, err := tlog.ProveRecord(int64(size), int64(index), hashReader{db: s.db, chain: chain})
+	p, err := tlog.ProveRecord(int64(size), int64(index), s.hashes(chain))
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: inclusion proof of %d in %s size %d: %w", index, chain, size, err)
 	}
@@ -224,7 +224,7 @@ func (s *Store) ConsistencyProof(ctx context.Context, chain string, from, to uin
 		return nil, err
 	}
 	defer s.readers.RUnlock()
-	p, err := tlog.ProveTree(int64(to), int64(from), hashReader{db: s.db, chain: chain})
+	p, err := tlog.ProveTree(int64(to), int64(from), s.hashes(chain))
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: consistency proof of %s from %d to %d: %w", chain, from, to, err)
 	}

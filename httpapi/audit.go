@@ -32,7 +32,8 @@ func (s *Server) verifyChain(c echo.Context) error {
 // keeps the two in step.
 func verifyReport(r verify.Report) wire.VerifyReport {
 	out := wire.VerifyReport{
-		Valid: r.Valid, Total: r.Total, Chained: r.Chained, Legacy: r.Legacy, BrokenAt: r.BrokenAt,
+		Valid: r.Valid, Chain: r.Chain, Total: r.Total, Chained: r.Chained, Legacy: r.Legacy,
+		BrokenAt: r.BrokenAt, BrokenAtSeq: r.BrokenAtSeq,
 		HeadSeq: r.HeadSeq, HeadHash: r.HeadHash, AnchorPrevHash: r.AnchorPrevHash, AnchorSeq: r.AnchorSeq,
 		DurationMS: r.DurationMS,
 	}

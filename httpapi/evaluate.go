@@ -58,6 +58,7 @@ func (s *Server) evaluate(c echo.Context) error {
 		DenialType:  made.DenialType,
 		EventID:     rec.ID,
 		Seq:         rec.Seq,
+		LeafIndex:   rec.Seq - 1,
 		SessionID:   made.Request.SessionID,
 		EvaluatedAt: made.EvaluatedAt,
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/projections/writeside"
 )
@@ -78,6 +79,10 @@ func target(t *testing.T, s *stack, path string) (string, string) {
 		_, err := s.ledger.SetAlertRule(context.Background(), writeside.ActorInit, alerts.Rule{RuleID: id, Kind: alerts.KindVerifyFailed})
 		require.NoError(t, err)
 		return strings.ReplaceAll(path, ":rule_id", id), id
+	case strings.Contains(path, ":event_id"):
+		rec, err := s.store.Get(context.Background(), eventstore.DefaultChain, 1)
+		require.NoError(t, err)
+		return strings.ReplaceAll(path, ":event_id", rec.ID), rec.ID
 	case path == "/v1/audit/proof/inclusion":
 		return path + "?seq=1", ""
 	case path == "/v1/audit/proof/consistency":
@@ -231,6 +236,10 @@ func routeSpecs() []routeSpec {
 		}},
 		{method: "GET", path: "/v1/audit/proof/consistency", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.EqualValues(t, 1, r.object(t)["from"])
+		}},
+		{method: "GET", path: "/v1/audit/events/:event_id/receipt", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.True(t, strings.HasPrefix(string(r.body), "c2sp.org/tlog-proof@v1\nextra "), "%s", r.body)
+			assert.Contains(t, string(r.body), "\nindex 0\n")
 		}},
 	}
 }

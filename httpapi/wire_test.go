@@ -367,6 +367,8 @@ func fillEveryField(t *testing.T, v reflect.Value) {
 			f.Set(reflect.New(f.Type().Elem()))
 			if f.Elem().Kind() == reflect.Struct {
 				fillEveryField(t, f.Elem())
+			} else if f.Elem().Kind() == reflect.Uint64 {
+				f.Elem().SetUint(uint64(i + 1))
 			} else {
 				f.Elem().Set(reflect.ValueOf("p" + strconv.Itoa(i)).Convert(f.Type().Elem()))
 			}

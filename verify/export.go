@@ -47,7 +47,7 @@ const MaxExportLine = 64 << 20
 func Export(ctx context.Context, r io.Reader, opts ...Option) (Report, error) {
 	o := newOptions(opts)
 	br := bufio.NewReaderSize(r, 64<<10)
-	e := exportCheck{cp: o.checkpoint}
+	e := exportCheck{cp: o.checkpoint, chain: o.chain}
 	var buf []byte
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
@@ -110,6 +110,8 @@ func readExportLine(br *bufio.Reader, dst []byte, max int) (line []byte, tooLong
 type exportCheck struct {
 	c  *Checker // nil until the first line
 	cp *checkpoint.Checkpoint
+	// chain, when set, is the chain the records must name (ExpectChain).
+	chain *string
 	// next is the seq the next line must carry: the anchor seq, then one
 	// more after each record that passed.
 	next uint64
@@ -187,6 +189,9 @@ func (e *exportCheck) start(chain string, first eventstore.Record, err error) {
 	}
 	if err == nil {
 		chain = first.Chain
+	}
+	if e.chain != nil {
+		chain = *e.chain
 	}
 	e.c = NewChecker(chain, seq, prev)
 	if e.cp != nil && seq == 1 {

@@ -37,6 +37,11 @@ const (
 	KindLinkBroken = "link_broken"
 	// KindHeadMismatch: the stored chain head differs from the last record.
 	KindHeadMismatch = "head_mismatch"
+	// KindBadID: the record's id is not a ULID (26 characters of Crockford
+	// base32, upper case).
+	KindBadID = "bad_id"
+	// KindTimeDecreased: the record's time is before the previous record's.
+	KindTimeDecreased = "time_decreased"
 )
 
 // Report is the result of verifying one chain. Its JSON form is the contract
@@ -44,6 +49,8 @@ const (
 type Report struct {
 	// Valid is true when every check passed.
 	Valid bool `json:"valid"`
+	// Chain is the chain that was checked.
+	Chain string `json:"chain"`
 	// Total is the number of records found.
 	Total uint64 `json:"total"`
 	// Chained is the number of records whose hash and link were checked and
@@ -55,6 +62,10 @@ type Report struct {
 	// BrokenAt is the id of the first broken record, or nil. For a truncated
 	// tail (head_mismatch) it is the id of the last record present.
 	BrokenAt *string `json:"broken_at"`
+	// BrokenAtSeq is the position in the chain (the seq expected there) of
+	// the record BrokenAt names, or nil with it: unlike an id, it tells two
+	// copies of one record apart.
+	BrokenAtSeq *uint64 `json:"broken_at_seq"`
 	// Detail describes the first problem, or is nil.
 	Detail *Problem `json:"detail,omitempty"`
 	// HeadSeq and HeadHash are the head the chain was checked against.
@@ -91,6 +102,9 @@ type Checker struct {
 	prevHash eventstore.Hash
 	last     eventstore.View
 	lastID   string
+	// lastTime is the time of the last chained record, when haveTime.
+	lastTime int64
+	haveTime bool
 	report   Report
 	start    time.Time
 	tree     *treeCheck // nil without a checkpoint
@@ -103,6 +117,7 @@ func NewChecker(chain string, firstSeq uint64, prev eventstore.Hash) *Checker {
 	c := &Checker{chain: []byte(chain), nextSeq: firstSeq, prevHash: prev, start: time.Now()}
 	c.report.AnchorPrevHash = hex.EncodeToString(prev[:])
 	c.report.AnchorSeq = firstSeq
+	c.report.Chain = chain
 	return c
 }
 
@@ -144,6 +159,16 @@ func (c *Checker) check(seq uint64, v eventstore.View) {
 			c.fail(seq, id, KindLinkBroken, hex.EncodeToString(c.prevHash[:]), hex.EncodeToString(v.PrevHash), "prev_hash differs from the previous record's hash (record inserted or replaced)")
 			return
 		}
+		if !isULID(v.ID) {
+			c.fail(seq, id, KindBadID, "26 characters of Crockford base32, upper case (a ULID)", id, "record id is not a ULID")
+			return
+		}
+		if c.haveTime && v.TimeNanos < c.lastTime {
+			c.fail(seq, id, KindTimeDecreased, "at or after "+time.Unix(0, c.lastTime).UTC().Format(time.RFC3339Nano),
+				time.Unix(0, v.TimeNanos).UTC().Format(time.RFC3339Nano), "record time is before the previous record's (records reordered or time rewritten)")
+			return
+		}
+		c.lastTime, c.haveTime = v.TimeNanos, true
 		copy(c.prevHash[:], v.Hash)
 		if c.tree != nil {
 			c.tree.add(v.Hash)
@@ -166,7 +191,7 @@ func (c *Checker) FailAt(seq uint64, id, kind, message string) {
 func (c *Checker) fail(seq uint64, id, kind, expected, got, msg string) {
 	c.report.Detail = &Problem{Seq: seq, Kind: kind, Expected: expected, Got: got, Message: msg}
 	if id != "" {
-		c.report.BrokenAt = &id
+		c.report.BrokenAt, c.report.BrokenAtSeq = &id, &seq
 	}
 }
 
@@ -192,8 +217,8 @@ func (c *Checker) Finish(head eventstore.Head, checkHead bool) Report {
 				Message:  "stored chain head differs from the last record (truncated or extended tail)",
 			}
 			if c.lastID != "" {
-				id := c.lastID
-				r.BrokenAt = &id
+				id, at := c.lastID, c.nextSeq-1
+				r.BrokenAt, r.BrokenAtSeq = &id, &at
 			}
 		}
 	}
@@ -243,6 +268,15 @@ type Option func(*options)
 type options struct {
 	progress   func(records uint64)
 	checkpoint *checkpoint.Checkpoint
+	chain      *string
+}
+
+// ExpectChain makes Export check the file against chain: its records must
+// name it (otherwise the first one is chain_mismatch). Without it, Export
+// checks the chain its first line names. Store ignores it (it is given
+// the chain).
+func ExpectChain(chain string) Option {
+	return func(o *options) { o.chain = &chain }
 }
 
 // OnProgress has fn called with the number of records checked so far, every
@@ -263,4 +297,20 @@ func (o options) tick(n uint64) {
 	if o.progress != nil && n%65536 == 0 {
 		o.progress(n)
 	}
+}
+
+// isULID reports whether id is a ULID as custos writes it: 26 characters of
+// Crockford's base32 alphabet, upper case, whose first character is at
+// most 7 (a 128-bit value).
+func isULID(id []byte) bool {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	if len(id) != 26 || id[0] > '7' {
+		return false
+	}
+	for _, ch := range id {
+		if !bytes.ContainsRune([]byte(alphabet), rune(ch)) {
+			return false
+		}
+	}
+	return true
 }

@@ -190,7 +190,7 @@ func TestStructuralTampering(t *testing.T) {
 				for i := len(recs) - 1; i >= 4; i-- {
 					set(t, db, recs[i].Seq+1, stored(recs[i]))
 				}
-				forged := eventstore.Record{Chain: chain, Seq: 5, ID: "01JQ7Z6V0000000000000FORGE", Time: recs[3].Time,
+				forged := eventstore.Record{Chain: chain, Seq: 5, ID: "01JQ7Z6V0000000000000F0RGE", Time: recs[3].Time,
 					Type: "key.created", Actor: "system:attacker", Payload: []byte(`{}`), PrevHash: recs[3].Hash, HashVersion: eventstore.HashVersion}
 				forged.Hash = forged.ComputeHash()
 				set(t, db, 5, stored(forged))

@@ -20,7 +20,7 @@ import (
 var errChainBroken = errors.New("chain is broken")
 
 func newVerifyCommand(stdout, stderr io.Writer) *cobra.Command {
-	var dataDir, chain, exportFile, cpFile, vkey string
+	var dataDir, chain, exportFile, cpFile, vkey, receiptFile string
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Replay the hash chain from genesis and report the first broken event",
@@ -31,7 +31,10 @@ replays the chain from genesis, and checks every hash, link and sequence
 number and the stored head. With --export FILE it checks a JSONL export
 (docs/export-format.md) offline with no database; a range that does not start
 at genesis is checked from its first prev_hash, which the report names as the
-anchor. A malformed line is reported as broken at that line.
+anchor. A malformed line is reported as broken at that line. With --export,
+--chain (when given) is the chain the file must hold: a record of another
+chain is chain_mismatch; without it the chain is the first line's. The
+report's "chain" names the chain checked either way.
 
 With --checkpoint FILE (a signed checkpoint, e.g. saved from GET
 /v1/audit/checkpoint) and --vkey KEY (the verifier key, or a file holding
@@ -43,11 +46,28 @@ checkpoint_mismatch, and the report's "checkpoint" section says what was
 compared. A checkpoint that does not verify under the key stops verify
 (exit 2).
 
-Exit codes: 0 the chain is valid, 1 the chain is broken (the report names the
-first broken event), 2 verify could not run (reason on stderr).`,
+With --receipt FILE --vkey KEY it checks a decision receipt instead (C2SP
+tlog-proof, from GET /v1/audit/events/{event_id}/receipt; docs/proofs.md)
+offline: the checkpoint's signature and origin (KEYNAME/CHAIN), the record
+in its extra data at its index, and the inclusion of SHA-256(0x00||record)
+in the signed tree. It prints {"valid", "receipt"} with the record's
+envelope and payload, or {"valid": false, "problem"}; a receipt that fails
+any check (its signature included) exits 1.
+
+Exit codes: 0 the chain (or receipt) is valid, 1 the chain is broken (the
+report names the first broken event) or the receipt is rejected, 2 verify
+could not run (reason on stderr).`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if receiptFile != "" {
+				for _, f := range []string{"data", "export", "checkpoint", "chain"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--receipt takes --vkey only, not --%s", f)
+					}
+				}
+				return verifyReceiptFile(receiptFile, vkey, stdout)
+			}
 			var report verify.Report
 			var opts []verify.Option
 			if cpFile != "" || vkey != "" {
@@ -61,6 +81,9 @@ first broken event), 2 verify could not run (reason on stderr).`,
 			if exportFile != "" {
 				if cmd.Flags().Changed("data") {
 					return errors.New("give either --data or --export, not both")
+				}
+				if cmd.Flags().Changed("chain") {
+					opts = append(opts, verify.ExpectChain(chain))
 				}
 				report, err = verifyExport(cmd.Context(), exportFile, stderr, opts...)
 			} else {
@@ -84,6 +107,7 @@ first broken event), 2 verify could not run (reason on stderr).`,
 	cmd.Flags().StringVar(&chain, "chain", eventstore.DefaultChain, "chain (tenant) to verify")
 	cmd.Flags().StringVar(&exportFile, "export", "", "JSONL export file to verify offline instead of a data folder")
 	cmd.Flags().StringVar(&cpFile, "checkpoint", "", "signed checkpoint file the log must contain and extend (needs --vkey)")
+	cmd.Flags().StringVar(&receiptFile, "receipt", "", "receipt file (C2SP tlog-proof) to check offline against --vkey")
 	cmd.Flags().StringVar(&vkey, "vkey", "", "checkpoint verifier key (NAME+hash+key), or a file holding it")
 	return cmd
 }

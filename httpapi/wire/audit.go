@@ -105,6 +105,8 @@ type SessionTrail struct {
 type VerifyReport struct {
 	// Valid is true when every check passed.
 	Valid bool `json:"valid"`
+	// Chain is the chain that was checked.
+	Chain string `json:"chain"`
 	// Total is the number of records found.
 	Total uint64 `json:"total"`
 	// Chained is the number of records whose hash and link were checked
@@ -115,6 +117,9 @@ type VerifyReport struct {
 	Legacy uint64 `json:"legacy"`
 	// BrokenAt is the id of the first broken record, or null.
 	BrokenAt *string `json:"broken_at"`
+	// BrokenAtSeq is the position (seq) of the record BrokenAt names, or
+	// null with it; unlike the id, it tells two copies of a record apart.
+	BrokenAtSeq *uint64 `json:"broken_at_seq"`
 	// Problem describes the first failed check; left out when none failed.
 	Problem *VerifyProblem `json:"detail,omitempty"`
 	// HeadSeq and HeadHash are the head the chain was checked against.

@@ -38,9 +38,12 @@ type Decision struct {
 	// null when no policy decided.
 	PolicyResolution *string `json:"policy_resolution"`
 	// DenialType is left out for an ALLOW.
-	DenialType  string    `json:"denial_type,omitempty"`
-	EventID     string    `json:"event_id"`
-	Seq         uint64    `json:"seq"`
+	DenialType string `json:"denial_type,omitempty"`
+	EventID    string `json:"event_id"`
+	Seq        uint64 `json:"seq"`
+	// LeafIndex is the event's leaf in the chain's Merkle tree, Seq - 1:
+	// the index of its inclusion proof and receipt (docs/proofs.md).
+	LeafIndex   uint64    `json:"leaf_index"`
 	SessionID   string    `json:"session_id"`
 	EvaluatedAt time.Time `json:"evaluated_at"`
 }

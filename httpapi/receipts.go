@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
+)
+
+// receiptContentType is the media type of a receipt: C2SP tlog-proof text.
+const receiptContentType = "text/plain; charset=utf-8"
+
+// receipt handles GET /v1/audit/events/{event_id}/receipt: a C2SP
+// tlog-proof of the event (docs/proofs.md): its record encoding as extra
+// data, its leaf index, its inclusion proof in the tree of the latest
+// signed checkpoint and that checkpoint, byte for byte. Offline, custos
+// verify --receipt checks it, or any tlog and note implementation.
+func (s *Server) receipt(c echo.Context) error {
+	if err := onlyQueryParams(c); err != nil {
+		return err
+	}
+	ev, err := s.evidence()
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rec, ok, err := s.cfg.Index.EventByID(ctx, c.Param("event_id"))
+	if err != nil {
+		return fmt.Errorf("httpapi: receipt: %w", err)
+	}
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "No event with this id.")
+	}
+	msg, err := ev.SignedCheckpoint(ctx, eventstore.DefaultChain)
+	if errors.Is(err, eventstore.ErrNoCheckpoint) {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The event is not covered by a signed checkpoint yet; retry.")
+	}
+	if err != nil {
+		return fmt.Errorf("httpapi: receipt: %w", err)
+	}
+	cp, err := checkpoint.Parse(checkpoint.Text(msg))
+	if err != nil {
+		return fmt.Errorf("httpapi: receipt: own checkpoint: %w", err)
+	}
+	index := rec.Seq - 1
+	if index >= cp.Size {
+		// Durable but its commit's checkpoint is not visible yet: a
+		// moment's race with the sequencer.
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The event is not covered by a signed checkpoint yet; retry.")
+	}
+	p, err := ev.InclusionProof(ctx, eventstore.DefaultChain, index, cp.Size)
+	if err != nil {
+		return proofError(err)
+	}
+	r := checkpoint.Receipt{Extra: rec.Encode(nil), Index: index, Checkpoint: msg}
+	for _, h := range p {
+		r.Proof = append(r.Proof, [checkpoint.HashSize]byte(h))
+	}
+	return c.Blob(http.StatusOK, receiptContentType, r.Format())
+}
