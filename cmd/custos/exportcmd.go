@@ -27,7 +27,14 @@ chain, or the range --from-seq..--to-seq, to --out (or stdout).
 
 JSONL follows docs/export-format.md, the same lines as GET /v1/audit/export:
 every line carries what recomputes its hash, so custos verify --export FILE
-(or any JSON parser and SHA-256) checks it with no database.`,
+(or any JSON parser and SHA-256) checks it with no database.
+
+A whole-chain JSONL export to --out also writes the chain's latest signed
+checkpoint beside it, as FILE.checkpoint, when the store has one (the store
+signs one in every commit): with the verifier key alone an auditor checks
+that the file holds exactly the signed tree,
+  custos verify --export FILE --checkpoint FILE.checkpoint --vkey KEY
+so that a file cut short or rewritten is caught even with recomputed hashes.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,9 +74,14 @@ every line carries what recomputes its hash, so custos verify --export FILE
 				return err
 			}
 			if f, ok := w.(*os.File); ok && out != "" {
-				return f.Sync()
+				if err := f.Sync(); err != nil {
+					return err
+				}
 			}
-			return nil
+			if out == "" || format != "jsonl" || from > 1 || to != 0 {
+				return nil
+			}
+			return writeCheckpointBeside(cmd, s, chain, out+".checkpoint", stderr)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
@@ -113,4 +125,28 @@ func writeCSV(cmd *cobra.Command, w io.Writer, s *eventstore.Store, chain string
 		return errors.Join(errors.New("write csv"), err)
 	}
 	return nil
+}
+
+// writeCheckpointBeside writes chain's latest signed checkpoint to file. It
+// covers at most the durable head, which the whole-chain export ends at, so
+// the export contains and extends it. A store without checkpoints gets
+// none, with a line on stderr saying so.
+func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain, file string, stderr io.Writer) error {
+	note, err := s.SignedCheckpoint(cmd.Context(), chain)
+	if errors.Is(err, eventstore.ErrNoCheckpoint) {
+		fmt.Fprintf(stderr, "custos: the store has no signed checkpoint; %s not written\n", file)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", file, err)
+	}
+	if _, err := f.Write(note); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return errors.Join(f.Sync(), f.Close())
 }
