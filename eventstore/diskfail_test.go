@@ -1,12 +1,10 @@
 package eventstore_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,26 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/verify"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers, for log output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // diskFull returns an injector that, while toggled on, fails every write to
 // a file whose path passes match with ENOSPC, and counts the failures.
@@ -62,7 +43,7 @@ func TestDerivedFailureKeepsTheLogAppending(t *testing.T) {
 	t.Parallel()
 	mem := vfs.NewMem()
 	toggle, injected := diskFull(func(path string) bool { return strings.HasPrefix(path, "/d/derived/") })
-	logs := &syncBuffer{}
+	logs := &eventstoretest.Buffer{}
 	s, err := eventstore.Open(eventstore.Options{Dir: "/d", FS: errorfs.Wrap(mem, toggle), CreateIfMissing: true,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/checkpoint"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections/readside"
@@ -62,31 +62,13 @@ func (c *fakeClock) Set(t time.Time) {
 	c.now = t
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // stack is a real custos HTTP stack: a Pebble store on disk, a Ledger on an
 // injected clock, the httpapi Server and an httptest.Server on 127.0.0.1.
 type stack struct {
 	t      testing.TB
 	dir    string
 	clock  *fakeClock
-	logs   *syncBuffer
+	logs   *eventstoretest.Buffer
 	logger *slog.Logger
 	ready  func() error
 	// backupDir is Config.BackupDir: online backups land under it.
@@ -134,7 +116,7 @@ func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f
 // first admin key. Everything is closed when the test ends.
 func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &eventstoretest.Buffer{}
 	s := &stack{
 		t:         t,
 		dir:       t.TempDir(),

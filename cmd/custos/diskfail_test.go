@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // Disk fault drills: a real `custos serve` on a small tmpfs that the test
@@ -208,7 +210,7 @@ func TestServeOnAFullDiskExitsWithOneLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "serve", "--data", dir, "--addr", freeAddr(t))
-	var stdout, stderr lockedBuffer
+	var stdout, stderr eventstoretest.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	began := time.Now()
 	err := cmd.Run()

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore/checkpoint"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 
 	"github.com/custos-dev/custos/eventstore"
 )
@@ -151,36 +151,12 @@ func TestAdminKeyResetNeedsAStore(t *testing.T) {
 	assert.Contains(t, r.stderr, "no custos store")
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer goroutine and readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is a running `custos serve` process.
 type server struct {
 	cmd    *exec.Cmd
 	addr   string
-	stdout *lockedBuffer
-	logs   *lockedBuffer
+	stdout *eventstoretest.Buffer
+	logs   *eventstoretest.Buffer
 	// logsDone is closed when the server's stderr reached EOF.
 	logsDone chan struct{}
 }

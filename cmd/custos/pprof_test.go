@@ -14,12 +14,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
 // startServerWith is startServer with extra environment and arguments.
 func startServerWith(t *testing.T, dir string, env []string, args ...string) *server {
 	t.Helper()
-	s := &server{addr: freeAddr(t), stdout: &lockedBuffer{}, logs: &lockedBuffer{}, logsDone: make(chan struct{})}
+	s := &server{addr: freeAddr(t), stdout: &eventstoretest.Buffer{}, logs: &eventstoretest.Buffer{}, logsDone: make(chan struct{})}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--data", dir, "--addr", s.addr}, args...)...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout = s.stdout
