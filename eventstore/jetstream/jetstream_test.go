@@ -22,7 +22,7 @@ import (
 )
 
 // startServer starts one in-process server for the test.
-func startServer(t *testing.T) *server.Server {
+func startServer(t testing.TB) *server.Server {
 	t.Helper()
 	s, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Name: "solo", Dir: t.TempDir()})
 	require.NoError(t, err)
@@ -30,7 +30,7 @@ func startServer(t *testing.T) *server.Server {
 	return s
 }
 
-func connect(t *testing.T, url string) *nats.Conn {
+func connect(t testing.TB, url string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ var streams atomic.Int64
 // node opens a Log on its own local folder against stream (subjects
 // derived from it).
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	nc     *nats.Conn
 	stream string
 	dir    string
@@ -54,7 +54,13 @@ type node struct {
 
 func (n node) open() *jetstream.Log {
 	n.t.Helper()
-	l, err := jetstream.Open(context.Background(), jetstream.Options{
+	l, err := n.tryOpen()
+	require.NoError(n.t, err)
+	return l
+}
+
+func (n node) tryOpen() (*jetstream.Log, error) {
+	return jetstream.Open(context.Background(), jetstream.Options{
 		Conn:        n.nc,
 		Stream:      n.stream,
 		Subjects:    "custos." + n.stream,
@@ -62,8 +68,6 @@ func (n node) open() *jetstream.Log {
 		SyncChecked: n.check,
 		Store:       eventstore.Options{Dir: n.dir, CreateIfMissing: true, Signer: n.signer},
 	})
-	require.NoError(n.t, err)
-	return l
 }
 
 func newStream() string { return fmt.Sprintf("s%d", streams.Add(1)) }
@@ -144,7 +148,7 @@ func requireSame(t *testing.T, a, b eventstore.Log, chain string) {
 }
 
 // cluster starts three in-process servers routed to each other.
-func cluster(t *testing.T) []*server.Server {
+func cluster(t testing.TB) []*server.Server {
 	t.Helper()
 	ports := freePorts(t, 3)
 	var routes []string
@@ -282,7 +286,7 @@ func TestReplicatedStreamNeedsSyncCheck(t *testing.T) {
 }
 
 // freePorts returns n free loopback ports.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	for range n {
