@@ -294,3 +294,23 @@ func (s *Store) Checkpoints(ctx context.Context, chain string, fn func(size uint
 	}
 	return it.Error()
 }
+
+// checkIngested checks note, the checkpoint that came with ingested
+// records, against th, the tree they end, and returns it to be stored.
+func (s *Store) checkIngested(chain string, note []byte, th TreeHead) ([]byte, error) {
+	if note == nil {
+		return nil, fmt.Errorf("%w: chain %s records through %d came without a checkpoint", ErrNotCovered, chain, th.Size)
+	}
+	v, err := checkpoint.NewVerifier(s.opts.Signer.VerifierKey())
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: verifier of the signing key: %w", err)
+	}
+	cp, err := v.Open(note, chain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: chain %s checkpoint of ingested records: %w", ErrCheckpointMismatch, chain, err)
+	}
+	if cp.Size != th.Size || cp.Root != th.Root {
+		return nil, fmt.Errorf("%w: chain %s ingested checkpoint signs size %d root %x, the records end tree %d root %x", ErrCheckpointMismatch, chain, cp.Size, cp.Root[:4], th.Size, th.Root[:4])
+	}
+	return bytes.Clone(note), nil
+}

@@ -26,6 +26,11 @@ type Pending struct {
 	// caller is the span context of the Enqueue call, linked from the
 	// commit span; zero without tracing.
 	caller trace.SpanContext
+	// ingested marks records sequenced elsewhere (Store.Ingest): they are
+	// committed as they are, never replicated, and note is the signed
+	// checkpoint that came with them.
+	ingested bool
+	note     []byte
 }
 
 // Records returns the sequenced records (seq, id, time, hashes assigned).
@@ -75,6 +80,8 @@ type chainWriter struct {
 	queue    []*Pending
 	stopping bool
 	durable  Head
+	// fenced is why the writer stepped down (ErrFenced), or nil.
+	fenced error
 
 	// checkpoint is the latest signed checkpoint whose batch is durable.
 	checkpoint []byte
@@ -150,10 +157,7 @@ func (w *chainWriter) enqueue(ctx context.Context, drafts []Draft) (*Pending, er
 func (w *chainWriter) sequence(drafts []Draft, caller trace.SpanContext) (*Pending, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stopping {
-		return nil, ErrClosed
-	}
-	if err := w.store.Failed(); err != nil {
+	if err := w.refusing(); err != nil {
 		return nil, err
 	}
 	p := &Pending{
@@ -273,13 +277,16 @@ type applied struct {
 }
 
 // takeGroup removes up to MaxBatchRecords records' worth of Pendings from the
-// queue. Called with mu held.
+// queue, all sequenced here or all ingested. Called with mu held.
 func (w *chainWriter) takeGroup() []*Pending {
 	if len(w.queue) == 0 {
 		return nil
 	}
 	n, records := 0, 0
 	for n < len(w.queue) {
+		if w.queue[n].ingested != w.queue[0].ingested {
+			break
+		}
 		records += len(w.queue[n].records)
 		n++
 		if records >= w.store.opts.MaxBatchRecords {
@@ -308,11 +315,20 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 	key := make([]byte, 0, 1+len(w.chain)+1+8)
 	a := applied{batch: b, group: group, start: time.Now()}
 	var setErr error
+	// Cached tree hashes go in only once the batch is sure to be applied:
+	// a replicator may still refuse it.
+	type node struct {
+		id   compact.NodeID
+		hash []byte
+	}
+	var cached []node
 	storeNode := func(id compact.NodeID, hash []byte) {
 		if setErr == nil {
 			key = appendTreeKey(key[:0], w.chain, storedIndex(id))
 			setErr = b.Set(key, hash, nil)
-			w.cache.putNode(id, hash)
+			if id.Level >= cacheLevel {
+				cached = append(cached, node{id, hash})
+			}
 		}
 	}
 	fail := func(err error) (applied, bool) {
@@ -343,12 +359,20 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 	if err := b.Set(HeadKey(w.chain), encodeHead(a.last), nil); err != nil {
 		return fail(err)
 	}
+	ingested := group[0].ingested
 	if signer := w.store.opts.Signer; signer != nil {
 		root, err := rangeRoot(w.tree)
 		if err != nil {
 			return fail(err)
 		}
-		if a.checkpoint, err = w.store.signCheckpoint(w.chain, TreeHead{Size: a.last.Seq, Root: root}); err != nil {
+		th := TreeHead{Size: a.last.Seq, Root: root}
+		if ingested {
+			if a.checkpoint, err = w.store.checkIngested(w.chain, group[len(group)-1].note, th); err != nil {
+				_ = b.Close()
+				w.fence(group, err)
+				return applied{}, false
+			}
+		} else if a.checkpoint, err = w.store.signCheckpoint(w.chain, th); err != nil {
 			return fail(err)
 		}
 		if err := b.Set(CheckpointKey(w.chain, a.last.Seq), a.checkpoint, nil); err != nil {
@@ -368,6 +392,21 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 	}
 	if w.store.tracer != nil {
 		a.span = w.startCommitSpan(a)
+	}
+	if rep := w.store.opts.Replicator; rep != nil && !ingested {
+		stored := make([][]byte, 0, a.n)
+		for _, p := range group {
+			stored = append(stored, p.stored...)
+		}
+		if err := rep.Replicate(context.Background(), w.chain, group[0].records[0].Seq, stored, a.checkpoint); err != nil {
+			_ = b.Close()
+			endSpan(a.span, err)
+			w.fence(group, err)
+			return applied{}, false
+		}
+	}
+	for _, n := range cached {
+		w.cache.putNode(n.id, n.hash)
 	}
 	if err := applyNoSyncWait(w.store.db, b); err != nil {
 		err = w.store.fail(fmt.Errorf("commit chain %s through seq %d: %w", w.chain, a.last.Seq, err))

@@ -64,6 +64,11 @@ type Options struct {
 	// CreateIfMissing allows Open to create a new store in an empty folder.
 	// Default false: opening a folder without a store is an error.
 	CreateIfMissing bool
+	// Replicator, if set, makes every group commit durable elsewhere
+	// before it is written here (see Replicator); its refusals fence the
+	// chain's writer instead of failing the store. Default nil: Pebble's
+	// fsync alone makes records durable.
+	Replicator Replicator
 	// MaxBatchRecords caps the records in one group commit. Default 8192.
 	MaxBatchRecords int
 	// MaxPending caps how many Pendings may wait per chain before Enqueue
@@ -472,11 +477,25 @@ func (s *Store) writer(chain string) (*chainWriter, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
-	}
-	if w, ok := s.writers[chain]; ok {
-		return w, nil
+	for {
+		if s.closed {
+			return nil, ErrClosed
+		}
+		w, ok := s.writers[chain]
+		if !ok {
+			break
+		}
+		if !w.isFenced() {
+			return w, nil
+		}
+		// A writer that stepped down finishes its last commit before a
+		// fresh one reads the stored head; its run never takes s.mu.
+		s.mu.Unlock()
+		<-w.stopped
+		s.mu.Lock()
+		if s.writers[chain] == w {
+			delete(s.writers, chain)
+		}
 	}
 	if err := ValidateChain(chain); err != nil {
 		return nil, err
