@@ -197,6 +197,21 @@ func TestReplayEqualsLive(t *testing.T) {
 	}
 	require.Equal(t, live.List(), replayed.List())
 	require.NotEmpty(t, log)
+
+	snap, err := live.MarshalSnapshot()
+	require.NoError(t, err)
+	var restored tenants.State
+	require.NoError(t, restored.UnmarshalSnapshot(snap))
+	require.Equal(t, live.List(), restored.List())
+	again, err := restored.MarshalSnapshot()
+	require.NoError(t, err)
+	require.Equal(t, snap, again, "equal states give equal bytes")
+	clone := live.Clone()
+	require.Equal(t, live.List(), clone.List())
+	bad := append([]byte{tenants.SnapshotVersion + 1}, snap[1:]...)
+	require.Error(t, restored.UnmarshalSnapshot(bad))
+	require.Error(t, restored.UnmarshalSnapshot(snap[:len(snap)-1]))
+	require.Equal(t, live.List(), restored.List(), "a refused snapshot changes nothing")
 	require.Equal(t, []string{tenants.TypeTenantCreated, tenants.TypeTenantResumed, tenants.TypeTenantSuspended}, tenants.EventTypes())
 }
 
