@@ -18,6 +18,15 @@ const SystemActorPrefix = "system:"
 // IsSystemActor reports whether actor names the system rather than a key.
 func IsSystemActor(actor string) bool { return strings.HasPrefix(actor, SystemActorPrefix) }
 
+// SuperadminActorPrefix starts the actor of a deployment superadmin's
+// action recorded on a tenant's chain: "superadmin:<key id>". The key lives
+// on the system chain (domain/tenants.SystemChain), not on the tenant's, so
+// the tenant chain records who it was and the system chain proves the key.
+const SuperadminActorPrefix = "superadmin:"
+
+// IsSuperadminActor reports whether actor names a superadmin key.
+func IsSuperadminActor(actor string) bool { return strings.HasPrefix(actor, SuperadminActorPrefix) }
+
 // RequiredScope is the least scope the actor key of an event of type t must
 // hold: evaluate for decision.made and key.used (which any active key may
 // cause), admin for every other change. It is the rule the write path
@@ -32,11 +41,25 @@ func RequiredScope(t string) keys.Scope {
 
 // AuthorizeEvent is the precondition of recording ev with actor at now
 // against s, the state at ev's position (before ev is applied): a system
-// actor always passes; a key must pass keys.Authorize for RequiredScope of
-// ev's type. It returns keys.ErrInvalidKey or keys.ErrInsufficientScope.
+// actor always passes; a tenant event (tenant.*) passes only for a system
+// or superadmin actor, so no tenant key, admin included, can suspend or
+// resume its own tenant (keys.ErrInsufficientScope); a superadmin actor
+// passes nothing else, since a superadmin never acts inside a tenant as its
+// keys do (keys.ErrInvalidKey); any other key must pass keys.Authorize for
+// RequiredScope of ev's type. It returns keys.ErrInvalidKey or
+// keys.ErrInsufficientScope.
 func (s *State) AuthorizeEvent(actor string, ev Event, now time.Time) error {
 	if IsSystemActor(actor) {
 		return nil
+	}
+	isTenant := strings.HasPrefix(ev.EventType(), "tenant.")
+	switch {
+	case IsSuperadminActor(actor) && isTenant:
+		return nil
+	case IsSuperadminActor(actor):
+		return fmt.Errorf("%w: a superadmin does not act inside a tenant (%s by %s)", keys.ErrInvalidKey, ev.EventType(), actor)
+	case isTenant:
+		return fmt.Errorf("%w: only a superadmin records %s", keys.ErrInsufficientScope, ev.EventType())
 	}
 	_, err := keys.Authorize(s.Keys, actor, RequiredScope(ev.EventType()), now)
 	return err

@@ -11,6 +11,7 @@ import (
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/tenants"
 )
 
 // auditRecord is one record of a hand-built log: the actor, the offset of
@@ -144,4 +145,54 @@ func TestAuthorizeEvent(t *testing.T) {
 			require.ErrorIs(t, err, tt.want)
 		})
 	}
+}
+
+// TestTenantEventsNeedASuperadmin checks who may record what on a tenant's
+// chain: tenant events only by the system or a superadmin, and a superadmin
+// nothing else; the Auditor reports a break of either.
+func TestTenantEventsNeedASuperadmin(t *testing.T) {
+	t.Parallel()
+	const admin = "key_00000000000000000000000001"
+	s := domain.NewState()
+	require.NoError(t, s.Apply(domain.Meta{Seq: 1, Time: t0}, keyCreated(admin, keys.ScopeAdmin, 0, time.Hour)))
+	created := tenants.TenantCreated{TenantID: "acme", CreatedAt: t0}
+	suspended := tenants.TenantSuspended{TenantID: "acme", SuspendedAt: t0}
+	superadmin := domain.SuperadminActorPrefix + "key_00000000000000000000000009"
+	for _, tc := range []struct {
+		actor string
+		ev    domain.Event
+		err   error
+	}{
+		{domain.SystemActorPrefix + "init", created, nil},
+		{superadmin, created, nil},
+		{superadmin, suspended, nil},
+		{admin, created, keys.ErrInsufficientScope},
+		{admin, suspended, keys.ErrInsufficientScope},
+		{superadmin, keyCreated("key_00000000000000000000000002", keys.ScopeAdmin, 0, time.Hour), keys.ErrInvalidKey},
+		{superadmin, decisionBy(superadmin, decision.Allow), keys.ErrInvalidKey},
+		{admin, keys.KeyRevoked{KeyID: admin, RevokedAt: t0}, nil},
+	} {
+		err := s.AuthorizeEvent(tc.actor, tc.ev, t0)
+		if tc.err == nil {
+			require.NoError(t, err, "%s %s", tc.actor, tc.ev.EventType())
+			continue
+		}
+		require.ErrorIs(t, err, tc.err, "%s %s", tc.actor, tc.ev.EventType())
+	}
+
+	a := domain.NewAuditor()
+	var kinds []string
+	for i, r := range []auditRecord{
+		{domain.SystemActorPrefix + "init", 0, keyCreated(admin, keys.ScopeAdmin, 0, time.Hour)},
+		{superadmin, time.Second, created},
+		{admin, 2 * time.Second, suspended},
+		{superadmin, 3 * time.Second, keys.KeyRevoked{KeyID: admin, RevokedAt: t0.Add(3 * time.Second)}},
+	} {
+		v, err := a.Record(domain.Meta{Seq: uint64(i + 1), Time: t0.Add(r.at), Actor: r.actor}, r.ev)
+		require.NoError(t, err)
+		for _, x := range v {
+			kinds = append(kinds, x.Kind)
+		}
+	}
+	require.Equal(t, []string{domain.ViolationActorScope, domain.ViolationActorInvalid, domain.ViolationNoActiveAdmin}, kinds)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/tenants"
 )
 
 // ErrUnknownEvent is returned by Decode for an event type no subdomain knows.
@@ -43,6 +44,7 @@ func EventTypes() []string {
 		agents.TypeAgentRegistered, agents.TypeAgentUpdated, agents.TypeAgentStatusChanged,
 		decision.TypeMade,
 		alerts.TypeRuleSet, alerts.TypeRuleDeleted, alerts.TypeRaised,
+		tenants.TypeTenantCreated, tenants.TypeTenantSuspended, tenants.TypeTenantResumed,
 	}
 }
 
@@ -78,6 +80,8 @@ func Decode(typ string, payload []byte) (Event, error) {
 		ev, err = decision.Decode(typ, payload)
 	case strings.HasPrefix(typ, "alert."):
 		ev, err = alerts.Decode(typ, payload)
+	case strings.HasPrefix(typ, "tenant."):
+		ev, err = tenants.Decode(typ, payload)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownEvent, typ)
 	}
@@ -95,11 +99,15 @@ type State struct {
 	Agents   *agents.State
 	Sessions *decision.Sessions
 	Alerts   *alerts.State
+	// Tenants is every tenant on the system chain; on a tenant's own chain
+	// it is that one tenant (its superadmin-made lifecycle), empty on a
+	// chain written before tenants existed.
+	Tenants *tenants.State
 }
 
 // NewState returns the empty state before genesis.
 func NewState() *State {
-	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Agents: &agents.State{}, Sessions: &decision.Sessions{}, Alerts: &alerts.State{}}
+	return &State{Keys: &keys.State{}, Policies: &policy.State{}, Agents: &agents.State{}, Sessions: &decision.Sessions{}, Alerts: &alerts.State{}, Tenants: &tenants.State{}}
 }
 
 // Apply folds one event, recorded at m, into the state. It is the one fold
@@ -121,11 +129,13 @@ func (s *State) Apply(m Meta, e Event) error {
 		return s.Agents.Apply(e)
 	case strings.HasPrefix(t, "alert."):
 		return s.Alerts.Apply(m.Seq, e)
+	case strings.HasPrefix(t, "tenant."):
+		return s.Tenants.Apply(e)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownEvent, e.EventType())
 }
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.Clone(), Alerts: s.Alerts.Clone()}
+	return &State{Keys: s.Keys.Clone(), Policies: s.Policies.Clone(), Agents: s.Agents.Clone(), Sessions: s.Sessions.Clone(), Alerts: s.Alerts.Clone(), Tenants: s.Tenants.Clone()}
 }

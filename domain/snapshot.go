@@ -10,7 +10,7 @@ import (
 // the framing only; each part carries its subdomain's own version
 // (keys.SnapshotVersion, ...), and a change to any of them makes older
 // snapshots unreadable (they are derived data: the log rebuilds them).
-const SnapshotVersion = 2
+const SnapshotVersion = 3
 
 // Snapshot errors, matched with errors.Is on the error of
 // State.UnmarshalSnapshot (and of the subdomains' UnmarshalSnapshot).
@@ -25,7 +25,7 @@ var (
 
 // MarshalSnapshot encodes s exactly: UnmarshalSnapshot of the result gives a
 // state whose every read (keys by id, hash and list; policies and their
-// compiled set; agents; sessions; alert rules) equals s's, and on which later events
+// compiled set; agents; sessions; alert rules; tenants) equals s's, and on which later events
 // apply the same way. Maps are written sorted, so equal states give equal
 // bytes. It only reads s; to encode without holding up writers, encode a
 // FrozenCopy.
@@ -39,6 +39,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		{"agents", s.Agents.MarshalSnapshot},
 		{"sessions", s.Sessions.MarshalSnapshot},
 		{"alerts", s.Alerts.MarshalSnapshot},
+		{"tenants", s.Tenants.MarshalSnapshot},
 	}
 	encoded := make([][]byte, len(parts))
 	size := 16
@@ -64,7 +65,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 func (s *State) UnmarshalSnapshot(b []byte) error {
 	r := wire.NewReader(b)
 	r.Version("state", SnapshotVersion)
-	raw := [5][]byte{r.Raw(), r.Raw(), r.Raw(), r.Raw(), r.Raw()}
+	raw := [6][]byte{r.Raw(), r.Raw(), r.Raw(), r.Raw(), r.Raw(), r.Raw()}
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("domain: restore snapshot: %w", err)
 	}
@@ -78,6 +79,7 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 		{"agents", n.Agents.UnmarshalSnapshot},
 		{"sessions", n.Sessions.UnmarshalSnapshot},
 		{"alerts", n.Alerts.UnmarshalSnapshot},
+		{"tenants", n.Tenants.UnmarshalSnapshot},
 	}
 	for i, p := range parts {
 		if err := p.unmarshal(raw[i]); err != nil {
@@ -95,9 +97,9 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 // on its first write after the freeze and a key entry or session record
 // before its first change (agents are never changed in place); session
 // trails are shared, since Apply only appends to them; policies are
-// immutable and shared; alert rules and the memory of raised alerts are
-// small and cloned. The copy must only be read. Call it where no Apply
+// immutable and shared; alert rules, the memory of raised alerts and the
+// tenants are small and cloned. The copy must only be read. Call it where no Apply
 // and no read of s can run (it changes s's copy-on-write bookkeeping).
 func (s *State) FrozenCopy() *State {
-	return &State{Keys: s.Keys.FrozenCopy(), Policies: s.Policies.Clone(), Agents: s.Agents.FrozenCopy(), Sessions: s.Sessions.FrozenCopy(), Alerts: s.Alerts.Clone()}
+	return &State{Keys: s.Keys.FrozenCopy(), Policies: s.Policies.Clone(), Agents: s.Agents.FrozenCopy(), Sessions: s.Sessions.FrozenCopy(), Alerts: s.Alerts.Clone(), Tenants: s.Tenants.Clone()}
 }

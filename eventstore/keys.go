@@ -13,6 +13,13 @@ import (
 //	'h' chain                          → chain head: seq(8, big-endian) ‖ hash(32)
 //	't' chain 0x00 index(8, big-endian) → Merkle tree hash(32) with tlog stored hash index
 //	'c' chain 0x00 size(8, big-endian)  → signed checkpoint (note) of tree size
+//
+// A chain name never holds 0x00, so kind ‖ chain ‖ 0x00 is a prefix of the
+// keys of exactly one chain: no prefix of one chain's keys matches another's
+// (acme against acme2), whatever the names' lengths, which is what tenants
+// (one chain each) need of a fixed width without padding every name. Aux
+// namespaces end at 0x00 the same way ('x' ns 0x00 key). Head keys have no
+// terminator: they are only read by exact key or all at once.
 const (
 	kindRecord     byte = 'r'
 	kindHead       byte = 'h'
@@ -20,7 +27,8 @@ const (
 	kindCheckpoint byte = 'c'
 )
 
-// DefaultChain is the chain used until tenants exist.
+// DefaultChain is the chain of tenant "default" (domain/tenants.DefaultID):
+// the single chain of every folder written before tenants existed.
 const DefaultChain = "default"
 
 var chainNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -70,6 +70,23 @@ type RotateCommand struct {
 // which must be shown to the caller once and never stored. keyID is the id of
 // the new key ("key_<ULID>"), minted by the caller. s is only read.
 func Create(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io.Reader) (KeyCreated, string, error) {
+	return create(s, cmd, now, keyID, entropy, ParseScope)
+}
+
+// CreateSuperadmin is Create for a key of ScopeSuperadmin, for the system
+// chain only (a tenant's chain never holds one): cmd.Scope must be empty or
+// "superadmin", and a superadmin key is bound to no agent.
+func CreateSuperadmin(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io.Reader) (KeyCreated, string, error) {
+	return create(s, cmd, now, keyID, entropy, func(scope string) (Scope, error) {
+		if scope != "" && scope != string(ScopeSuperadmin) {
+			return "", &ValidationError{Field: "scope", Problem: "must be superadmin (or empty)"}
+		}
+		return ScopeSuperadmin, nil
+	})
+}
+
+// create is Create with the scope rule given.
+func create(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io.Reader, parseScope func(string) (Scope, error)) (KeyCreated, string, error) {
 	now = now.UTC()
 	var errs []error
 	name := strings.TrimSpace(cmd.Name)
@@ -78,7 +95,7 @@ func Create(s *State, cmd CreateCommand, now time.Time, keyID string, entropy io
 	} else if ve := checkText("name", name, MaxNameLength); ve != nil {
 		errs = append(errs, ve)
 	}
-	scope, err := ParseScope(cmd.Scope)
+	scope, err := parseScope(cmd.Scope)
 	if err != nil {
 		errs = append(errs, err)
 	}

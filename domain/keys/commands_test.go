@@ -616,3 +616,35 @@ func TestErrorFamilies(t *testing.T) {
 	ve := &keys.ValidationError{Field: "name", Problem: "must not be empty"}
 	assert.Equal(t, "keys: invalid name: must not be empty", ve.Error())
 }
+
+// TestCreateSuperadmin checks that only CreateSuperadmin mints a superadmin
+// key, that it folds like any key, and that the tenant scopes do not reach
+// it.
+func TestCreateSuperadmin(t *testing.T) {
+	t.Parallel()
+	_, _, err := keys.Create(&keys.State{}, keys.CreateCommand{Name: "root", Scope: string(keys.ScopeSuperadmin)}, t0, keyID(1), entropy(1))
+	var ve *keys.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "scope", ve.Field)
+
+	for _, cmd := range []keys.CreateCommand{
+		{Name: "root", Scope: "admin"},
+		{Name: "root", AgentID: "agent-1"},
+	} {
+		_, _, err := keys.CreateSuperadmin(&keys.State{}, cmd, t0, keyID(1), entropy(1))
+		require.ErrorAs(t, err, &ve, "%+v", cmd)
+	}
+
+	var s keys.State
+	ev, plain, err := keys.CreateSuperadmin(&s, keys.CreateCommand{Name: "root"}, t0, keyID(1), entropy(1))
+	require.NoError(t, err)
+	require.Equal(t, keys.ScopeSuperadmin, ev.Scope)
+	require.NoError(t, keys.CheckFormat(plain))
+	require.NoError(t, s.Apply(ev))
+	_, err = keys.Authorize(&s, ev.KeyID, keys.ScopeSuperadmin, t0)
+	require.NoError(t, err)
+	_, err = keys.Authorize(&s, ev.KeyID, keys.ScopeEvaluate, t0)
+	require.ErrorIs(t, err, keys.ErrInsufficientScope)
+	admins, _ := s.ActiveAdmins(t0)
+	require.Zero(t, admins, "a superadmin key is not a tenant admin")
+}

@@ -1,7 +1,7 @@
 // Package keys is the API-key (credential) domain of custos: key format,
 // scopes, the key events, the key projection (State), the pure command
-// deciders (Create, Rotate, Revoke) and the precondition of every change a
-// key orders (Authorize). Authentication of a presented key is the
+// deciders (Create, CreateSuperadmin, Rotate, Revoke) and the precondition
+// of every change a key orders (Authorize). Authentication of a presented key is the
 // Ledger's (projections/writeside), against this State.
 //
 // # Purity

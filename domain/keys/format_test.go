@@ -243,6 +243,14 @@ func TestScopeAllows(t *testing.T) {
 		{"root", keys.ScopeEvaluate, false},
 		{keys.ScopeAdmin, "", false},
 		{keys.ScopeAdmin, "root", false},
+		{keys.ScopeSuperadmin, keys.ScopeSuperadmin, true},
+		{keys.ScopeSuperadmin, keys.ScopeAdmin, false},
+		{keys.ScopeSuperadmin, keys.ScopeRead, false},
+		{keys.ScopeSuperadmin, keys.ScopeEvaluate, false},
+		{keys.ScopeAdmin, keys.ScopeSuperadmin, false},
+		{keys.ScopeRead, keys.ScopeSuperadmin, false},
+		{keys.ScopeEvaluate, keys.ScopeSuperadmin, false},
+		{"", keys.ScopeSuperadmin, false},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.have)+"/"+string(tt.need), func(t *testing.T) {
@@ -266,6 +274,7 @@ func TestParseScope(t *testing.T) {
 		{" read", "", false},
 		{"", "", false},
 		{"write", "", false},
+		{"superadmin", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

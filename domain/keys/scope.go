@@ -1,8 +1,9 @@
 package keys
 
-// Scope is what a key may do. The three values are wire values and never
-// change. Ranked admin > read > evaluate: admin may do everything; read may
-// do every GET and evaluate; evaluate may only evaluate.
+// Scope is what a key may do. The values are wire values and never change.
+// The tenant scopes rank admin > read > evaluate: admin may do everything
+// in its tenant; read may do every GET and evaluate; evaluate may only
+// evaluate. ScopeSuperadmin stands apart (see there).
 type Scope string
 
 // The scopes.
@@ -10,6 +11,13 @@ const (
 	ScopeAdmin    Scope = "admin"
 	ScopeRead     Scope = "read"
 	ScopeEvaluate Scope = "evaluate"
+	// ScopeSuperadmin is the deployment's scope: it administers tenants
+	// (create, suspend, resume, mint a first admin key, verify, export)
+	// and nothing inside one. It is outside the ranking: it allows only
+	// what requires ScopeSuperadmin, and no tenant scope allows that. Its
+	// keys live only on the system chain; ParseScope refuses it, so no
+	// tenant route can mint one (CreateSuperadmin does).
+	ScopeSuperadmin Scope = "superadmin"
 )
 
 // rank orders the scopes; 0 means unknown.
@@ -35,10 +43,16 @@ func ParseScope(s string) (Scope, error) {
 	return "", &ValidationError{Field: "scope", Problem: "must be one of admin, read, evaluate"}
 }
 
+// Known reports whether s is one of the four scopes.
+func (s Scope) Known() bool { return s.rank() > 0 || s == ScopeSuperadmin }
+
 // Allows reports whether a key with scope s may call a route that requires
-// scope required: true when s ranks at least as high as required. An unknown
-// scope on either side allows nothing.
+// scope required: true when s ranks at least as high as required, or both
+// are ScopeSuperadmin. An unknown scope on either side allows nothing.
 func (s Scope) Allows(required Scope) bool {
+	if required == ScopeSuperadmin || s == ScopeSuperadmin {
+		return s == required
+	}
 	r := required.rank()
 	return r > 0 && s.rank() >= r
 }

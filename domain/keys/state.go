@@ -265,7 +265,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (*entry, error) {
 	if _, dup := s.byID.Get(c.KeyID); dup {
 		return nil, inconsistent(ev, c.KeyID, "key_id already exists")
 	}
-	if c.Scope.rank() == 0 {
+	if !c.Scope.Known() {
 		return nil, inconsistent(ev, c.KeyID, fmt.Sprintf("unknown scope %q", c.Scope))
 	}
 	var h [32]byte

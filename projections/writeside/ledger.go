@@ -165,7 +165,9 @@ type Decider func(tx *Tx) ([]domain.Event, error)
 // returned as is and nothing is appended. A log error (for example
 // eventstore.ErrStoreFailed) is returned wrapped.
 //
-// actor is a key id or a system actor (domain.IsSystemActor). A key must be
+// actor is a key id, a system actor (domain.IsSystemActor) or a superadmin
+// (domain.IsSuperadminActor, whose key lives on the system chain and who
+// may record only tenant events: domain.AuthorizeEvent). A key must be
 // valid for the change at the change's own position: under the write lock,
 // against the state the change is decided on and at the time it is recorded
 // at, the key must exist and be active (keys.Authorize) before decide runs,
@@ -203,7 +205,9 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	if now.Before(l.lastTime) {
 		now = l.lastTime
 	}
-	if !domain.IsSystemActor(actor) {
+	// A superadmin's key lives on the system chain, not this one:
+	// AuthorizeEvent below limits it to the tenant events.
+	if !domain.IsSystemActor(actor) && !domain.IsSuperadminActor(actor) {
 		if _, err := keys.Authorize(l.state.Keys, actor, keys.ScopeEvaluate, now); err != nil {
 			return nil, err
 		}
