@@ -56,6 +56,9 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if msg := s.cosigned(); msg != nil {
+		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", msg)
+	}
 	msg, err := ev.SignedCheckpoint(c.Request().Context(), eventstore.DefaultChain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		return echo.NewHTTPError(http.StatusNotFound, "No checkpoint yet: the chain is empty.")
@@ -64,6 +67,14 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 		return fmt.Errorf("httpapi: checkpoint: %w", err)
 	}
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", msg)
+}
+
+// cosigned returns the latest witness-cosigned checkpoint, or nil.
+func (s *Server) cosigned() []byte {
+	if s.cfg.Cosigned == nil {
+		return nil
+	}
+	return s.cfg.Cosigned()
 }
 
 // getVerifierKey handles GET /v1/audit/vkey: the note verifier key of the

@@ -47,6 +47,13 @@ func (s *Server) receipt(c echo.Context) error {
 		return fmt.Errorf("httpapi: receipt: own checkpoint: %w", err)
 	}
 	index := rec.Seq - 1
+	if co := s.cosigned(); co != nil {
+		// A cosigned checkpoint makes the receipt checkable against the
+		// witnesses too; it lags the latest by up to a push interval.
+		if cc, err := checkpoint.Parse(checkpoint.Text(co)); err == nil && index < cc.Size {
+			msg, cp = co, cc
+		}
+	}
 	if index >= cp.Size {
 		// Durable but its commit's checkpoint is not visible yet: a
 		// moment's race with the sequencer.
