@@ -231,6 +231,11 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, denied.LeafIndex, parsed.Index)
 	require.Empty(t, allowed.Receipt, "no receipt unless asked for")
+	incl := check(c.InclusionProof(ctx, denied.Seq, 0))(rt)
+	require.Equal(t, denied.LeafIndex, incl.Index)
+	require.NotEmpty(t, incl.Hashes)
+	cons := check(c.ConsistencyProof(ctx, 1, incl.TreeSize))(rt)
+	require.NotEmpty(t, cons.Hashes)
 
 	// The audit trail.
 	check(c.SessionTrail(ctx, "wire-session"))(rt)
