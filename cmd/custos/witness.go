@@ -150,14 +150,7 @@ func loadOrCreateWitnessKey(path, name, vkeyOut string, stderr io.Writer) (*witn
 }
 
 func writeWitnessVkey(vkey, out string, stderr io.Writer) error {
-	if out == "" {
-		fmt.Fprintf(stderr, "custos: witness verifier key (give it to custos serve --witness and to auditors):\n%s\n", vkey)
-		return nil
-	}
-	if err := os.WriteFile(out, []byte(vkey+"\n"), 0o644); err != nil {
-		return fmt.Errorf("--vkey-out: %w", err)
-	}
-	return nil
+	return writeKeyLine(vkey, out, stderr, "witness verifier key (give it to custos serve --witness and to auditors)")
 }
 
 // keyOrFile returns the content of the file s when there is one, else s
