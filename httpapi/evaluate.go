@@ -40,6 +40,13 @@ func (s *Server) evaluate(c echo.Context) error {
 	if err := decision.ValidateRequest(req); err != nil {
 		return err
 	}
+	wantReceipt := false
+	if v, ok := c.Request().Header[wire.ReceiptHeader]; ok {
+		if len(v) != 1 || v[0] != "true" {
+			return echo.NewHTTPError(http.StatusBadRequest, "Header "+wire.ReceiptHeader+" must be \"true\" when given.")
+		}
+		wantReceipt = true
+	}
 	made, rec, err := s.cfg.Ledger.Evaluate(c.Request().Context(), caller, req)
 	if err != nil {
 		if errors.Is(err, eventstore.ErrStoreFailed) || errors.Is(err, eventstore.ErrClosed) {
@@ -67,6 +74,15 @@ func (s *Server) evaluate(c echo.Context) error {
 	}
 	if made.PolicyResolution != "" {
 		resp.PolicyResolution = &made.PolicyResolution
+	}
+	if wantReceipt && s.cfg.Evidence != nil {
+		// The decision stands whatever happens here: a receipt that
+		// cannot be built is left out, and the route serves it later.
+		if text, err := s.receiptOf(c.Request().Context(), s.cfg.Evidence, rec); err == nil {
+			resp.Receipt = string(text)
+		} else if !errors.Is(err, errNotCoveredYet) {
+			s.cfg.Logger.Warn("evaluate: build the receipt asked for", "event_id", rec.ID, "err", err)
+		}
 	}
 	return c.JSON(http.StatusOK, resp)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // EvidenceLog is what the evidence routes (/v1/audit/checkpoint, /vkey,
@@ -21,22 +22,6 @@ type EvidenceLog interface {
 	TreeHead(ctx context.Context, chain string) (eventstore.TreeHead, error)
 	InclusionProof(ctx context.Context, chain string, index, size uint64) ([]eventstore.Hash, error)
 	ConsistencyProof(ctx context.Context, chain string, from, to uint64) ([]eventstore.Hash, error)
-}
-
-// inclusionProof is the JSON of GET /v1/audit/proof/inclusion
-// (docs/proofs.md).
-type inclusionProof struct {
-	Seq      uint64   `json:"seq"`
-	Index    uint64   `json:"index"`
-	TreeSize uint64   `json:"tree_size"`
-	Hashes   []string `json:"hashes"`
-}
-
-// consistencyProof is the JSON of GET /v1/audit/proof/consistency.
-type consistencyProof struct {
-	From   uint64   `json:"from"`
-	To     uint64   `json:"to"`
-	Hashes []string `json:"hashes"`
 }
 
 func (s *Server) evidence() (EvidenceLog, error) {
@@ -56,6 +41,9 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if msg := s.cosigned(); msg != nil {
+		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", msg)
+	}
 	msg, err := ev.SignedCheckpoint(c.Request().Context(), eventstore.DefaultChain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		return echo.NewHTTPError(http.StatusNotFound, "No checkpoint yet: the chain is empty.")
@@ -64,6 +52,14 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 		return fmt.Errorf("httpapi: checkpoint: %w", err)
 	}
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", msg)
+}
+
+// cosigned returns the latest witness-cosigned checkpoint, or nil.
+func (s *Server) cosigned() []byte {
+	if s.cfg.Cosigned == nil {
+		return nil
+	}
+	return s.cfg.Cosigned()
 }
 
 // getVerifierKey handles GET /v1/audit/vkey: the note verifier key of the
@@ -146,7 +142,7 @@ func (s *Server) inclusion(c echo.Context) error {
 	if err != nil {
 		return proofError(err)
 	}
-	return c.JSON(http.StatusOK, inclusionProof{Seq: seq, Index: seq - 1, TreeSize: size, Hashes: b64Hashes(p)})
+	return c.JSON(http.StatusOK, wire.InclusionProof{Seq: seq, Index: seq - 1, TreeSize: size, Hashes: b64Hashes(p)})
 }
 
 // consistency handles GET /v1/audit/proof/consistency?from=A&to=B: the
@@ -175,5 +171,5 @@ func (s *Server) consistency(c echo.Context) error {
 	if err != nil {
 		return proofError(err)
 	}
-	return c.JSON(http.StatusOK, consistencyProof{From: from, To: to, Hashes: b64Hashes(p)})
+	return c.JSON(http.StatusOK, wire.ConsistencyProof{From: from, To: to, Hashes: b64Hashes(p)})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,31 +36,55 @@ func (s *Server) receipt(c echo.Context) error {
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound, "No event with this id.")
 	}
-	msg, err := ev.SignedCheckpoint(ctx, eventstore.DefaultChain)
-	if errors.Is(err, eventstore.ErrNoCheckpoint) {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "The event is not covered by a signed checkpoint yet; retry.")
-	}
-	if err != nil {
-		return fmt.Errorf("httpapi: receipt: %w", err)
-	}
-	cp, err := checkpoint.Parse(checkpoint.Text(msg))
-	if err != nil {
-		return fmt.Errorf("httpapi: receipt: own checkpoint: %w", err)
-	}
-	index := rec.Seq - 1
-	if index >= cp.Size {
+	text, err := s.receiptOf(ctx, ev, rec)
+	if errors.Is(err, errNotCoveredYet) {
 		// Durable but its commit's checkpoint is not visible yet: a
 		// moment's race with the sequencer.
 		c.Response().Header().Set("Retry-After", "1")
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "The event is not covered by a signed checkpoint yet; retry.")
 	}
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, receiptContentType, text)
+}
+
+// errNotCoveredYet means no visible checkpoint covers the record yet.
+var errNotCoveredYet = errors.New("httpapi: the record is not covered by a visible checkpoint yet")
+
+// receiptOf returns rec's receipt in the latest checkpoint, or in the
+// latest cosigned one when that covers it; errNotCoveredYet when none
+// does yet.
+func (s *Server) receiptOf(ctx context.Context, ev EvidenceLog, rec eventstore.Record) ([]byte, error) {
+	msg, err := ev.SignedCheckpoint(ctx, eventstore.DefaultChain)
+	if errors.Is(err, eventstore.ErrNoCheckpoint) {
+		return nil, errNotCoveredYet
+	}
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: receipt: %w", err)
+	}
+	cp, err := checkpoint.Parse(checkpoint.Text(msg))
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: receipt: own checkpoint: %w", err)
+	}
+	index := rec.Seq - 1
+	if co := s.cosigned(); co != nil {
+		// A cosigned checkpoint makes the receipt checkable against the
+		// witnesses too; it lags the latest by up to a push interval.
+		if cc, err := checkpoint.Parse(checkpoint.Text(co)); err == nil && index < cc.Size {
+			msg, cp = co, cc
+		}
+	}
+	if index >= cp.Size {
+		return nil, errNotCoveredYet
+	}
 	p, err := ev.InclusionProof(ctx, eventstore.DefaultChain, index, cp.Size)
 	if err != nil {
-		return proofError(err)
+		return nil, proofError(err)
 	}
 	r := checkpoint.Receipt{Extra: rec.Encode(nil), Index: index, Checkpoint: msg}
 	for _, h := range p {
 		r.Proof = append(r.Proof, [checkpoint.HashSize]byte(h))
 	}
-	return c.Blob(http.StatusOK, receiptContentType, r.Format())
+	return r.Format(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/httpapi/client"
 	"github.com/custos-dev/custos/httpapi/wire"
@@ -132,4 +134,42 @@ func tamperedReceipts(t *testing.T, receipt []byte, signer *checkpoint.Signer) m
 	require.NoError(t, err)
 	out["origin"] = origin.Format()
 	return out
+}
+
+// TestEvaluateWithReceipt asks evaluate for the receipt: it comes in the
+// answer and checks offline; a bad header value decides nothing.
+func TestEvaluateWithReceipt(t *testing.T) {
+	t.Parallel()
+	e := newEvalStack(t)
+	vkey := e.signer.VerifierKey()
+	post := func(session, header string) response {
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/context/evaluate", strings.NewReader(evalBody(session, "crm", "low", "kyc")))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-API-Key", e.agentKey)
+		req.Header.Set(wire.ReceiptHeader, header)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return response{status: resp.StatusCode, body: b}
+	}
+	r := post("with-receipt", "true")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var d wire.Decision
+	require.NoError(t, json.Unmarshal(r.body, &d))
+	rec, err := receipttest.Check([]byte(d.Receipt), vkey)
+	require.NoError(t, err, "%s", d.Receipt)
+	assert.Equal(t, d.EventID, rec.ID)
+
+	for _, bad := range []string{"yes", "TRUE", ""} {
+		r := post("bad-receipt-header", bad)
+		require.Equal(t, http.StatusBadRequest, r.status, "%q: %s", bad, r.body)
+		assert.Contains(t, string(r.body), wire.ReceiptHeader)
+	}
+	require.NoError(t, e.store.Records(t.Context(), eventstore.DefaultChain, 1, 0, func(r eventstore.Record) error {
+		require.NotContains(t, string(r.Payload), "bad-receipt-header", "a refused request decided nothing")
+		return nil
+	}))
 }

@@ -58,6 +58,13 @@ type Config struct {
 	// (GET /v1/audit/checkpoint and /v1/audit/proof/...); serve passes the
 	// store. Default nil: those routes answer 404.
 	Evidence EvidenceLog
+	// Cosigned returns the latest checkpoint that a quorum of witnesses
+	// cosigned (the signed note with their cosignature lines), or nil.
+	// When it returns one, GET /v1/audit/checkpoint serves it instead of
+	// the newer one that no witness has seen yet, and receipts use it when
+	// it covers their event. Called concurrently. Default nil: no
+	// witnesses.
+	Cosigned func() []byte
 	// VerifierKey is the note verifier key of the checkpoints, served on
 	// GET /v1/audit/vkey. Default "": 404.
 	VerifierKey string

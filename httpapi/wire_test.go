@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/domain/alerts"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/client"
 	"github.com/custos-dev/custos/httpapi/wire"
@@ -223,8 +224,18 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	allowed := check(agent.Evaluate(ctx, ask))(rt)
 	require.True(t, allowed.Allowed(), "%+v", allowed)
 	ask.SourceID = "hr_records"
-	denied := check(agent.Evaluate(ctx, ask))(rt)
+	denied := check(agent.EvaluateWithReceipt(ctx, ask))(rt)
 	require.False(t, denied.Allowed(), "%+v", denied)
+	require.NotEmpty(t, denied.Receipt, "a receipt asked for comes with the decision")
+	parsed, err := checkpoint.ParseReceipt([]byte(denied.Receipt))
+	require.NoError(t, err)
+	require.Equal(t, denied.LeafIndex, parsed.Index)
+	require.Empty(t, allowed.Receipt, "no receipt unless asked for")
+	incl := check(c.InclusionProof(ctx, denied.Seq, 0))(rt)
+	require.Equal(t, denied.LeafIndex, incl.Index)
+	require.NotEmpty(t, incl.Hashes)
+	cons := check(c.ConsistencyProof(ctx, 1, incl.TreeSize))(rt)
+	require.NotEmpty(t, cons.Hashes)
 
 	// The audit trail.
 	check(c.SessionTrail(ctx, "wire-session"))(rt)

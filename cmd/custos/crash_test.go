@@ -22,9 +22,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
 )
 
@@ -101,6 +105,7 @@ func TestCrashDrillKeepsEveryAcknowledgedDecision(t *testing.T) {
 		// This cycle's decisions now; every cycle's once more at the end,
 		// so the drill stays linear in its cycles.
 		requireAcknowledged(t, dir, evalKeyID, acks, fmt.Sprintf("cycle %d (seed %d)", cycle, seed))
+		requireEvidence(t, dir, fmt.Sprintf("cycle %d (seed %d)", cycle, seed))
 		v := runCLI(t, nil, "verify", "--data", dir)
 		require.Equal(t, 0, v.code, "cycle %d (seed %d): custos verify: %s%s", cycle, seed, v.stdout, v.stderr)
 		a := runCLI(t, nil, "audit", "check", "--data", dir)
@@ -300,4 +305,56 @@ func envInt(t *testing.T, name string, def int) int {
 	require.NoError(t, err, name)
 	require.Positive(t, n, name)
 	return n
+}
+
+// requireEvidence opens the store in dir read-only and checks the tree and
+// checkpoints against the records after a crash: the tree root is the one
+// recomputed from the records, every kept checkpoint verifies, covers no
+// more than the durable records and signs the root of that prefix (so every
+// pair of them is consistent, which the consistency proofs between
+// successive ones also show).
+func requireEvidence(t *testing.T, dir, what string) {
+	t.Helper()
+	v, err := checkpoint.NewVerifier(signerOf(t, dir).VerifierKey())
+	require.NoError(t, err)
+	store, err := eventstore.Open(eventstore.Options{Dir: dir, ReadOnly: true})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, store.Close()) }()
+	ctx := context.Background()
+	leaves := eventstoretest.Leaves(t, store, eventstore.DefaultChain)
+	th, err := store.TreeHead(ctx, eventstore.DefaultChain)
+	require.NoError(t, err)
+	require.Equal(t, uint64(len(leaves)), th.Size, "%s: tree size is the record count", what)
+	require.Equal(t, eventstoretest.NaiveRoot(leaves), th.Root, "%s: tree root recomputed from the records", what)
+
+	tree := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	var prev checkpoint.Checkpoint
+	kept := 0
+	require.NoError(t, store.Checkpoints(ctx, eventstore.DefaultChain, func(size uint64, msg []byte) error {
+		cp, err := v.Open(msg, eventstore.DefaultChain)
+		require.NoError(t, err, "%s: checkpoint %d", what, size)
+		require.Equal(t, size, cp.Size)
+		require.LessOrEqual(t, cp.Size, uint64(len(leaves)), "%s: checkpoint %d covers records that are not durable", what, size)
+		for tree.End() < cp.Size {
+			require.NoError(t, tree.Append(leaves[tree.End()][:], nil))
+		}
+		root, err := tree.GetRootHash(nil)
+		require.NoError(t, err)
+		require.Equal(t, root, cp.Root[:], "%s: checkpoint %d signs another root than its records'", what, size)
+		if prev.Size > 0 && prev.Size < cp.Size {
+			p, err := store.ConsistencyProof(ctx, eventstore.DefaultChain, prev.Size, cp.Size)
+			require.NoError(t, err)
+			tp := make(tlog.TreeProof, len(p))
+			for i := range p {
+				tp[i] = tlog.Hash(p[i])
+			}
+			require.NoError(t, tlog.CheckTree(tp, int64(cp.Size), tlog.Hash(cp.Root), int64(prev.Size), tlog.Hash(prev.Root)),
+				"%s: checkpoints %d and %d", what, prev.Size, cp.Size)
+		}
+		prev = cp
+		kept++
+		return nil
+	}))
+	require.Positive(t, kept, "%s: no checkpoint kept", what)
+	require.Equal(t, th.Size, prev.Size, "%s: the latest checkpoint covers every durable record", what)
 }

@@ -88,6 +88,7 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newAuditCommand(stdout, stderr),
 		newBackupCommand(stdout, stderr),
 		newAlertsCommand(stdout, stderr),
+		newWitnessCommand(stderr),
 	)
 	return root
 }

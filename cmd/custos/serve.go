@@ -45,6 +45,7 @@ type serveOptions struct {
 	signExisting    bool   // sign a store from before checkpoints once, after verifying it
 	memoryLimit     string // Go's soft memory limit; "" for the default share
 	memorySet       []any  // what tuneGC set, logged once the store is open
+	witnesses       witnessFlags
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -96,6 +97,15 @@ contradicts it (rewritten, truncated, forked) or holds records no
 checkpoint covers (appended without the key). See docs/runbook.md,
 "Signing key".
 
+With --witness URL=VKEY (repeatable) it pushes the latest checkpoint, with
+its consistency proof, to each witness (custos witness serve, or any C2SP
+tlog-witness) every --witness-interval while it changes, in the background:
+a witness that is down delays cosigning, never a decision. Once
+--witness-quorum of them cosigned a checkpoint it is kept in --cosigned
+(fsynced) and GET /v1/audit/checkpoint serves it with their cosignature
+lines. At start the log must be consistent with that kept checkpoint, or
+serve refuses to start. See docs/proofs.md, "Witnesses".
+
 Exit codes: 0 after a clean shutdown, 1 when the store cannot be opened at
 start (one line on stderr says why), 2 for other errors, including a
 shutdown after the store failed.`,
@@ -129,6 +139,7 @@ shutdown after the store failed.`,
 	cmd.Flags().StringVar(&o.memoryLimit, "memory-limit", "", fmt.Sprintf("Go's soft memory limit (GOMEMLIMIT), e.g. 1GiB, 512MiB or off; empty: %.0f%% of the container's memory limit, else of the machine's; GOMEMLIMIT in the environment wins", defaultMemoryShare*100))
 	addLimitFlags(cmd, &o.limits)
 	addAlertFlags(cmd, &o.alerts)
+	addWitnessFlags(cmd, &o.witnesses)
 	return cmd
 }
 
@@ -216,6 +227,15 @@ Lost it? custos admin-key reset --data %s
 	if err := checkAgainstCheckpoint(ctx, store, sig.signer, logger); err != nil {
 		return withCode(1, err)
 	}
+	pusher, stopWitnesses, err := startWitnesses(ctx, o.witnesses, o.dataDir, store, sig.signer.VerifierKey(), logger)
+	if err != nil {
+		return withCode(1, err)
+	}
+	defer stopWitnesses()
+	var cosigned func() []byte
+	if pusher != nil {
+		cosigned = pusher.Cosigned
+	}
 	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
 	if err != nil {
 		return withCode(1, err)
@@ -265,6 +285,7 @@ Lost it? custos admin-key reset --data %s
 		Ready:       store.Failed,
 		Evidence:    store,
 		VerifierKey: sig.signer.VerifierKey(),
+		Cosigned:    cosigned,
 		Logger:      logger,
 		Metrics:     m,
 		Limits:      o.limits,
@@ -320,6 +341,7 @@ Lost it? custos admin-key reset --data %s
 	budget := max(time.Until(deadlineOf(shutdownCtx)), minCloseBudget)
 	closed := make(chan error, 1)
 	go func() {
+		stopWitnesses()
 		stopAlerts()
 		stopIndex()
 		if err := ledger.Close(); err != nil {

@@ -127,11 +127,17 @@ func loadOrCreateSigningKey(path, dataDir, origin string) (s *checkpoint.Signer,
 	return s, true, err
 }
 
-// writeVerifierKey writes the verifier key to out, or to stderr when out
-// is "".
+// writeVerifierKey writes the checkpoint verifier key to out, or to stderr
+// when out is "".
 func writeVerifierKey(vkey, out string, stderr io.Writer) error {
+	return writeKeyLine(vkey, out, stderr, "checkpoint verifier key (give auditors and witnesses this, never the signing key)")
+}
+
+// writeKeyLine writes vkey and a newline to the file out, or to stderr
+// after a line saying what it is when out is "".
+func writeKeyLine(vkey, out string, stderr io.Writer, what string) error {
 	if out == "" {
-		fmt.Fprintf(stderr, "custos: checkpoint verifier key (give auditors and witnesses this, never the signing key):\n%s\n", vkey)
+		fmt.Fprintf(stderr, "custos: %s:\n%s\n", what, vkey)
 		return nil
 	}
 	if err := os.WriteFile(out, []byte(vkey+"\n"), 0o644); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/verify"
+	"github.com/custos-dev/custos/verify/witness"
 )
 
 // errChainBroken makes verify exit 1 after printing its report.
@@ -21,6 +22,8 @@ var errChainBroken = errors.New("chain is broken")
 
 func newVerifyCommand(stdout, stderr io.Writer) *cobra.Command {
 	var dataDir, chain, exportFile, cpFile, vkey, receiptFile string
+	var witnessVkeys []string
+	var witnessQuorum int
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Replay the hash chain from genesis and report the first broken event",
@@ -44,7 +47,10 @@ truncation below its size is checkpoint_truncated, a rewrite before its
 size (even with every later hash recomputed) or a forked root is
 checkpoint_mismatch, and the report's "checkpoint" section says what was
 compared. A checkpoint that does not verify under the key stops verify
-(exit 2).
+(exit 2). Cosignatures of witnesses in the checkpoint are accepted; with
+--witness-vkey KEY (repeatable) they are required: at least
+--witness-quorum of those keys (default all) must have cosigned it, else
+verify stops (exit 2) naming how many did.
 
 With --receipt FILE --vkey KEY it checks a decision receipt instead (C2SP
 tlog-proof, from GET /v1/audit/events/{event_id}/receipt; docs/proofs.md)
@@ -73,6 +79,9 @@ could not run (reason on stderr).`,
 			if cpFile != "" || vkey != "" {
 				cp, err := readCheckpoint(cpFile, vkey, chain, exportFile != "")
 				if err != nil {
+					return err
+				}
+				if err := checkWitnesses(cpFile, vkey, witnessVkeys, witnessQuorum); err != nil {
 					return err
 				}
 				opts = append(opts, verify.WithCheckpoint(cp))
@@ -108,6 +117,8 @@ could not run (reason on stderr).`,
 	cmd.Flags().StringVar(&exportFile, "export", "", "JSONL export file to verify offline instead of a data folder")
 	cmd.Flags().StringVar(&cpFile, "checkpoint", "", "signed checkpoint file the log must contain and extend (needs --vkey)")
 	cmd.Flags().StringVar(&receiptFile, "receipt", "", "receipt file (C2SP tlog-proof) to check offline against --vkey")
+	cmd.Flags().StringArrayVar(&witnessVkeys, "witness-vkey", nil, "with --checkpoint: verifier key of a witness (or a file holding it) whose cosignature the checkpoint must carry; repeatable")
+	cmd.Flags().IntVar(&witnessQuorum, "witness-quorum", 0, "with --witness-vkey: how many of those witnesses must have cosigned; 0: all of them")
 	cmd.Flags().StringVar(&vkey, "vkey", "", "checkpoint verifier key (NAME+hash+key), or a file holding it")
 	return cmd
 }
@@ -170,4 +181,36 @@ func verifyExport(ctx context.Context, file string, stderr io.Writer, opts ...ve
 	defer bar.Stop()
 	last := uint64(0)
 	return verify.Export(ctx, f, append(opts, verify.OnProgress(func(n uint64) { bar.Add(n - last); last = n }))...)
+}
+
+// checkWitnesses requires quorum of the witness keys to have cosigned the
+// checkpoint file (none asked: nothing to check).
+func checkWitnesses(file, vkey string, witnessVkeys []string, quorum int) error {
+	if len(witnessVkeys) == 0 {
+		if quorum != 0 {
+			return errors.New("--witness-quorum needs --witness-vkey")
+		}
+		return nil
+	}
+	logKey, err := keyOrFile(vkey)
+	if err != nil {
+		return fmt.Errorf("--vkey: %w", err)
+	}
+	keys := make([]string, len(witnessVkeys))
+	for i, k := range witnessVkeys {
+		if keys[i], err = keyOrFile(k); err != nil {
+			return fmt.Errorf("--witness-vkey: %w", err)
+		}
+	}
+	if quorum == 0 {
+		quorum = len(keys)
+	}
+	msg, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--checkpoint: %w", err)
+	}
+	if _, err := witness.CheckCosigned(msg, logKey, keys, quorum); err != nil {
+		return fmt.Errorf("--checkpoint %s: %w", file, err)
+	}
+	return nil
 }

@@ -106,6 +106,10 @@ func NewSigner(skey string) (*Signer, error) {
 // GenerateKey returns a new Ed25519 signer key and its verifier key, named
 // name (for example "custos.example/acme").
 func GenerateKey(rand io.Reader, name string) (skey, vkey string, err error) {
+	// x/mod generates keys for any name, but signs only with valid ones.
+	if name == "" || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == '+' || r == 0x7f }) >= 0 {
+		return "", "", fmt.Errorf("checkpoint: key name %q: want no spaces, control characters or '+'", name)
+	}
 	skey, vkey, err = note.GenerateKey(rand, name)
 	if err != nil {
 		return "", "", fmt.Errorf("checkpoint: generate key %q: %w", name, err)

@@ -233,6 +233,46 @@ func ParseLine(line []byte) (Line, error) {
 	return l, nil
 }
 
+// loneSurrogate reports whether the JSON string raw holds a \uXXXX escape
+// of a surrogate that is not a high one followed by an escaped low one.
+// Go's decoder reads such an escape as U+FFFD, so "\ud800" and "\ufffd"
+// would verify alike: only the second spelling is accepted.
+func loneSurrogate(raw []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 32)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // a two-character escape such as \\ or \"
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			return false // json.Unmarshal reports the bad escape
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			low, ok := hex4(i + 6)
+			if !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
 // splitObject returns the raw value of every key of the JSON object in
 // line. It collects what it can before a syntax error and returns the first
 // problem with the line as a whole.
@@ -308,6 +348,9 @@ func decodeField(l *Line, key string, raw json.RawMessage) error {
 	}
 	if len(raw) == 0 || raw[0] != '"' {
 		return &FieldError{Field: key, Reason: fmt.Sprintf("want a JSON string, got %s", raw)}
+	}
+	if loneSurrogate(raw) {
+		return &FieldError{Field: key, Reason: `holds a \u escape of a lone UTF-16 surrogate (U+D800 to U+DFFF outside a pair), which JSON decoders turn into U+FFFD or reject: write U+FFFD itself`}
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

@@ -154,6 +154,9 @@ func TestExportLineRejectsMalformed(t *testing.T) {
 		{name: "payload_base64 missing", mutate: del("payload_base64"), field: "payload_base64", reason: "missing"},
 		{name: "chain not a string", mutate: set("chain", []string{"default"}), field: "chain", reason: "want a JSON string"},
 		{name: "unknown key", mutate: set("verified", true), reason: `unknown key "verified"`},
+		{name: "lone high surrogate", raw: strings.Replace(strings.Split(exportExample, "\n")[1], `"actor":"`, `"actor":"\ud800`, 1), field: "actor", reason: "lone UTF-16 surrogate"},
+		{name: "lone low surrogate", raw: strings.Replace(strings.Split(exportExample, "\n")[1], `"actor":"`, `"actor":"x\udc00`, 1), field: "actor", reason: "lone UTF-16 surrogate"},
+		{name: "high surrogate before a non-surrogate", raw: strings.Replace(strings.Split(exportExample, "\n")[1], `"type":"`, `"type":"\ud83d\u0041`, 1), field: "type", reason: "lone UTF-16 surrogate"},
 		{name: "duplicate key", raw: `{"seq":"2","seq":"3"}`, field: "seq", reason: "duplicate key"},
 		{name: "empty", raw: ``, reason: "not a JSON object"},
 		{name: "blank", raw: "  \t", reason: "not a JSON object"},
@@ -336,4 +339,19 @@ func TestWriteReportsWriteErrors(t *testing.T) {
 	boom := errors.New("disk full")
 	_, err := export.Write(context.Background(), failingWriter{boom}, s, eventstore.DefaultChain, 0, 0, nil)
 	require.ErrorIs(t, err, boom)
+}
+
+func TestExportLineAcceptsSurrogatePairsAndReplacementCharacter(t *testing.T) {
+	t.Parallel()
+	line := strings.Split(exportExample, "\n")[1]
+	for spelled, want := range map[string]string{
+		`\ud83d\ude00`: "\U0001F600",
+		`\ufffd`:       "\uFFFD",
+		"\uFFFD":       "\uFFFD",
+		`\\ud800`:      `\ud800`, // an escaped backslash, not an escape
+	} {
+		parsed, err := export.ParseLine([]byte(strings.Replace(line, `"actor":"`, `"actor":"`+spelled, 1)))
+		require.NoError(t, err, spelled)
+		require.True(t, strings.HasPrefix(parsed.Actor, want), "%s read as %q", spelled, parsed.Actor)
+	}
 }

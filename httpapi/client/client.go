@@ -155,6 +155,11 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // do sends one request. in, if not nil, is sent as JSON; a 2xx answer is
 // decoded into out when out is not nil. path must already be escaped.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	return c.doHeader(ctx, method, path, query, nil, in, out)
+}
+
+// doHeader is do with extra request headers.
+func (c *Client) doHeader(ctx context.Context, method, path string, query url.Values, header http.Header, in, out any) error {
 	target := c.base.String() + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
@@ -178,6 +183,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("User-Agent", c.ua)
 	if c.apiKey != "" {
 		req.Header.Set("X-API-Key", c.apiKey)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

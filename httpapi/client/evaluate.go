@@ -23,3 +23,14 @@ func (c *Client) Evaluate(ctx context.Context, req wire.EvaluateRequest) (wire.D
 	err := c.do(ctx, http.MethodPost, "/v1/context/evaluate", nil, req, &out)
 	return out, err
 }
+
+// EvaluateWithReceipt is Evaluate asking for the decision's receipt too
+// (header X-Custos-Receipt: true): Decision.Receipt holds it, C2SP
+// tlog-proof text (docs/proofs.md), or is empty when the server keeps no
+// checkpoints or its checkpoint is not visible yet (fetch it later with
+// Receipt).
+func (c *Client) EvaluateWithReceipt(ctx context.Context, req wire.EvaluateRequest) (wire.Decision, error) {
+	var out wire.Decision
+	err := c.doHeader(ctx, http.MethodPost, "/v1/context/evaluate", nil, http.Header{wire.ReceiptHeader: {"true"}}, req, &out)
+	return out, err
+}

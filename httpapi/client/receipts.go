@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+
+	"github.com/custos-dev/custos/httpapi/wire"
 )
 
 // maxTextAnswer bounds the text answers read whole (checkpoints, keys,
@@ -54,4 +58,29 @@ func (c *Client) text(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("client: GET %s: answer over %d bytes", path, maxTextAnswer)
 	}
 	return b, nil
+}
+
+// InclusionProof returns the inclusion proof of record seq in the tree of
+// size size (GET /v1/audit/proof/inclusion; size 0: the current tree).
+func (c *Client) InclusionProof(ctx context.Context, seq, size uint64) (wire.InclusionProof, error) {
+	q := url.Values{"seq": {strconv.FormatUint(seq, 10)}}
+	if size > 0 {
+		q.Set("size", strconv.FormatUint(size, 10))
+	}
+	var out wire.InclusionProof
+	err := c.do(ctx, http.MethodGet, "/v1/audit/proof/inclusion", q, nil, &out)
+	return out, err
+}
+
+// ConsistencyProof returns the proof that the tree of size from is a
+// prefix of the tree of size to (GET /v1/audit/proof/consistency; to 0:
+// the current tree).
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) (wire.ConsistencyProof, error) {
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}}
+	if to > 0 {
+		q.Set("to", strconv.FormatUint(to, 10))
+	}
+	var out wire.ConsistencyProof
+	err := c.do(ctx, http.MethodGet, "/v1/audit/proof/consistency", q, nil, &out)
+	return out, err
 }

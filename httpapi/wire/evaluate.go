@@ -46,7 +46,16 @@ type Decision struct {
 	LeafIndex   uint64    `json:"leaf_index"`
 	SessionID   string    `json:"session_id"`
 	EvaluatedAt time.Time `json:"evaluated_at"`
+	// Receipt is the decision's receipt (C2SP tlog-proof text, as GET
+	// /v1/audit/events/{event_id}/receipt serves it), present only when
+	// the request carried ReceiptHeader: true and a checkpoint covers the
+	// event.
+	Receipt string `json:"receipt,omitempty"`
 }
+
+// ReceiptHeader set to "true" on POST /v1/context/evaluate asks for the
+// decision's receipt in the answer (Decision.Receipt).
+const ReceiptHeader = "X-Custos-Receipt"
 
 // Allowed reports whether d is an ALLOW.
 func (d Decision) Allowed() bool { return d.Decision == decision.Allow }

@@ -1,0 +1,57 @@
+package witness
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/custos-dev/custos/eventstore"
+)
+
+// AddCheckpoint posts a checkpoint note to the witness at baseURL
+// (POST baseURL/add-checkpoint) with the consistency proof from old, the
+// size the caller believes the witness holds. It returns the witness's
+// cosignature lines, or a *ConflictError carrying the witness's size
+// (409), or an error naming the status and the witness's message.
+func AddCheckpoint(ctx context.Context, client *http.Client, baseURL string, old uint64, proof []eventstore.Hash, msg []byte) ([]byte, error) {
+	var body bytes.Buffer
+	fmt.Fprintf(&body, "old %d\n", old)
+	for _, h := range proof {
+		body.WriteString(base64.StdEncoding.EncodeToString(h[:]))
+		body.WriteByte('\n')
+	}
+	body.WriteByte('\n')
+	body.Write(msg)
+	url := strings.TrimSuffix(baseURL, "/") + "/add-checkpoint"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &body)
+	if err != nil {
+		return nil, fmt.Errorf("witness %s: %w", baseURL, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("witness %s: %w", baseURL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, fmt.Errorf("witness %s: read answer: %w", baseURL, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return b, nil
+	case resp.StatusCode == http.StatusConflict && strings.HasPrefix(resp.Header.Get("Content-Type"), ContentTypeSize):
+		size, err := strconv.ParseUint(strings.TrimSuffix(string(b), "\n"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("witness %s: 409 with a malformed size %q", baseURL, b)
+		}
+		return nil, &ConflictError{Size: size, Fork: size == old}
+	default:
+		return nil, fmt.Errorf("witness %s: %s: %s", baseURL, resp.Status, strings.TrimSpace(string(b)))
+	}
+}

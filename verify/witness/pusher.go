@@ -1,0 +1,314 @@
+package witness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
+)
+
+// Log is what the Pusher reads: the log's latest durable signed checkpoint,
+// its tree head and consistency proofs. *eventstore.Store has these
+// methods.
+type Log interface {
+	SignedCheckpoint(ctx context.Context, chain string) ([]byte, error)
+	TreeHead(ctx context.Context, chain string) (eventstore.TreeHead, error)
+	ConsistencyProof(ctx context.Context, chain string, from, to uint64) ([]eventstore.Hash, error)
+}
+
+// Endpoint is a witness the Pusher pushes to: its URL prefix and its
+// cosignature/v1 verifier key.
+type Endpoint struct {
+	URL  string
+	Vkey string
+}
+
+// PusherConfig configures a Pusher.
+type PusherConfig struct {
+	Log   Log
+	Chain string
+	// LogVkey is the log's own verifier key.
+	LogVkey   string
+	Witnesses []Endpoint
+	// Quorum is how many witnesses must cosign a checkpoint before it is
+	// kept and served as cosigned (1 to len(Witnesses)).
+	Quorum int
+	// Interval is how often the latest checkpoint is pushed while it
+	// changes.
+	Interval time.Duration
+	// Timeout bounds one add-checkpoint request.
+	Timeout time.Duration
+	// StatePath is the file that keeps the latest checkpoint cosigned by
+	// a quorum, replaced durably (fsync) each time.
+	StatePath string
+	Client    *http.Client
+	Logger    *slog.Logger
+}
+
+// Pusher pushes a log's checkpoints to witnesses, in the background, and
+// keeps the latest one a quorum cosigned. It never holds up the log: a
+// witness that is down only delays cosigning. Safe for concurrent use.
+type Pusher struct {
+	cfg       PusherConfig
+	logV      note.Verifier
+	witnesses []*remote
+
+	mu       sync.Mutex
+	cosigned []byte
+}
+
+// remote is the Pusher's view of one witness; only the goroutine of the
+// current round touches it.
+type remote struct {
+	Endpoint
+	v      *CosignatureVerifier
+	size   uint64 // the size the witness holds, as last learned
+	sigFor []byte // the note that sig cosigns
+	sig    []byte
+	down   bool
+}
+
+// NewPusher checks the configuration and reads the cosigned checkpoint
+// kept at StatePath, if any.
+func NewPusher(cfg PusherConfig) (*Pusher, error) {
+	if len(cfg.Witnesses) == 0 || cfg.Quorum < 1 || cfg.Quorum > len(cfg.Witnesses) {
+		return nil, fmt.Errorf("witness: quorum %d of %d witnesses: want 1 to the number of witnesses", cfg.Quorum, len(cfg.Witnesses))
+	}
+	if cfg.Interval <= 0 || cfg.Timeout <= 0 || cfg.Log == nil || cfg.Client == nil || cfg.Logger == nil || cfg.StatePath == "" {
+		return nil, errors.New("witness: Log, Interval, Timeout, StatePath, Client and Logger are required")
+	}
+	logV, err := note.NewVerifier(strings.TrimSpace(cfg.LogVkey))
+	if err != nil {
+		return nil, fmt.Errorf("witness: log key: %w", err)
+	}
+	p := &Pusher{cfg: cfg, logV: logV}
+	seen := map[string]bool{}
+	for _, e := range cfg.Witnesses {
+		v, err := NewCosignatureVerifier(e.Vkey)
+		if err != nil {
+			return nil, fmt.Errorf("witness %s: %w", e.URL, err)
+		}
+		if seen[e.Vkey] {
+			return nil, fmt.Errorf("witness %s: the key %s is given twice", e.URL, v.Name())
+		}
+		seen[e.Vkey] = true
+		p.witnesses = append(p.witnesses, &remote{Endpoint: e, v: v})
+	}
+	b, err := os.ReadFile(cfg.StatePath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("witness: read cosigned checkpoint: %w", err)
+	default:
+		p.cosigned = b
+	}
+	return p, nil
+}
+
+// Cosigned returns the latest checkpoint that a quorum of witnesses
+// cosigned, with their cosignature lines appended, or nil.
+func (p *Pusher) Cosigned() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.cosigned)
+}
+
+// ErrInconsistent means the log contradicts a checkpoint that witnesses
+// cosigned.
+var ErrInconsistent = errors.New("witness: the log contradicts its latest cosigned checkpoint")
+
+// CheckLog checks the log against the kept cosigned checkpoint: signed by
+// the log's key for the chain and a quorum of the witnesses, of a size the
+// log has, and consistent with the log's tree. The tree itself is checked
+// against the records elsewhere (serve replays the chain against its own
+// checkpoint at start). No cosigned checkpoint kept yet is not an error.
+func (p *Pusher) CheckLog(ctx context.Context) error {
+	msg := p.Cosigned()
+	if msg == nil {
+		return nil
+	}
+	vkeys := make([]string, len(p.witnesses))
+	for i, w := range p.witnesses {
+		vkeys[i] = w.Vkey
+	}
+	if _, err := CheckCosigned(msg, p.cfg.LogVkey, vkeys, p.cfg.Quorum); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInconsistent, p.cfg.StatePath, err)
+	}
+	cv, err := checkpoint.NewVerifier(p.cfg.LogVkey)
+	if err != nil {
+		return err
+	}
+	cp, err := cv.Open(msg, p.cfg.Chain)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInconsistent, p.cfg.StatePath, err)
+	}
+	head, err := p.cfg.Log.TreeHead(ctx, p.cfg.Chain)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cp.Size > head.Size:
+		return fmt.Errorf("%w: witnesses cosigned size %d, the log has %d records (truncated)", ErrInconsistent, cp.Size, head.Size)
+	case cp.Size == head.Size:
+		if cp.Root != [32]byte(head.Root) {
+			return fmt.Errorf("%w: witnesses cosigned another root at size %d (rewritten or forked)", ErrInconsistent, cp.Size)
+		}
+	case cp.Size > 0:
+		proof, err := p.cfg.Log.ConsistencyProof(ctx, p.cfg.Chain, cp.Size, head.Size)
+		if err != nil {
+			return err
+		}
+		if err := tlog.CheckTree(toTlog(proof), int64(head.Size), tlog.Hash(head.Root), int64(cp.Size), tlog.Hash(cp.Root)); err != nil {
+			return fmt.Errorf("%w: the log's tree at %d does not extend the cosigned tree at %d (rewritten or forked): %w", ErrInconsistent, head.Size, cp.Size, err)
+		}
+	}
+	return nil
+}
+
+func toTlog(p []eventstore.Hash) tlog.TreeProof {
+	out := make(tlog.TreeProof, len(p))
+	for i := range p {
+		out[i] = tlog.Hash(p[i])
+	}
+	return out
+}
+
+// Run pushes every Interval until ctx is done.
+func (p *Pusher) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		p.PushOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PushOnce pushes the latest checkpoint to every witness that has not
+// cosigned it, in parallel, and keeps it if a quorum has. Failures are
+// logged (once per witness until it recovers), never returned: the next
+// round retries.
+func (p *Pusher) PushOnce(ctx context.Context) {
+	msg, err := p.cfg.Log.SignedCheckpoint(ctx, p.cfg.Chain)
+	if errors.Is(err, eventstore.ErrNoCheckpoint) {
+		return
+	}
+	if err != nil {
+		p.cfg.Logger.Warn("witness push: read the latest checkpoint", "err", err)
+		return
+	}
+	cp, err := checkpoint.Parse(checkpoint.Text(msg))
+	if err != nil {
+		p.cfg.Logger.Error("witness push: own checkpoint is malformed", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, w := range p.witnesses {
+		if bytes.Equal(w.sigFor, msg) {
+			continue
+		}
+		wg.Go(func() { p.push(ctx, w, msg, cp) })
+	}
+	wg.Wait()
+	var sigs [][]byte
+	for _, w := range p.witnesses {
+		if bytes.Equal(w.sigFor, msg) {
+			sigs = append(sigs, w.sig)
+		}
+	}
+	if len(sigs) < p.cfg.Quorum {
+		return
+	}
+	p.mu.Lock()
+	kept := p.cosigned
+	p.mu.Unlock()
+	combined := append(bytes.Clone(msg), bytes.Join(sigs, nil)...)
+	if bytes.Equal(kept, combined) {
+		return
+	}
+	if err := WriteFileSync(p.cfg.StatePath, combined); err != nil {
+		p.cfg.Logger.Error("witness push: keep the cosigned checkpoint", "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.cosigned = combined
+	p.mu.Unlock()
+	p.cfg.Logger.Debug("checkpoint cosigned", "size", cp.Size, "witnesses", len(sigs))
+}
+
+// push sends msg to w, learning w's size from a 409 and retrying once.
+func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) {
+	for attempt := 0; ; attempt++ {
+		sig, err := p.send(ctx, w, msg, cp)
+		var conflict *ConflictError
+		if errors.As(err, &conflict) && !conflict.Fork && attempt == 0 && conflict.Size != w.size {
+			w.size = conflict.Size
+			continue
+		}
+		if err != nil {
+			if !w.down || errors.As(err, &conflict) {
+				p.cfg.Logger.Warn("witness did not cosign; decisions go on, cosigning waits", "witness", w.URL, "size", cp.Size, "err", err)
+			}
+			w.down = true
+			return
+		}
+		if w.down {
+			p.cfg.Logger.Info("witness cosigns again", "witness", w.URL, "size", cp.Size)
+		}
+		w.down, w.size, w.sigFor, w.sig = false, cp.Size, msg, sig
+		return
+	}
+}
+
+func (p *Pusher) send(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) ([]byte, error) {
+	var proof []eventstore.Hash
+	if w.size > cp.Size {
+		return nil, fmt.Errorf("%w: the witness holds size %d, the log only %d", ErrInconsistent, w.size, cp.Size)
+	}
+	if w.size > 0 && w.size < cp.Size {
+		var err error
+		if proof, err = p.cfg.Log.ConsistencyProof(ctx, p.cfg.Chain, w.size, cp.Size); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	answer, err := AddCheckpoint(ctx, p.cfg.Client, w.URL, w.size, proof, msg)
+	if err != nil {
+		return nil, err
+	}
+	// Keep only w's valid cosignature lines.
+	n, err := note.Open(append(bytes.Clone(msg), answer...), note.VerifierList(p.logV, w.v))
+	if err != nil {
+		return nil, fmt.Errorf("witness %s: answer does not verify: %w", w.URL, err)
+	}
+	var sig []byte
+	for _, line := range strings.SplitAfter(string(answer), "\n") {
+		for _, s := range n.Sigs {
+			if s.Name == w.v.Name() && s.Hash == w.v.KeyHash() && strings.HasPrefix(line, "— "+w.v.Name()+" ") {
+				sig = append(sig, line...)
+				break
+			}
+		}
+	}
+	if sig == nil {
+		return nil, fmt.Errorf("witness %s: no cosignature by its key %s in the answer", w.URL, w.v.Name())
+	}
+	return sig, nil
+}

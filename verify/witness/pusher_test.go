@@ -1,0 +1,93 @@
+package witness_test
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
+	"github.com/custos-dev/custos/eventstore/eventstoretest"
+	"github.com/custos-dev/custos/verify/witness"
+)
+
+func openSigned(t *testing.T, signer *checkpoint.Signer) *eventstore.Store {
+	t.Helper()
+	s, err := eventstore.Open(eventstore.Options{Dir: filepath.Join(t.TempDir(), "data"), Signer: signer, CreateIfMissing: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func newPusher(t *testing.T, s *eventstore.Store, signer *checkpoint.Signer, state string, logs *eventstoretest.Buffer, ws ...*testWitness) *witness.Pusher {
+	t.Helper()
+	var eps []witness.Endpoint
+	for _, w := range ws {
+		eps = append(eps, witness.Endpoint{URL: w.url, Vkey: w.vkey})
+	}
+	p, err := witness.NewPusher(witness.PusherConfig{Log: s, Chain: eventstore.DefaultChain, LogVkey: signer.VerifierKey(), Witnesses: eps,
+		Quorum: len(eps), Interval: time.Second, Timeout: time.Second, StatePath: state, Client: http.DefaultClient,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	require.NoError(t, err)
+	return p
+}
+
+// TestPusherKeepsTheCosignedCheckpointAndCatchesAFork pushes a real store's
+// checkpoints to two witnesses, then offers them a fork signed with the
+// same key: they refuse it, and the forked log fails CheckLog.
+func TestPusherKeepsTheCosignedCheckpointAndCatchesAFork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	signer := eventstoretest.NewSigner(t, "custos.test/push")
+	var ws []*testWitness
+	for _, name := range []string{"witness.test/a", "witness.test/b"} {
+		skey, _, err := witness.GenerateKey(rand.Reader, name)
+		require.NoError(t, err)
+		ws = append(ws, startWitness(t, filepath.Join(t.TempDir(), "state"), skey, signer.VerifierKey()))
+	}
+	state := filepath.Join(t.TempDir(), "cosigned")
+	logs := &eventstoretest.Buffer{}
+	s := openSigned(t, signer)
+	p := newPusher(t, s, signer, state, logs, ws...)
+	require.Nil(t, p.Cosigned())
+	for round := range 3 {
+		_, err := s.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(2*round), eventstoretest.Draft(2*round+1))
+		require.NoError(t, err)
+		p.PushOnce(ctx)
+		msg := p.Cosigned()
+		names, err := witness.CheckCosigned(msg, signer.VerifierKey(), []string{ws[0].vkey, ws[1].vkey}, 2)
+		require.NoError(t, err, "round %d: %s", round, logs.String())
+		require.Len(t, names, 2)
+		require.Equal(t, uint64(2*round+2), mustParse(t, msg).Size)
+	}
+	require.NoError(t, p.CheckLog(ctx))
+	// A new pusher reads the kept checkpoint back.
+	require.Equal(t, p.Cosigned(), newPusher(t, s, signer, state, logs, ws...).Cosigned())
+
+	// A fork: other records under the same key, longer than the original.
+	fork := openSigned(t, signer)
+	for i := range 8 {
+		_, err := fork.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(100+i))
+		require.NoError(t, err)
+	}
+	fp := newPusher(t, fork, signer, state, logs, ws...)
+	require.ErrorIs(t, fp.CheckLog(ctx), witness.ErrInconsistent)
+	fp.PushOnce(ctx)
+	require.Equal(t, p.Cosigned(), fp.Cosigned(), "no witness cosigned the fork")
+	for _, w := range ws {
+		require.Contains(t, w.logs.String(), "WITNESS REFUSED AN INCONSISTENT CHECKPOINT")
+	}
+}
+
+func mustParse(t *testing.T, msg []byte) checkpoint.Checkpoint {
+	t.Helper()
+	cp, err := checkpoint.Parse(checkpoint.Text(msg))
+	require.NoError(t, err)
+	return cp
+}
