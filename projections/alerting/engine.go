@@ -140,9 +140,10 @@ type Engine struct {
 	// Owned by the Run goroutine.
 	cursor      uint64
 	prev        eventstore.Hash
-	broken      bool // incremental verify found a problem: stop checking
-	spikeRules  map[string]alerts.Rule
-	spikes      map[string]*window
+	broken      bool                   // incremental verify found a problem: stop checking
+	spikeRules  map[string]alerts.Rule // denial_spike and denial_rate rules
+	spikes      map[string]*window     // denial_spike: rule id \x00 group -> DENYs
+	rates       map[string]*rateWindow // denial_rate: rule id \x00 group -> decisions and DENYs
 	storeRaised bool
 
 	statusMu sync.Mutex
@@ -162,6 +163,7 @@ func New(cfg Config) (*Engine, error) {
 		invalid:    map[string]*window{},
 		groupsFull: map[string]bool{},
 		spikes:     map[string]*window{},
+		rates:      map[string]*rateWindow{},
 		valid:      true,
 	}, nil
 }
@@ -446,12 +448,12 @@ func (e *Engine) checkKeys(ctx context.Context) {
 	}
 }
 
-// refreshSpikeRules takes the denial_spike rules in force, dropping the
-// counts of rules that changed or went.
+// refreshSpikeRules takes the denial_spike and denial_rate rules in force,
+// dropping the counts of rules that changed or went.
 func (e *Engine) refreshSpikeRules() {
 	rules := map[string]alerts.Rule{}
 	for _, r := range e.cfg.Ledger.AlertRules() {
-		if r.Kind == alerts.KindDenialSpike {
+		if r.Kind == alerts.KindDenialSpike || r.Kind == alerts.KindDenialRate {
 			rules[r.RuleID] = r
 		}
 	}
@@ -463,48 +465,72 @@ func (e *Engine) refreshSpikeRules() {
 					delete(e.spikes, k)
 				}
 			}
+			for k := range e.rates {
+				if strings.HasPrefix(k, prefix) {
+					delete(e.rates, k)
+				}
+			}
 		}
 	}
 	e.spikeRules = rules
 }
 
-// countDecision counts a DENY against every denial_spike rule and raises
-// the alerts it crosses.
+// decisionGroup returns the group of made under rule r ("" for none).
+func decisionGroup(r alerts.Rule, made decision.Made) string {
+	switch r.GroupBy {
+	case alerts.GroupRole:
+		if made.EvaluatedRole != "" {
+			return made.EvaluatedRole
+		}
+		return made.Request.AgentRole
+	case alerts.GroupAgent:
+		return made.Request.AgentID
+	case alerts.GroupSource:
+		return made.Request.SourceID
+	case alerts.GroupDenialType:
+		return made.DenialType
+	}
+	return ""
+}
+
+// countDecision counts a decision against every denial_spike rule (DENYs
+// only) and denial_rate rule (every decision, and the DENYs among them),
+// and raises the alerts it crosses.
 func (e *Engine) countDecision(ctx context.Context, v eventstore.View) {
 	ev, err := domain.Decode(decision.TypeMade, v.Payload)
 	if err != nil {
 		return // verify reports a record that does not decode as tampering elsewhere
 	}
 	made := ev.(decision.Made)
-	if made.Allowed() {
-		return
-	}
 	at := time.Unix(0, v.TimeNanos).UTC()
+	groupsFull := len(e.spikes)+len(e.rates) >= e.cfg.MaxGroups*max(1, len(e.spikeRules))
 	for _, r := range e.spikeRules {
-		if r.DenialType != "" && r.DenialType != made.DenialType {
+		denied := !made.Allowed() && (r.DenialType == "" || r.DenialType == made.DenialType)
+		if r.Kind == alerts.KindDenialSpike && !denied {
 			continue
 		}
-		group := ""
-		switch r.GroupBy {
-		case alerts.GroupRole:
-			group = made.EvaluatedRole
-			if group == "" {
-				group = made.Request.AgentRole
-			}
-		case alerts.GroupAgent:
-			group = made.Request.AgentID
-		case alerts.GroupSource:
-			group = made.Request.SourceID
-		case alerts.GroupDenialType:
-			group = made.DenialType
-		}
+		group := decisionGroup(r, made)
 		if group == "" {
 			continue
 		}
 		k := r.RuleID + "\x00" + group
+		if r.Kind == alerts.KindDenialRate {
+			w, ok := e.rates[k]
+			if !ok {
+				if groupsFull {
+					continue
+				}
+				w = newRateWindow(time.Duration(r.Window))
+				e.rates[k] = w
+			}
+			if a, ok := w.add(at, denied, r, group); ok {
+				e.raise(ctx, a)
+			}
+			continue
+		}
 		w, ok := e.spikes[k]
 		if !ok {
-			if len(e.spikes) >= e.cfg.MaxGroups*max(1, len(e.spikeRules)) {
+			if groupsFull {
 				continue
 			}
 			w = newWindow(time.Duration(r.Window))
@@ -517,8 +543,8 @@ func (e *Engine) countDecision(ctx context.Context, v eventstore.View) {
 	e.rearm(at)
 }
 
-// rearm re-arms every spike window that fell below its threshold at t and
-// forgets windows that hold nothing.
+// rearm re-arms every spike and rate window that fell below its threshold
+// at t and forgets windows that hold nothing.
 func (e *Engine) rearm(t time.Time) {
 	for k, w := range e.spikes {
 		id, _, _ := strings.Cut(k, "\x00")
@@ -529,6 +555,16 @@ func (e *Engine) rearm(t time.Time) {
 		}
 		if n == 0 {
 			delete(e.spikes, k)
+		}
+	}
+	for k, w := range e.rates {
+		id, _, _ := strings.Cut(k, "\x00")
+		all, denied := w.all.count(t), w.deny.count(t)
+		if !rateReached(e.spikeRules[id], all, denied) {
+			w.armed = true
+		}
+		if all == 0 {
+			delete(e.rates, k)
 		}
 	}
 }
