@@ -459,20 +459,21 @@ func (e *Engine) refreshSpikeRules() {
 	}
 	for id, old := range e.spikeRules {
 		if r, ok := rules[id]; !ok || !r.Equal(old) {
-			prefix := id + "\x00"
-			for k := range e.spikes {
-				if strings.HasPrefix(k, prefix) {
-					delete(e.spikes, k)
-				}
-			}
-			for k := range e.rates {
-				if strings.HasPrefix(k, prefix) {
-					delete(e.rates, k)
-				}
-			}
+			dropRule(e.spikes, id)
+			dropRule(e.rates, id)
 		}
 	}
 	e.spikeRules = rules
+}
+
+// dropRule deletes the windows of rule id from m (keyed rule id \x00 group).
+func dropRule[W any](m map[string]W, id string) {
+	prefix := id + "\x00"
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			delete(m, k)
+		}
+	}
 }
 
 // decisionGroup returns the group of made under rule r ("" for none).
@@ -514,33 +515,33 @@ func (e *Engine) countDecision(ctx context.Context, v eventstore.View) {
 			continue
 		}
 		k := r.RuleID + "\x00" + group
+		length := time.Duration(r.Window)
 		if r.Kind == alerts.KindDenialRate {
-			w, ok := e.rates[k]
-			if !ok {
-				if groupsFull {
-					continue
+			if w, ok := windowOf(e.rates, k, groupsFull, func() *rateWindow { return newRateWindow(length) }); ok {
+				if a, ok := w.add(at, denied, r, group); ok {
+					e.raise(ctx, a)
 				}
-				w = newRateWindow(time.Duration(r.Window))
-				e.rates[k] = w
-			}
-			if a, ok := w.add(at, denied, r, group); ok {
-				e.raise(ctx, a)
 			}
 			continue
 		}
-		w, ok := e.spikes[k]
-		if !ok {
-			if groupsFull {
-				continue
+		if w, ok := windowOf(e.spikes, k, groupsFull, func() *window { return newWindow(length) }); ok {
+			if a, ok := crossing(w, w.add(at), r, group, at); ok {
+				e.raise(ctx, a)
 			}
-			w = newWindow(time.Duration(r.Window))
-			e.spikes[k] = w
-		}
-		if a, ok := crossing(w, w.add(at), r, group, at); ok {
-			e.raise(ctx, a)
 		}
 	}
 	e.rearm(at)
+}
+
+// windowOf returns the window of key k in m, made by fresh and stored
+// unless full (then ok is false).
+func windowOf[W any](m map[string]W, k string, full bool, fresh func() W) (w W, ok bool) {
+	if w, ok = m[k]; ok || full {
+		return w, ok
+	}
+	w = fresh()
+	m[k] = w
+	return w, true
 }
 
 // rearm re-arms every spike and rate window that fell below its threshold
