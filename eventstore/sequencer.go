@@ -492,12 +492,14 @@ func (w *chainWriter) stop() {
 const tracerName = "github.com/custos-dev/custos/eventstore"
 
 // startCommitSpan starts the span of the group commit a, back-dated to when
-// its batch was started, as a new root linked to every traced caller it
-// carries: one commit serves many requests, so it is a child of none.
+// its batch was started, as a new root linked to every sampled caller it
+// carries: one commit serves many requests, so it is a child of none. An
+// unsampled caller is not linked: its span is never exported, and the
+// link would only cost the commit span memory and export bytes.
 func (w *chainWriter) startCommitSpan(a applied) trace.Span {
 	var links []trace.Link
 	for _, p := range a.group {
-		if p.caller.IsValid() {
+		if p.caller.IsSampled() {
 			links = append(links, trace.Link{SpanContext: p.caller})
 		}
 	}

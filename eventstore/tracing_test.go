@@ -41,8 +41,13 @@ func TestCommitSpanLinksCallers(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// An Enqueue without a span in its ctx is committed and linked to nothing.
+	// An Enqueue without a span in its ctx is committed and linked to
+	// nothing; so is one whose span was not sampled (never exported).
 	_, err := s.Append(context.Background(), eventstore.DefaultChain, draft(callers))
+	require.NoError(t, err)
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})
+	require.True(t, unsampled.IsValid())
+	_, err = s.Append(trace.ContextWithSpanContext(context.Background(), unsampled), eventstore.DefaultChain, draft(callers+1))
 	require.NoError(t, err)
 
 	linked := map[trace.SpanID]bool{}
@@ -68,7 +73,7 @@ func TestCommitSpanLinksCallers(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, linked, "every caller's span is linked from exactly the commits that carried it")
-	assert.Equal(t, callers+1, records)
+	assert.Equal(t, callers+2, records)
 	require.Len(t, fsyncs, len(commits))
 	for _, f := range fsyncs {
 		parent, ok := commits[f.Parent.SpanID()]

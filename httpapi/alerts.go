@@ -78,12 +78,12 @@ func (s *Server) listAlerts(c echo.Context) error {
 
 func alertRuleDomain(r wire.AlertRule) alerts.Rule {
 	return alerts.Rule{RuleID: r.RuleID, Kind: r.Kind, Description: r.Description, GroupBy: r.GroupBy,
-		Threshold: r.Threshold, Window: r.Window, DenialType: r.DenialType, Days: r.Days}
+		Threshold: r.Threshold, Window: r.Window, DenialType: r.DenialType, MinDecisions: r.MinDecisions, Days: r.Days}
 }
 
 func newAlertRule(r alerts.Rule) wire.AlertRule {
 	return wire.AlertRule{RuleID: r.RuleID, Kind: r.Kind, Description: r.Description, GroupBy: r.GroupBy,
-		Threshold: r.Threshold, Window: r.Window, DenialType: r.DenialType, Days: r.Days}
+		Threshold: r.Threshold, Window: r.Window, DenialType: r.DenialType, MinDecisions: r.MinDecisions, Days: r.Days}
 }
 
 // listAlertRules handles GET /v1/alerts/rules.

@@ -273,12 +273,14 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "out is read, then refused: %s", r.body)
 	sent(t, w, out, nil)
 
-	// Alerts: rules of both shapes, one raised alert with every field, the
+	// Alerts: rules of every shape, one raised alert with every field, the
 	// dead letters.
 	spike := wire.AlertRule{RuleID: "spike", Kind: "denial_spike", Description: "denials per role",
 		GroupBy: "role", Threshold: 50, Window: alerts.Duration(5 * time.Minute), DenialType: "policy"}
+	rate := wire.AlertRule{RuleID: "rate", Kind: "denial_rate", GroupBy: "agent", Threshold: 40,
+		Window: alerts.Duration(10 * time.Minute), MinDecisions: 50}
 	expiry := wire.AlertRule{RuleID: "expiry", Kind: "key_expiring", Days: []int{14, 1}}
-	for _, r := range []wire.AlertRule{spike, expiry} {
+	for _, r := range []wire.AlertRule{spike, rate, expiry} {
 		sent(t, w, r, nil)
 		check(c.SetAlertRule(ctx, r))(rt)
 	}

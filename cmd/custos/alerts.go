@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -104,8 +105,9 @@ func loadAlerts(o alertOptions) (alertfile.File, []webhook.Target, error) {
 // runAlerts sets the file's rules, starts webhook delivery and the engine
 // (woken by the durable heads on bus) and returns the hooks for the API
 // and a stop that waits for both; stop is safe to call twice and must run
-// before the Ledger closes.
-func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []webhook.Target,
+// before the Ledger closes. The dead-letter list is kept in
+// deadLetterFile (deadLetterPath of the data folder).
+func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []webhook.Target, deadLetterFile string,
 	ledger *writeside.Ledger, store *eventstore.Store, bus *gochannel.GoChannel, m *metrics.Metrics, logger *slog.Logger,
 ) (httpapi.AlertHooks, func(), error) {
 	changed := 0
@@ -121,7 +123,7 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 	if o.file != "" {
 		logger.Info("alert rules synced", "path", o.file, "rules", len(f.Rules), "events_appended", changed)
 	}
-	sender, err := webhook.New(webhook.Config{Targets: targets, Logger: logger})
+	sender, err := webhook.New(webhook.Config{Targets: targets, Logger: logger, DeadLetterFile: deadLetterFile})
 	if err != nil {
 		return httpapi.AlertHooks{}, nil, err
 	}
@@ -176,4 +178,11 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 		})
 	}
 	return httpapi.AlertHooks{InvalidKey: engine.InvalidKey, DeadLetters: sender.DeadLetters}, stop, nil
+}
+
+// deadLetterPath is where serve keeps the webhook dead-letter list: a file
+// in the data folder (Pebble ignores it), so that it moves with the folder
+// and survives restarts. Backups leave it out: it is not on the chain.
+func deadLetterPath(dataDir string) string {
+	return filepath.Join(dataDir, "alerts-dead-letters.json")
 }

@@ -267,7 +267,7 @@ Lost it? custos admin-key reset --data %s
 			stopIndex()
 		}
 	}()
-	alertHooks, stopAlerts, err := runAlerts(ctx, o.alerts, alertFile, webhooks, ledger, store, bus, m, logger)
+	alertHooks, stopAlerts, err := runAlerts(ctx, o.alerts, alertFile, webhooks, deadLetterPath(o.dataDir), ledger, store, bus, m, logger)
 	if err != nil {
 		return err
 	}

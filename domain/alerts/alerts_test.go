@@ -27,6 +27,11 @@ func TestRuleValidate(t *testing.T) {
 		fields []string // every field reported, in order; nil: valid
 	}{
 		{"denial spike", spike(), nil},
+		{"denial rate", alerts.Rule{RuleID: "rate", Kind: alerts.KindDenialRate, GroupBy: alerts.GroupAgent, Threshold: 50, Window: alerts.Duration(time.Minute), MinDecisions: 20}, nil},
+		{"bad rate", alerts.Rule{RuleID: "rate", Kind: alerts.KindDenialRate, GroupBy: alerts.GroupAgent, Threshold: 150, Window: alerts.Duration(time.Minute)},
+			[]string{"threshold", "min_decisions"}},
+		{"spike with min_decisions", alerts.Rule{RuleID: "s", Kind: alerts.KindDenialSpike, GroupBy: alerts.GroupRole, Threshold: 5, Window: alerts.Duration(time.Minute), MinDecisions: 3},
+			[]string{"min_decisions"}},
 		{"key expiring", alerts.Rule{RuleID: "expiry", Kind: alerts.KindKeyExpiring, Days: []int{14, 1}}, nil},
 		{"invalid key", alerts.Rule{RuleID: "leak", Kind: alerts.KindInvalidKey, GroupBy: alerts.GroupKeyPrefix, Threshold: 5, Window: alerts.Duration(time.Minute)}, nil},
 		{"verify", alerts.Rule{RuleID: "verify", Kind: alerts.KindVerifyFailed}, nil},

@@ -17,6 +17,10 @@ const (
 	// KindDenialSpike: DENY decisions over a sliding window, per group
 	// (role, agent, source or denial type), reach a threshold.
 	KindDenialSpike = "denial_spike"
+	// KindDenialRate: the DENY share of the decisions over a sliding
+	// window, per group, reaches a threshold in percent, once the window
+	// holds at least MinDecisions decisions.
+	KindDenialRate = "denial_rate"
 	// KindKeyExpiring: an active key expires within one of the rule's
 	// day counts. One alert per key and day count, ever.
 	KindKeyExpiring = "key_expiring"
@@ -34,7 +38,7 @@ const (
 
 // Kinds returns every rule kind, in a fixed order.
 func Kinds() []string {
-	return []string{KindDenialSpike, KindKeyExpiring, KindInvalidKey, KindVerifyFailed, KindStoreFailed}
+	return []string{KindDenialSpike, KindDenialRate, KindKeyExpiring, KindInvalidKey, KindVerifyFailed, KindStoreFailed}
 }
 
 // Groupings of a denial_spike rule (Rule.GroupBy).
@@ -94,6 +98,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 //
 //   - denial_spike: GroupBy (role, agent, source, denial_type), Threshold,
 //     Window; DenialType optionally counts only denials of one type.
+//   - denial_rate: GroupBy (role, agent, source), Threshold (a percent, 1 to
+//     100: DENYs among the group's decisions in the window), Window,
+//     MinDecisions (at least 1: fewer decisions in the window never fire);
+//     DenialType optionally counts only denials of one type as DENYs.
 //   - invalid_key: GroupBy (key_prefix, remote_addr), Threshold, Window.
 //   - key_expiring: Days, e.g. [14, 1].
 //   - verify_failed, store_failed: nothing else.
@@ -105,12 +113,15 @@ type Rule struct {
 	Threshold   int      `json:"threshold,omitempty"`
 	Window      Duration `json:"window,omitempty"`
 	DenialType  string   `json:"denial_type,omitempty"`
-	Days        []int    `json:"days,omitempty"`
+	// MinDecisions is the least decisions in the window of a denial_rate
+	// rule before its share counts.
+	MinDecisions int   `json:"min_decisions,omitempty"`
+	Days         []int `json:"days,omitempty"`
 }
 
 // FieldError reports a rule field that breaks a rule (HTTP 422). Field is
 // the wire name ("rule_id", "kind", "group_by", "threshold", "window",
-// "denial_type", "days", "days[i]", "description"); Problem says what is
+// "denial_type", "min_decisions", "days", "days[i]", "description"); Problem says what is
 // allowed. Validate reports every problem at once, joined with errors.Join.
 type FieldError struct {
 	Field   string
@@ -171,6 +182,8 @@ func (r Rule) Validate() error {
 				set = r.Window != 0
 			case "denial_type":
 				set = r.DenialType != ""
+			case "min_decisions":
+				set = r.MinDecisions != 0
 			case "days":
 				set = r.Days != nil
 			}
@@ -180,15 +193,31 @@ func (r Rule) Validate() error {
 		}
 	}
 	switch r.Kind {
-	case KindDenialSpike:
-		windowed(GroupRole, GroupAgent, GroupSource, GroupDenialType)
+	case KindDenialSpike, KindDenialRate:
+		if r.Kind == KindDenialSpike {
+			windowed(GroupRole, GroupAgent, GroupSource, GroupDenialType)
+		} else {
+			// An ALLOW has no denial type: a share per denial type has no
+			// decisions to divide by. denial_type filters instead.
+			windowed(GroupRole, GroupAgent, GroupSource)
+		}
 		if err := text.Identifier(r.DenialType); r.DenialType != "" && err != nil {
 			bad("denial_type", text.Problem(err), err)
+		}
+		if r.Kind == KindDenialSpike {
+			none("min_decisions", "days")
+			break
+		}
+		if r.Threshold > 100 {
+			bad("threshold", "is a percent of the decisions: at most 100", nil)
+		}
+		if r.MinDecisions < 1 {
+			bad("min_decisions", "must be at least 1: the decisions a window must hold before its DENY share counts", nil)
 		}
 		none("days")
 	case KindInvalidKey:
 		windowed(GroupKeyPrefix, GroupRemoteAddr)
-		none("denial_type", "days")
+		none("denial_type", "min_decisions", "days")
 	case KindKeyExpiring:
 		switch {
 		case len(r.Days) == 0:
@@ -207,9 +236,9 @@ func (r Rule) Validate() error {
 			}
 			seen[d] = true
 		}
-		none("group_by", "threshold", "window", "denial_type")
+		none("group_by", "threshold", "window", "denial_type", "min_decisions")
 	case KindVerifyFailed, KindStoreFailed:
-		none("group_by", "threshold", "window", "denial_type", "days")
+		none("group_by", "threshold", "window", "denial_type", "min_decisions", "days")
 	case "":
 		bad("kind", "is required: one of "+strings.Join(Kinds(), ", "), nil)
 	default:
@@ -231,7 +260,7 @@ func (r Rule) clone() Rule {
 func (r Rule) Equal(o Rule) bool {
 	return r.RuleID == o.RuleID && r.Kind == o.Kind && r.Description == o.Description &&
 		r.GroupBy == o.GroupBy && r.Threshold == o.Threshold && r.Window == o.Window &&
-		r.DenialType == o.DenialType && slices.Equal(r.Days, o.Days)
+		r.DenialType == o.DenialType && r.MinDecisions == o.MinDecisions && slices.Equal(r.Days, o.Days)
 }
 
 // validRuleID reports whether id is a letter or digit followed by letters,

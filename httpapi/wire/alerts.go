@@ -43,7 +43,9 @@ type AlertRule struct {
 	Threshold   int             `json:"threshold,omitempty"`
 	Window      alerts.Duration `json:"window,omitempty"`
 	DenialType  string          `json:"denial_type,omitempty"`
-	Days        []int           `json:"days,omitempty"`
+	// MinDecisions: denial_rate only.
+	MinDecisions int   `json:"min_decisions,omitempty"`
+	Days         []int `json:"days,omitempty"`
 }
 
 // AlertRules answers GET /v1/alerts/rules: every rule in force, by rule_id.

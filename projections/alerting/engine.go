@@ -140,9 +140,10 @@ type Engine struct {
 	// Owned by the Run goroutine.
 	cursor      uint64
 	prev        eventstore.Hash
-	broken      bool // incremental verify found a problem: stop checking
-	spikeRules  map[string]alerts.Rule
-	spikes      map[string]*window
+	broken      bool                   // incremental verify found a problem: stop checking
+	spikeRules  map[string]alerts.Rule // denial_spike and denial_rate rules
+	spikes      map[string]*window     // denial_spike: rule id \x00 group -> DENYs
+	rates       map[string]*rateWindow // denial_rate: rule id \x00 group -> decisions and DENYs
 	storeRaised bool
 
 	statusMu sync.Mutex
@@ -162,6 +163,7 @@ func New(cfg Config) (*Engine, error) {
 		invalid:    map[string]*window{},
 		groupsFull: map[string]bool{},
 		spikes:     map[string]*window{},
+		rates:      map[string]*rateWindow{},
 		valid:      true,
 	}, nil
 }
@@ -446,79 +448,104 @@ func (e *Engine) checkKeys(ctx context.Context) {
 	}
 }
 
-// refreshSpikeRules takes the denial_spike rules in force, dropping the
-// counts of rules that changed or went.
+// refreshSpikeRules takes the denial_spike and denial_rate rules in force,
+// dropping the counts of rules that changed or went.
 func (e *Engine) refreshSpikeRules() {
 	rules := map[string]alerts.Rule{}
 	for _, r := range e.cfg.Ledger.AlertRules() {
-		if r.Kind == alerts.KindDenialSpike {
+		if r.Kind == alerts.KindDenialSpike || r.Kind == alerts.KindDenialRate {
 			rules[r.RuleID] = r
 		}
 	}
 	for id, old := range e.spikeRules {
 		if r, ok := rules[id]; !ok || !r.Equal(old) {
-			prefix := id + "\x00"
-			for k := range e.spikes {
-				if strings.HasPrefix(k, prefix) {
-					delete(e.spikes, k)
-				}
-			}
+			dropRule(e.spikes, id)
+			dropRule(e.rates, id)
 		}
 	}
 	e.spikeRules = rules
 }
 
-// countDecision counts a DENY against every denial_spike rule and raises
-// the alerts it crosses.
+// dropRule deletes the windows of rule id from m (keyed rule id \x00 group).
+func dropRule[W any](m map[string]W, id string) {
+	prefix := id + "\x00"
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			delete(m, k)
+		}
+	}
+}
+
+// decisionGroup returns the group of made under rule r ("" for none).
+func decisionGroup(r alerts.Rule, made decision.Made) string {
+	switch r.GroupBy {
+	case alerts.GroupRole:
+		if made.EvaluatedRole != "" {
+			return made.EvaluatedRole
+		}
+		return made.Request.AgentRole
+	case alerts.GroupAgent:
+		return made.Request.AgentID
+	case alerts.GroupSource:
+		return made.Request.SourceID
+	case alerts.GroupDenialType:
+		return made.DenialType
+	}
+	return ""
+}
+
+// countDecision counts a decision against every denial_spike rule (DENYs
+// only) and denial_rate rule (every decision, and the DENYs among them),
+// and raises the alerts it crosses.
 func (e *Engine) countDecision(ctx context.Context, v eventstore.View) {
 	ev, err := domain.Decode(decision.TypeMade, v.Payload)
 	if err != nil {
 		return // verify reports a record that does not decode as tampering elsewhere
 	}
 	made := ev.(decision.Made)
-	if made.Allowed() {
-		return
-	}
 	at := time.Unix(0, v.TimeNanos).UTC()
+	groupsFull := len(e.spikes)+len(e.rates) >= e.cfg.MaxGroups*max(1, len(e.spikeRules))
 	for _, r := range e.spikeRules {
-		if r.DenialType != "" && r.DenialType != made.DenialType {
+		denied := !made.Allowed() && (r.DenialType == "" || r.DenialType == made.DenialType)
+		if r.Kind == alerts.KindDenialSpike && !denied {
 			continue
 		}
-		group := ""
-		switch r.GroupBy {
-		case alerts.GroupRole:
-			group = made.EvaluatedRole
-			if group == "" {
-				group = made.Request.AgentRole
-			}
-		case alerts.GroupAgent:
-			group = made.Request.AgentID
-		case alerts.GroupSource:
-			group = made.Request.SourceID
-		case alerts.GroupDenialType:
-			group = made.DenialType
-		}
+		group := decisionGroup(r, made)
 		if group == "" {
 			continue
 		}
 		k := r.RuleID + "\x00" + group
-		w, ok := e.spikes[k]
-		if !ok {
-			if len(e.spikes) >= e.cfg.MaxGroups*max(1, len(e.spikeRules)) {
-				continue
+		length := time.Duration(r.Window)
+		if r.Kind == alerts.KindDenialRate {
+			if w, ok := windowOf(e.rates, k, groupsFull, func() *rateWindow { return newRateWindow(length) }); ok {
+				if a, ok := w.add(at, denied, r, group); ok {
+					e.raise(ctx, a)
+				}
 			}
-			w = newWindow(time.Duration(r.Window))
-			e.spikes[k] = w
+			continue
 		}
-		if a, ok := crossing(w, w.add(at), r, group, at); ok {
-			e.raise(ctx, a)
+		if w, ok := windowOf(e.spikes, k, groupsFull, func() *window { return newWindow(length) }); ok {
+			if a, ok := crossing(w, w.add(at), r, group, at); ok {
+				e.raise(ctx, a)
+			}
 		}
 	}
 	e.rearm(at)
 }
 
-// rearm re-arms every spike window that fell below its threshold at t and
-// forgets windows that hold nothing.
+// windowOf returns the window of key k in m, made by fresh and stored
+// unless full (then ok is false).
+func windowOf[W any](m map[string]W, k string, full bool, fresh func() W) (w W, ok bool) {
+	if w, ok = m[k]; ok || full {
+		return w, ok
+	}
+	w = fresh()
+	m[k] = w
+	return w, true
+}
+
+// rearm re-arms every spike and rate window that fell below its threshold
+// at t and forgets windows that hold nothing.
 func (e *Engine) rearm(t time.Time) {
 	for k, w := range e.spikes {
 		id, _, _ := strings.Cut(k, "\x00")
@@ -529,6 +556,16 @@ func (e *Engine) rearm(t time.Time) {
 		}
 		if n == 0 {
 			delete(e.spikes, k)
+		}
+	}
+	for k, w := range e.rates {
+		id, _, _ := strings.Cut(k, "\x00")
+		all, denied := w.all.count(t), w.deny.count(t)
+		if !rateReached(e.spikeRules[id], all, denied) {
+			w.armed = true
+		}
+		if all == 0 {
+			delete(e.rates, k)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/domain/alerts"
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
@@ -162,4 +163,62 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"Ledger", "Log", "CheckEvery", "VerifyEvery"} {
 		assert.Contains(t, err.Error(), want)
 	}
+}
+
+// TestDenialRateFiresOnceAtItsThreshold: the DENY share of one agent's
+// decisions fires once when it reaches the threshold with at least
+// min_decisions in the window, not below either, and again only after it
+// fell below.
+func TestDenialRateFiresOnceAtItsThreshold(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.setRule(alerts.Rule{RuleID: "deny-rate", Kind: alerts.KindDenialRate, GroupBy: alerts.GroupAgent,
+		Threshold: 50, MinDecisions: 4, Window: alerts.Duration(time.Minute)})
+	ctx := context.Background()
+	_, err := h.ledger.CreatePolicy(ctx, writeside.ActorInit, policy.Policy{Name: "p", AgentRole: "r", AllowedSources: []string{"crm"}})
+	require.NoError(t, err)
+	_, err = h.ledger.RegisterAgent(ctx, writeside.ActorInit, agents.RegisterCommand{AgentID: "a", AgentRole: "r"})
+	require.NoError(t, err)
+	_, err = h.ledger.ChangeAgentStatus(ctx, writeside.ActorInit, "a", "approved")
+	require.NoError(t, err)
+	_, plain, _, err := h.ledger.CreateKey(ctx, writeside.ActorInit, keys.CreateCommand{Name: "eval", Scope: "evaluate"})
+	require.NoError(t, err)
+	key, err := h.ledger.Authenticate(plain)
+	require.NoError(t, err)
+	decide := func(source, want string) {
+		t.Helper()
+		made, _, err := h.ledger.Evaluate(ctx, key, policy.Request{AgentRole: "r", AgentID: "a", UserID: "u",
+			SourceID: source, Sensitivity: policy.LevelLow, SessionID: "s"})
+		require.NoError(t, err)
+		require.Equal(t, want, made.Decision, made.Reason)
+	}
+	allow := func() { decide("crm", decision.Allow) }
+	deny := func() { decide("hr", decision.Deny) }
+
+	deny()
+	deny()
+	deny() // 3 of 3: 100%, but fewer than min_decisions
+	h.settle()
+	assert.Empty(t, h.out.all(), "below min_decisions")
+	allow() // 3 of 4: 75%, and min_decisions reached
+	require.Eventually(t, func() bool { return len(h.out.all()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	a := h.out.all()[0]
+	assert.Equal(t, alerts.KindDenialRate, a.Kind)
+	assert.Equal(t, "agent:a", a.Subject)
+	assert.Equal(t, map[string]int64{"decisions": 4, "denials": 3, "percent": 75, "threshold": 50,
+		"min_decisions": 4, "window_seconds": 60}, a.Figures)
+
+	deny() // 4 of 5
+	h.settle()
+	assert.Len(t, h.out.all(), 1, "fired once while at or above the threshold")
+	for range 5 {
+		allow() // down to 4 of 10: below, re-armed
+	}
+	deny() // 5 of 11: 45%, below
+	h.settle()
+	assert.Len(t, h.out.all(), 1, "below the threshold")
+	deny() // 6 of 12: 50%, at the threshold again
+	require.Eventually(t, func() bool { return len(h.out.all()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, int64(50), h.out.all()[1].Figures["percent"])
+	assert.Equal(t, 2, h.raisedOnChain())
 }

@@ -7,7 +7,7 @@
 //
 //	rules:
 //	  - rule_id: deny-spike
-//	    kind: denial_spike        # denial_spike, key_expiring, invalid_key, verify_failed, store_failed
+//	    kind: denial_spike        # denial_spike, denial_rate, key_expiring, invalid_key, verify_failed, store_failed
 //	    group_by: role            # role, agent, source, denial_type | key_prefix, remote_addr
 //	    threshold: 50
 //	    window: 5m                # Go duration text
@@ -67,14 +67,15 @@ type File struct {
 }
 
 type ruleDoc struct {
-	RuleID      string `yaml:"rule_id"`
-	Kind        string `yaml:"kind"`
-	Description string `yaml:"description"`
-	GroupBy     string `yaml:"group_by"`
-	Threshold   int    `yaml:"threshold"`
-	Window      string `yaml:"window"`
-	DenialType  string `yaml:"denial_type"`
-	Days        []int  `yaml:"days"`
+	RuleID       string `yaml:"rule_id"`
+	Kind         string `yaml:"kind"`
+	Description  string `yaml:"description"`
+	GroupBy      string `yaml:"group_by"`
+	Threshold    int    `yaml:"threshold"`
+	Window       string `yaml:"window"`
+	DenialType   string `yaml:"denial_type"`
+	MinDecisions int    `yaml:"min_decisions"`
+	Days         []int  `yaml:"days"`
 }
 
 type webhookDoc struct {
@@ -147,7 +148,7 @@ func Parse(name string, data []byte) (File, error) {
 		item := at(rulesNode, i)
 		prefix := "rules[" + strconv.Itoa(i) + "]."
 		r := alerts.Rule{RuleID: d.RuleID, Kind: d.Kind, Description: d.Description, GroupBy: d.GroupBy,
-			Threshold: d.Threshold, DenialType: d.DenialType, Days: d.Days}
+			Threshold: d.Threshold, DenialType: d.DenialType, MinDecisions: d.MinDecisions, Days: d.Days}
 		windowBad := false
 		if d.Window != "" {
 			w, err := time.ParseDuration(d.Window)

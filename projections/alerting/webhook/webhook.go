@@ -21,10 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +80,13 @@ type Config struct {
 	// MaxDeadLetters bounds the dead-letter list; the oldest go first.
 	// Default DefaultMaxDeadLetters.
 	MaxDeadLetters int
+	// DeadLetterFile, if set, keeps the dead-letter list across restarts:
+	// New loads it (a missing file is an empty list; one that does not
+	// parse is an error), and every new dead letter rewrites it whole
+	// (a temporary file beside it, fsync, rename), so a crash leaves the
+	// old list or the new one. A failed write is logged; the list in
+	// memory stays complete.
+	DeadLetterFile string
 	// Client sends the requests. Default: an http.Client with Timeout that
 	// follows no redirects (a 3xx is a failed attempt).
 	Client *http.Client
@@ -166,6 +176,11 @@ type Sender struct {
 
 	mu   sync.Mutex
 	dead []DeadLetter
+	// saveMu orders the rewrites of DeadLetterFile; saved is the number
+	// of dead letters the file holds the newest of (guarded by saveMu).
+	saveMu sync.Mutex
+	added  uint64 // dead letters ever added (guarded by mu)
+	saved  uint64
 }
 
 // New starts a Sender: one goroutine per target. Close it when done.
@@ -174,8 +189,15 @@ func New(cfg Config) (*Sender, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	dead, err := loadDeadLetters(cfg.DeadLetterFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(dead) > cfg.MaxDeadLetters {
+		dead = dead[len(dead)-cfg.MaxDeadLetters:]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Sender{cfg: cfg, ctx: ctx, cancel: cancel}
+	s := &Sender{cfg: cfg, ctx: ctx, cancel: cancel, dead: dead}
 	for _, t := range cfg.Targets {
 		q := make(chan item, cfg.QueueSize)
 		s.queues = append(s.queues, q)
@@ -292,11 +314,93 @@ func (s *Sender) deadLetter(u string, it item, attempts int, reason string) {
 		body, _ = json.Marshal(string(it.body))
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.dead) >= s.cfg.MaxDeadLetters {
 		s.dead = append(s.dead[:0], s.dead[1:]...)
 	}
 	s.dead = append(s.dead, DeadLetter{AlertID: it.id, URL: redact(u), Attempts: attempts, LastError: reason, FailedAt: s.cfg.Clock().UTC(), Body: body})
+	s.added++
+	s.mu.Unlock()
+	s.save()
+}
+
+// save rewrites DeadLetterFile with the list as it is now, unless a later
+// call already wrote a list at least as new.
+func (s *Sender) save() {
+	if s.cfg.DeadLetterFile == "" {
+		return
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	n, list := s.added, append([]DeadLetter(nil), s.dead...)
+	s.mu.Unlock()
+	if n <= s.saved {
+		return
+	}
+	if err := writeDeadLetters(s.cfg.DeadLetterFile, list); err != nil {
+		s.cfg.Logger.Error("webhook: dead letters not saved; they are kept in memory until a restart", "path", s.cfg.DeadLetterFile, "err", err)
+		return
+	}
+	s.saved = n
+}
+
+// loadDeadLetters reads the list written by writeDeadLetters at path; a
+// missing file (or no path) is an empty list.
+func loadDeadLetters(path string) ([]DeadLetter, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("webhook: read dead letters: %w", err)
+	}
+	var doc deadLetterFile
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("webhook: dead letters in %s do not parse (move the file away to start with an empty list): %w", path, err)
+	}
+	return doc.DeadLetters, nil
+}
+
+// deadLetterFile is the JSON document of Config.DeadLetterFile.
+type deadLetterFile struct {
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+// writeDeadLetters replaces path with list: a temporary file beside it,
+// fsynced, renamed over it, and the folder fsynced.
+func writeDeadLetters(path string, list []DeadLetter) error {
+	b, err := json.Marshal(deadLetterFile{DeadLetters: list})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }
 
 // redact drops the user info and query of u, which may hold a token.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,4 +163,46 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"Targets[0]", "Targets[1]", "MaxAttempts"} {
 		assert.Contains(t, err.Error(), want)
 	}
+}
+
+// TestDeadLettersSurviveARestart: with DeadLetterFile, a second Sender on
+// the same file lists the first one's dead letters, bounded to
+// MaxDeadLetters, and adds to them; a file that does not parse is refused.
+func TestDeadLettersSurviveARestart(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	file := filepath.Join(t.TempDir(), "dead-letters.json")
+	cfg := webhook.Config{Targets: []webhook.Target{{URL: url}}, MaxAttempts: 1, MaxDeadLetters: 2, DeadLetterFile: file}
+
+	first, err := webhook.New(cfg)
+	require.NoError(t, err)
+	for _, id := range []string{"alr_a", "alr_b", "alr_c"} {
+		first.Send(id, []byte(`{"alert_id":"`+id+`"}`))
+	}
+	require.Eventually(t, func() bool { return len(first.DeadLetters()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		s, err := webhook.New(cfg)
+		require.NoError(t, err)
+		defer s.Close()
+		d := s.DeadLetters()
+		return len(d) == 2 && d[1].AlertID == "alr_c"
+	}, 10*time.Second, 10*time.Millisecond, "the file follows the list")
+	want := first.DeadLetters()
+	require.NoError(t, first.Close())
+
+	second := newSender(t, cfg)
+	assert.Equal(t, want, second.DeadLetters(), "the same list after a restart")
+	assert.Equal(t, []string{"alr_b", "alr_c"}, []string{want[0].AlertID, want[1].AlertID}, "the newest MaxDeadLetters")
+	second.Send("alr_d", []byte(`{"alert_id":"alr_d"}`))
+	require.Eventually(t, func() bool {
+		d := second.DeadLetters()
+		return len(d) == 2 && d[1].AlertID == "alr_d"
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, second.Close()) // its last save is done
+
+	require.NoError(t, os.WriteFile(file, []byte("{not json"), 0o600))
+	_, err = webhook.New(cfg)
+	require.ErrorContains(t, err, "do not parse")
 }
