@@ -111,6 +111,8 @@ func (l *Log) apply(ctx context.Context, chain string, seq, streamSeq uint64, st
 		st.seq, st.streamSeq = seq, streamSeq
 	}
 	st.known = true
+	close(l.applied)
+	l.applied = make(chan struct{})
 	l.mu.Unlock()
 	return nil
 }

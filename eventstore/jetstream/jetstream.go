@@ -121,6 +121,9 @@ type Log struct {
 
 	mu     sync.Mutex
 	chains map[string]*chainState
+	// applied is closed and replaced (under mu) each time the follower
+	// applies a commit, waking appends that wait for it to catch up.
+	applied chan struct{}
 
 	stopFollow context.CancelFunc
 	followDone chan struct{}
@@ -193,7 +196,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			return nil, err
 		}
 	}
-	l := &Log{opts: opts, js: js, stream: stream, chains: map[string]*chainState{}}
+	l := &Log{opts: opts, js: js, stream: stream, chains: map[string]*chainState{}, applied: make(chan struct{})}
 	so := opts.Store
 	so.Replicator = replicator{l}
 	if so.MaxBatchRecords <= 0 || so.MaxBatchRecords > maxBatch-1 {
@@ -225,12 +228,13 @@ func (l *Log) state(chain string) *chainState {
 	return st
 }
 
-// Enqueue sequences drafts on this node. It returns ErrNotSequencer at once
-// when the node knows the stream holds records of chain it has not applied
-// yet; otherwise the Pending fails with ErrNotSequencer if another node
-// appends first.
+// Enqueue sequences drafts on this node. When the node knows the stream
+// holds records of chain it has not applied yet, it first waits for its
+// follower to apply them, at most AckTimeout or until ctx ends, and returns
+// ErrNotSequencer if it is still behind then; otherwise the Pending fails
+// with ErrNotSequencer if another node appends first.
 func (l *Log) Enqueue(ctx context.Context, chain string, drafts ...eventstore.Draft) (*eventstore.Pending, error) {
-	if err := l.behind(chain); err != nil {
+	if err := l.catchUp(ctx, chain); err != nil {
 		return nil, err
 	}
 	return l.Store.Enqueue(ctx, chain, drafts...)
@@ -245,13 +249,32 @@ func (l *Log) Append(ctx context.Context, chain string, drafts ...eventstore.Dra
 	return p.Wait(ctx)
 }
 
-func (l *Log) behind(chain string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if st := l.chains[chain]; st != nil && st.tail > st.seq {
-		return fmt.Errorf("%w: chain %s: the stream holds %d records, this node applied %d", ErrNotSequencer, chain, st.tail, st.seq)
+// catchUp waits until the node has applied every commit of chain it has
+// seen in the stream (see Enqueue).
+func (l *Log) catchUp(ctx context.Context, chain string) error {
+	var timeout <-chan time.Time
+	for {
+		l.mu.Lock()
+		st := l.chains[chain]
+		if st == nil || st.tail <= st.seq {
+			l.mu.Unlock()
+			return nil
+		}
+		tail, seq, wake := st.tail, st.seq, l.applied
+		l.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(l.opts.AckTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return fmt.Errorf("%w: chain %s: the stream holds %d records, this node applied %d", ErrNotSequencer, chain, tail, seq)
+		}
 	}
-	return nil
 }
 
 // Applied returns how far this node applied chain (its local durable head)
