@@ -222,6 +222,9 @@ func startWitnesses(ctx context.Context, w witnessFlags, dataDir string, store *
 	if err := p.CheckLog(ctx); err != nil {
 		return nil, nil, err
 	}
+	if err := p.CheckWitnesses(ctx); err != nil {
+		return nil, nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(runCtx) }()

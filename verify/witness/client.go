@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,11 +14,17 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 )
 
+// ErrProofRefused means a witness found that the checkpoint does not extend
+// the one it cosigned at its size (HTTP 422).
+var ErrProofRefused = errors.New("witness refused the consistency proof")
+
 // AddCheckpoint posts a checkpoint note to the witness at baseURL
 // (POST baseURL/add-checkpoint) with the consistency proof from old, the
 // size the caller believes the witness holds. It returns the witness's
 // cosignature lines, or a *ConflictError carrying the witness's size
-// (409), or an error naming the status and the witness's message.
+// (409), or ErrProofRefused (422: the consistency proof from old does not
+// verify against what the witness cosigned), or an error naming the status
+// and the witness's message.
 func AddCheckpoint(ctx context.Context, client *http.Client, baseURL string, old uint64, proof []eventstore.Hash, msg []byte) ([]byte, error) {
 	var body bytes.Buffer
 	fmt.Fprintf(&body, "old %d\n", old)
@@ -51,6 +58,8 @@ func AddCheckpoint(ctx context.Context, client *http.Client, baseURL string, old
 			return nil, fmt.Errorf("witness %s: 409 with a malformed size %q", baseURL, b)
 		}
 		return nil, &ConflictError{Size: size, Fork: size == old}
+	case resp.StatusCode == http.StatusUnprocessableEntity:
+		return nil, fmt.Errorf("%w: witness %s: %s", ErrProofRefused, baseURL, strings.TrimSpace(string(b)))
 	default:
 		return nil, fmt.Errorf("witness %s: %s: %s", baseURL, resp.Status, strings.TrimSpace(string(b)))
 	}

@@ -223,7 +223,7 @@ func (p *Pusher) PushOnce(ctx context.Context) {
 		if bytes.Equal(w.sigFor, msg) {
 			continue
 		}
-		wg.Go(func() { p.push(ctx, w, msg, cp) })
+		wg.Go(func() { _ = p.push(ctx, w, msg, cp) })
 	}
 	wg.Wait()
 	var sigs [][]byte
@@ -252,8 +252,9 @@ func (p *Pusher) PushOnce(ctx context.Context) {
 	p.cfg.Logger.Debug("checkpoint cosigned", "size", cp.Size, "witnesses", len(sigs))
 }
 
-// push sends msg to w, learning w's size from a 409 and retrying once.
-func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) {
+// push sends msg to w, learning w's size from a 409 and retrying once. It
+// returns the last error, after logging it.
+func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) error {
 	for attempt := 0; ; attempt++ {
 		sig, err := p.send(ctx, w, msg, cp)
 		var conflict *ConflictError
@@ -266,14 +267,57 @@ func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.
 				p.cfg.Logger.Warn("witness did not cosign; decisions go on, cosigning waits", "witness", w.URL, "size", cp.Size, "err", err)
 			}
 			w.down = true
-			return
+			return err
 		}
 		if w.down {
 			p.cfg.Logger.Info("witness cosigns again", "witness", w.URL, "size", cp.Size)
 		}
 		w.down, w.size, w.sigFor, w.sig = false, cp.Size, msg, sig
-		return
+		return nil
 	}
+}
+
+// CheckWitnesses asks every witness, once, to cosign the log's latest
+// checkpoint, and returns ErrInconsistent if one that answers holds a
+// checkpoint the log contradicts: a larger size (the log was truncated),
+// another root at the same size (forked) or a consistency proof it refuses
+// (rewritten). This is the start check that needs nothing kept on this
+// host, so deleting the kept cosigned checkpoint does not disarm it. A
+// witness that does not answer, or refuses for another reason (say, it
+// does not know the log's key), is only logged: a witness that is down
+// delays cosigning, it never stops the service. Call it before Run.
+func (p *Pusher) CheckWitnesses(ctx context.Context) error {
+	msg, err := p.cfg.Log.SignedCheckpoint(ctx, p.cfg.Chain)
+	if errors.Is(err, eventstore.ErrNoCheckpoint) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("witness: start check: %w", err)
+	}
+	cp, err := checkpoint.Parse(checkpoint.Text(msg))
+	if err != nil {
+		return fmt.Errorf("witness: start check: own checkpoint: %w", err)
+	}
+	errs := make([]error, len(p.witnesses))
+	var wg sync.WaitGroup
+	for i, w := range p.witnesses {
+		wg.Go(func() { errs[i] = p.push(ctx, w, msg, cp) })
+	}
+	wg.Wait()
+	var contradictions []error
+	for i, err := range errs {
+		var conflict *ConflictError
+		switch {
+		case errors.Is(err, ErrInconsistent), errors.Is(err, ErrProofRefused):
+			contradictions = append(contradictions, fmt.Errorf("witness %s: %w", p.witnesses[i].URL, err))
+		case errors.As(err, &conflict) && conflict.Fork:
+			contradictions = append(contradictions, fmt.Errorf("witness %s cosigned another root at size %d (rewritten or forked)", p.witnesses[i].URL, conflict.Size))
+		}
+	}
+	if len(contradictions) > 0 {
+		return fmt.Errorf("%w: %w", ErrInconsistent, errors.Join(contradictions...))
+	}
+	return nil
 }
 
 func (p *Pusher) send(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) ([]byte, error) {

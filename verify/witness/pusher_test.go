@@ -78,6 +78,18 @@ func TestPusherKeepsTheCosignedCheckpointAndCatchesAFork(t *testing.T) {
 	}
 	fp := newPusher(t, fork, signer, state, logs, ws...)
 	require.ErrorIs(t, fp.CheckLog(ctx), witness.ErrInconsistent)
+	// Without the kept checkpoint (deleted by whoever holds the folder),
+	// the witnesses themselves still contradict the fork at start.
+	bare := newPusher(t, fork, signer, filepath.Join(t.TempDir(), "none"), logs, ws...)
+	require.NoError(t, bare.CheckLog(ctx), "nothing kept, nothing to check locally")
+	require.ErrorIs(t, bare.CheckWitnesses(ctx), witness.ErrInconsistent)
+	// A truncation (a prefix of the original) is contradicted too, and the
+	// original log itself passes.
+	short := openSigned(t, signer)
+	_, err := short.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(0), eventstoretest.Draft(1))
+	require.NoError(t, err)
+	require.ErrorIs(t, newPusher(t, short, signer, filepath.Join(t.TempDir(), "none"), logs, ws...).CheckWitnesses(ctx), witness.ErrInconsistent)
+	require.NoError(t, newPusher(t, s, signer, filepath.Join(t.TempDir(), "none"), logs, ws...).CheckWitnesses(ctx))
 	fp.PushOnce(ctx)
 	require.Equal(t, p.Cosigned(), fp.Cosigned(), "no witness cosigned the fork")
 	for _, w := range ws {
