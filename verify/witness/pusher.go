@@ -304,18 +304,20 @@ func (p *Pusher) CheckWitnesses(ctx context.Context) error {
 		wg.Go(func() { errs[i] = p.push(ctx, w, msg, cp) })
 	}
 	wg.Wait()
-	var contradictions []error
+	var contradictions []string
 	for i, err := range errs {
 		var conflict *ConflictError
 		switch {
-		case errors.Is(err, ErrInconsistent), errors.Is(err, ErrProofRefused):
-			contradictions = append(contradictions, fmt.Errorf("witness %s: %w", p.witnesses[i].URL, err))
+		case errors.Is(err, ErrInconsistent):
+			contradictions = append(contradictions, strings.TrimPrefix(err.Error(), ErrInconsistent.Error()+": ")+" ("+p.witnesses[i].URL+")")
+		case errors.Is(err, ErrProofRefused):
+			contradictions = append(contradictions, err.Error())
 		case errors.As(err, &conflict) && conflict.Fork:
-			contradictions = append(contradictions, fmt.Errorf("witness %s cosigned another root at size %d (rewritten or forked)", p.witnesses[i].URL, conflict.Size))
+			contradictions = append(contradictions, fmt.Sprintf("witness %s cosigned another root at size %d (rewritten or forked)", p.witnesses[i].URL, conflict.Size))
 		}
 	}
 	if len(contradictions) > 0 {
-		return fmt.Errorf("%w: %w", ErrInconsistent, errors.Join(contradictions...))
+		return fmt.Errorf("%w: %s", ErrInconsistent, strings.Join(contradictions, "; "))
 	}
 	return nil
 }
