@@ -8,6 +8,7 @@ import (
 
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/tenants"
 )
 
 // SystemActorPrefix starts the actor of every change no API key ordered
@@ -44,25 +45,41 @@ func RequiredScope(t string) keys.Scope {
 // actor always passes; a tenant event (tenant.*) passes only for a system
 // or superadmin actor, so no tenant key, admin included, can suspend or
 // resume its own tenant (keys.ErrInsufficientScope); a superadmin actor
-// passes nothing else, since a superadmin never acts inside a tenant as its
-// keys do (keys.ErrInvalidKey); any other key must pass keys.Authorize for
-// RequiredScope of ev's type. It returns keys.ErrInvalidKey or
-// keys.ErrInsufficientScope.
+// passes only tenant events and the creation of an admin key (how a
+// tenant gets its first admin key, or a new one when its admins lost
+// theirs), since a superadmin never acts inside a tenant as its keys do
+// (keys.ErrInvalidKey); any other key must pass keys.Authorize for
+// RequiredScope of ev's type, and is refused with
+// tenants.ErrTenantSuspended while the chain's tenant is suspended. It
+// returns keys.ErrInvalidKey, keys.ErrInsufficientScope or
+// tenants.ErrTenantSuspended.
 func (s *State) AuthorizeEvent(actor string, ev Event, now time.Time) error {
 	if IsSystemActor(actor) {
 		return nil
 	}
 	isTenant := strings.HasPrefix(ev.EventType(), "tenant.")
 	switch {
-	case IsSuperadminActor(actor) && isTenant:
+	case IsSuperadminActor(actor) && (isTenant || isAdminKeyMint(ev)):
 		return nil
 	case IsSuperadminActor(actor):
 		return fmt.Errorf("%w: a superadmin does not act inside a tenant (%s by %s)", keys.ErrInvalidKey, ev.EventType(), actor)
 	case isTenant:
 		return fmt.Errorf("%w: only a superadmin records %s", keys.ErrInsufficientScope, ev.EventType())
 	}
-	_, err := keys.Authorize(s.Keys, actor, RequiredScope(ev.EventType()), now)
-	return err
+	if _, err := keys.Authorize(s.Keys, actor, RequiredScope(ev.EventType()), now); err != nil {
+		return err
+	}
+	if s.Tenants.AnySuspended() {
+		return tenants.ErrTenantSuspended
+	}
+	return nil
+}
+
+// isAdminKeyMint reports whether ev creates a new admin key (not a
+// rotation).
+func isAdminKeyMint(ev Event) bool {
+	c, ok := ev.(keys.KeyCreated)
+	return ok && c.Scope == keys.ScopeAdmin && c.RotatedFrom == ""
 }
 
 // Kinds of Violation.

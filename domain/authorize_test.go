@@ -168,7 +168,10 @@ func TestTenantEventsNeedASuperadmin(t *testing.T) {
 		{superadmin, suspended, nil},
 		{admin, created, keys.ErrInsufficientScope},
 		{admin, suspended, keys.ErrInsufficientScope},
-		{superadmin, keyCreated("key_00000000000000000000000002", keys.ScopeAdmin, 0, time.Hour), keys.ErrInvalidKey},
+		// A superadmin mints a tenant's admin keys, and nothing else.
+		{superadmin, keyCreated("key_00000000000000000000000002", keys.ScopeAdmin, 0, time.Hour), nil},
+		{superadmin, keyCreated("key_00000000000000000000000003", keys.ScopeRead, 0, time.Hour), keys.ErrInvalidKey},
+		{superadmin, keys.KeyRevoked{KeyID: admin, RevokedAt: t0}, keys.ErrInvalidKey},
 		{superadmin, decisionBy(superadmin, decision.Allow), keys.ErrInvalidKey},
 		{admin, keys.KeyRevoked{KeyID: admin, RevokedAt: t0}, nil},
 	} {
@@ -179,6 +182,15 @@ func TestTenantEventsNeedASuperadmin(t *testing.T) {
 		}
 		require.ErrorIs(t, err, tc.err, "%s %s", tc.actor, tc.ev.EventType())
 	}
+
+	// While the chain's tenant is suspended its keys record nothing; a
+	// superadmin still can (resume).
+	suspendedState := domain.NewState()
+	require.NoError(t, suspendedState.Apply(domain.Meta{Seq: 1, Time: t0}, keyCreated(admin, keys.ScopeAdmin, 0, time.Hour)))
+	require.NoError(t, suspendedState.Apply(domain.Meta{Seq: 2, Time: t0}, created))
+	require.NoError(t, suspendedState.Apply(domain.Meta{Seq: 3, Time: t0}, suspended))
+	require.ErrorIs(t, suspendedState.AuthorizeEvent(admin, keys.KeyRevoked{KeyID: admin, RevokedAt: t0}, t0), tenants.ErrTenantSuspended)
+	require.NoError(t, suspendedState.AuthorizeEvent(superadmin, tenants.TenantResumed{TenantID: "acme", ResumedAt: t0}, t0))
 
 	a := domain.NewAuditor()
 	var kinds []string

@@ -71,11 +71,11 @@ func (s *Server) registerAgent(c echo.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a, err := s.cfg.Ledger.RegisterAgent(c.Request().Context(), by, registerAgentCommand(req))
+	a, err := tenantOf(c).Ledger.RegisterAgent(c.Request().Context(), by, registerAgentCommand(req))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, withWarnings(newAgentResponse(a), s.cfg.Ledger.AgentWarnings(a)))
+	return c.JSON(http.StatusCreated, withWarnings(newAgentResponse(a), tenantOf(c).Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) listAgents(c echo.Context) error {
@@ -90,8 +90,8 @@ func (s *Server) listAgents(c echo.Context) error {
 	}
 	// Without ?status= retired agents are left out (they are kept for
 	// history, see GET /v1/audit/events); ?status=retired lists them.
-	warnings := s.cfg.Ledger.AgentWarnings
-	list := s.cfg.Ledger.Agents(filter)
+	warnings := tenantOf(c).Ledger.AgentWarnings
+	list := tenantOf(c).Ledger.Agents(filter)
 	if past, _, err := s.asOf(c); err != nil {
 		return err
 	} else if past != nil {
@@ -120,14 +120,14 @@ func (s *Server) getAgent(c echo.Context) error {
 		}
 		return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), past.AgentWarnings(a)))
 	}
-	a, err := s.cfg.Ledger.Agent(c.Param("agent_id"))
+	a, err := tenantOf(c).Ledger.Agent(c.Param("agent_id"))
 	if err != nil {
 		return err
 	}
 	if a.Status == agents.StatusRetired {
 		return &agentRetiredError{id: a.AgentID, at: a.StatusChangedAt}
 	}
-	return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), s.cfg.Ledger.AgentWarnings(a)))
+	return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), tenantOf(c).Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) updateAgent(c echo.Context) error {
@@ -139,11 +139,11 @@ func (s *Server) updateAgent(c echo.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a, err := s.cfg.Ledger.UpdateAgent(c.Request().Context(), by, c.Param("agent_id"), updateAgentCommand(req))
+	a, err := tenantOf(c).Ledger.UpdateAgent(c.Request().Context(), by, c.Param("agent_id"), updateAgentCommand(req))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), s.cfg.Ledger.AgentWarnings(a)))
+	return c.JSON(http.StatusOK, withWarnings(newAgentResponse(a), tenantOf(c).Ledger.AgentWarnings(a)))
 }
 
 func (s *Server) changeAgentStatus(c echo.Context) error {
@@ -155,7 +155,7 @@ func (s *Server) changeAgentStatus(c echo.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a, err := s.cfg.Ledger.ChangeAgentStatus(c.Request().Context(), by, c.Param("agent_id"), req.Status)
+	a, err := tenantOf(c).Ledger.ChangeAgentStatus(c.Request().Context(), by, c.Param("agent_id"), req.Status)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (s *Server) retireAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.cfg.Ledger.RetireAgent(c.Request().Context(), by, c.Param("agent_id"))
+	a, err := tenantOf(c).Ledger.RetireAgent(c.Request().Context(), by, c.Param("agent_id"))
 	if err != nil {
 		return err
 	}

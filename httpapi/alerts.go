@@ -55,7 +55,7 @@ func (s *Server) listAlerts(c echo.Context) error {
 		return err
 	}
 	resp := wire.AlertList{Alerts: []wire.Alert{}}
-	last, more, err := s.cfg.Index.Alerts(c.Request().Context(), f, after, int(limit), func(r readside.AlertRecord) error {
+	last, more, err := tenantOf(c).Index.Alerts(c.Request().Context(), f, after, int(limit), func(r readside.AlertRecord) error {
 		a := r.Alert
 		figures := a.Figures
 		if figures == nil {
@@ -92,7 +92,7 @@ func (s *Server) listAlertRules(c echo.Context) error {
 		return err
 	}
 	resp := wire.AlertRules{Rules: []wire.AlertRule{}}
-	for _, r := range s.cfg.Ledger.AlertRules() {
+	for _, r := range tenantOf(c).Ledger.AlertRules() {
 		resp.Rules = append(resp.Rules, newAlertRule(r))
 	}
 	return c.JSON(http.StatusOK, resp)
@@ -111,7 +111,7 @@ func (s *Server) setAlertRule(c echo.Context) error {
 		return err
 	}
 	r := alertRuleDomain(body)
-	changed, err := s.cfg.Ledger.SetAlertRule(c.Request().Context(), by, r)
+	changed, err := tenantOf(c).Ledger.SetAlertRule(c.Request().Context(), by, r)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Server) deleteAlertRule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Ledger.DeleteAlertRule(c.Request().Context(), by, c.Param("rule_id")); err != nil {
+	if err := tenantOf(c).Ledger.DeleteAlertRule(c.Request().Context(), by, c.Param("rule_id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

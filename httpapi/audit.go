@@ -17,12 +17,12 @@ func (s *Server) verifyChain(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
-	report, err := s.cfg.Verify(c.Request().Context())
+	report, err := s.cfg.Verify(c.Request().Context(), tenantOf(c).ID)
 	if err != nil {
 		return fmt.Errorf("httpapi: verify chain: %w", err)
 	}
 	if m := s.cfg.Metrics; m != nil {
-		m.ObserveVerify(report.Valid, s.cfg.Ledger.Now())
+		m.ObserveVerify(report.Valid, tenantOf(c).Ledger.Now())
 	}
 	return c.JSON(http.StatusOK, verifyReport(report))
 }

@@ -102,7 +102,7 @@ func (s *Server) listEvents(c echo.Context) error {
 		return err
 	}
 	resp := wire.EventPage{Events: []wire.Event{}}
-	last, more, err := s.cfg.Index.Query(c.Request().Context(), f, after, int(limit), func(r eventstore.Record) error {
+	last, more, err := tenantOf(c).Index.Query(c.Request().Context(), f, after, int(limit), func(r eventstore.Record) error {
 		resp.Events = append(resp.Events, newAuditEvent(r))
 		return nil
 	})
@@ -176,7 +176,7 @@ func (s *Server) exportEvents(c echo.Context) error {
 		flush = func() error { return nil }
 	}
 	n := 0
-	_, _, err = s.cfg.Index.Query(c.Request().Context(), f, from-1, 0, func(r eventstore.Record) error {
+	_, _, err = tenantOf(c).Index.Query(c.Request().Context(), f, from-1, 0, func(r eventstore.Record) error {
 		if to != 0 && r.Seq > to {
 			return errExportDone
 		}

@@ -170,7 +170,7 @@ func TestBackupFailureLeavesNoName(t *testing.T) {
 	api, err := httpapi.New(httpapi.Config{
 		Ledger:    s.ledger,
 		Index:     s.index,
-		Verify:    func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+		Verify:    func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 		Logger:    s.logger,
 		BackupDir: root,
 		Backup: func(_ context.Context, dir string) error {
@@ -210,7 +210,7 @@ func TestBackupWithoutABackupFolderAnswers403(t *testing.T) {
 			api, err := httpapi.New(httpapi.Config{
 				Ledger:    s.ledger,
 				Index:     s.index,
-				Verify:    func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+				Verify:    func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 				Logger:    s.logger,
 				BackupDir: cfg.dir,
 				Backup:    cfg.backup,
@@ -237,7 +237,7 @@ func TestConfigRefusesARelativeBackupFolder(t *testing.T) {
 	s := newStack(t)
 	_, err := httpapi.New(httpapi.Config{
 		Ledger: s.ledger, Index: s.index, BackupDir: "backups",
-		Verify: func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+		Verify: func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 	})
 	require.ErrorContains(t, err, `httpapi: Config.BackupDir must be absolute, got "backups"`)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/domain/text"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi/wire"
@@ -46,6 +47,9 @@ func statusOf(err error) (code int, detail string) {
 	var httpErr *echo.HTTPError
 	var retired *agentRetiredError
 	if code, detail, ok := alertStatus(err); ok {
+		return code, detail
+	}
+	if code, detail, ok := tenantStatus(err); ok {
 		return code, detail
 	}
 	switch {
@@ -127,6 +131,8 @@ func fieldProblem(e error) (field, problem string, ok bool) {
 	case *agents.ValidationError:
 		return v.Field, v.Problem, true
 	case *alerts.FieldError:
+		return v.Field, v.Problem, true
+	case *tenants.ValidationError:
 		return v.Field, v.Problem, true
 	}
 	return "", "", false

@@ -47,7 +47,7 @@ func (s *Server) evaluate(c echo.Context) error {
 		}
 		wantReceipt = true
 	}
-	made, rec, err := s.cfg.Ledger.Evaluate(c.Request().Context(), caller, req)
+	made, rec, err := tenantOf(c).Ledger.Evaluate(c.Request().Context(), caller, req)
 	if err != nil {
 		if errors.Is(err, eventstore.ErrStoreFailed) || errors.Is(err, eventstore.ErrClosed) {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, detailDecisionWithheld)
@@ -78,7 +78,7 @@ func (s *Server) evaluate(c echo.Context) error {
 	if wantReceipt && s.cfg.Evidence != nil {
 		// The decision stands whatever happens here: a receipt that
 		// cannot be built is left out, and the route serves it later.
-		if text, err := s.receiptOf(c.Request().Context(), s.cfg.Evidence, rec); err == nil {
+		if text, err := s.receiptOf(c.Request().Context(), s.cfg.Evidence, tenantOf(c).ID, rec); err == nil {
 			resp.Receipt = string(text)
 		} else if !errors.Is(err, errNotCoveredYet) {
 			s.cfg.Logger.Warn("evaluate: build the receipt asked for", "event_id", rec.ID, "err", err)

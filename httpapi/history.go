@@ -27,7 +27,7 @@ func (s *Server) asOf(c echo.Context) (*domain.State, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	state, err := s.cfg.Index.ReplayAt(c.Request().Context(), at)
+	state, err := tenantOf(c).Index.ReplayAt(c.Request().Context(), at)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -62,7 +62,7 @@ func (s *Server) keyHistory(c echo.Context) error {
 	if format != "jsonl" && format != "csv" {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Invalid request: format must be jsonl or csv.")
 	}
-	facts, err := s.cfg.Index.KeyHistory(c.Request().Context(), s.cfg.Ledger.Now())
+	facts, err := tenantOf(c).Index.KeyHistory(c.Request().Context(), tenantOf(c).Ledger.Now())
 	if err != nil {
 		return err
 	}

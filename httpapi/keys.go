@@ -57,12 +57,17 @@ func (s *Server) createKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	created, plaintext, _, err := s.cfg.Ledger.CreateKey(c.Request().Context(), by, cmd)
+	created, plaintext, _, err := tenantOf(c).Ledger.CreateKey(c.Request().Context(), by, cmd)
 	if err != nil {
 		return err
 	}
 	noStore(c)
-	return c.JSON(http.StatusCreated, wire.CreatedKey{
+	return c.JSON(http.StatusCreated, createdKeyOf(created, plaintext))
+}
+
+// createdKeyOf is the answer for a new key, its plaintext shown once.
+func createdKeyOf(created keys.KeyCreated, plaintext string) wire.CreatedKey {
+	return wire.CreatedKey{
 		KeyID:     created.KeyID,
 		Key:       plaintext,
 		Name:      created.Name,
@@ -71,7 +76,7 @@ func (s *Server) createKey(c echo.Context) error {
 		ExpiresAt: created.ExpiresAt.UTC(),
 		IsActive:  true,
 		AgentID:   created.AgentID,
-	})
+	}
 }
 
 // listKeys handles GET /v1/keys: a bare array, newest first.
@@ -79,7 +84,7 @@ func (s *Server) listKeys(c echo.Context) error {
 	if err := onlyQueryParams(c, "as_of"); err != nil {
 		return err
 	}
-	all, now := s.cfg.Ledger.Keys(), s.cfg.Ledger.Now()
+	all, now := tenantOf(c).Ledger.Keys(), tenantOf(c).Ledger.Now()
 	if past, at, err := s.asOf(c); err != nil {
 		return err
 	} else if past != nil {
@@ -108,11 +113,11 @@ func (s *Server) getKey(c echo.Context) error {
 		}
 		return c.JSON(http.StatusOK, newKeyResponse(k, at))
 	}
-	k, err := s.cfg.Ledger.Key(c.Param("key_id"))
+	k, err := tenantOf(c).Ledger.Key(c.Param("key_id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newKeyResponse(k, s.cfg.Ledger.Now()))
+	return c.JSON(http.StatusOK, newKeyResponse(k, tenantOf(c).Ledger.Now()))
 }
 
 // rotateKey handles POST /v1/keys/:key_id/rotate.
@@ -125,7 +130,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	rotated, plaintext, err := s.cfg.Ledger.RotateKey(c.Request().Context(), by,
+	rotated, plaintext, err := tenantOf(c).Ledger.RotateKey(c.Request().Context(), by,
 		keys.RotateCommand{KeyID: c.Param("key_id"), GraceSeconds: req.GraceSeconds})
 	if err != nil {
 		return err
@@ -150,11 +155,11 @@ func (s *Server) revokeKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := s.cfg.Ledger.RevokeKey(c.Request().Context(), by, by, c.Param("key_id"))
+	k, err := tenantOf(c).Ledger.RevokeKey(c.Request().Context(), by, by, c.Param("key_id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newKeyResponse(k, s.cfg.Ledger.Now()))
+	return c.JSON(http.StatusOK, newKeyResponse(k, tenantOf(c).Ledger.Now()))
 }
 
 // noStore keeps responses that carry a plaintext key out of caches.

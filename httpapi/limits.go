@@ -64,6 +64,12 @@ type Limits struct {
 	// /healthz is not counted, so liveness probes pass under overload.
 	// Default DefaultMaxInFlight (512).
 	MaxInFlight int
+	// TenantMaxInFlight caps the requests of one tenant's keys handled at
+	// once on a multi-tenant server (Config.Tenants), so that one tenant's
+	// flood leaves slots of MaxInFlight to the others. A request beyond it
+	// is answered 429 with a JSON detail and Retry-After at once. Default
+	// half of MaxInFlight.
+	TenantMaxInFlight int
 }
 
 // Validate reports every problem with l at once. Zero fields are valid
@@ -90,6 +96,7 @@ func (l Limits) Validate() error {
 		{"MaxHeaderBytes", l.MaxHeaderBytes},
 		{"MaxConnections", l.MaxConnections},
 		{"MaxInFlight", l.MaxInFlight},
+		{"TenantMaxInFlight", l.TenantMaxInFlight},
 	} {
 		if n.v < 0 {
 			errs = append(errs, fmt.Errorf("httpapi: Limits.%s must not be negative, got %d", n.name, n.v))
@@ -117,6 +124,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxInFlight == 0 {
 		l.MaxInFlight = DefaultMaxInFlight
+	}
+	if l.TenantMaxInFlight == 0 {
+		l.TenantMaxInFlight = max(1, l.MaxInFlight/2)
 	}
 	return l
 }

@@ -48,7 +48,7 @@ func serveLimitedOn(t *testing.T, s *stack, limits httpapi.Limits, wrap func(net
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: s.ledger,
 		Index:  s.index,
-		Verify: func(ctx context.Context) (verify.Report, error) {
+		Verify: func(ctx context.Context, _ string) (verify.Report, error) {
 			return verify.Store(ctx, s.store, eventstore.DefaultChain)
 		},
 		Logger: s.logger,

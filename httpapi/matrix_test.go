@@ -87,6 +87,15 @@ func target(t *testing.T, s *stack, path string) (string, string) {
 		return path + "?seq=1", ""
 	case path == "/v1/audit/proof/consistency":
 		return path + "?from=1", ""
+	case strings.Contains(path, ":tenant_id"):
+		id := fmt.Sprintf("matrix-%d", unique.Add(1))
+		r := s.postJSON(t, "/v1/tenants", s.superadmin, fmt.Sprintf(`{"tenant_id":%q}`, id))
+		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
+		if strings.HasSuffix(path, "/resume") {
+			r = s.postJSON(t, "/v1/tenants/"+id+"/suspend", s.superadmin, `{"reason":"matrix"}`)
+			require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+		}
+		return strings.ReplaceAll(path, ":tenant_id", id), id
 	case strings.Contains(path, ":policy_id"):
 		r := s.postJSON(t, "/v1/policies", s.admin, uniquePolicy())
 		require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
@@ -241,6 +250,39 @@ func routeSpecs() []routeSpec {
 			assert.True(t, strings.HasPrefix(string(r.body), "c2sp.org/tlog-proof@v1\nextra "), "%s", r.body)
 			assert.Contains(t, string(r.body), "\nindex 0\n")
 		}},
+		{method: "POST", path: "/v1/tenants", scope: keys.ScopeSuperadmin, ok: 201,
+			newBody: func() string { return fmt.Sprintf(`{"tenant_id":"matrix-new-%d"}`, unique.Add(1)) },
+			check: func(t *testing.T, _ string, r response) {
+				m := r.object(t)
+				assert.Equal(t, "active", m["status"])
+				assert.Regexp(t, keyPattern, m["admin_key"].(map[string]any)["key"])
+			}},
+		{method: "GET", path: "/v1/tenants", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), `"tenant_id":"default"`)
+		}},
+		{method: "GET", path: "/v1/tenants/:tenant_id", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, target, r.object(t)["tenant_id"])
+		}},
+		{method: "POST", path: "/v1/tenants/:tenant_id/suspend", scope: keys.ScopeSuperadmin, ok: 200, body: `{"reason":"matrix"}`,
+			check: func(t *testing.T, target string, r response) {
+				assert.Equal(t, "suspended", r.object(t)["status"])
+			}},
+		{method: "POST", path: "/v1/tenants/:tenant_id/resume", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Equal(t, "active", r.object(t)["status"])
+		}},
+		{method: "POST", path: "/v1/tenants/:tenant_id/admin-keys", scope: keys.ScopeSuperadmin, ok: 201, body: `{"name":"second"}`,
+			check: func(t *testing.T, target string, r response) {
+				assert.Equal(t, "admin", r.object(t)["scope"])
+			}},
+		{method: "GET", path: "/v1/tenants/:tenant_id/audit/verify", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			m := r.object(t)
+			assert.Equal(t, true, m["valid"])
+			assert.Equal(t, target, m["chain"])
+		}},
+		{method: "GET", path: "/v1/tenants/:tenant_id/audit/export", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Contains(t, string(r.body), `"chain":"`+target+`"`)
+			assert.NotContains(t, string(r.body), `"chain":"default"`)
+		}},
 	}
 }
 
@@ -313,6 +355,28 @@ func TestAuthMatrix(t *testing.T) {
 		creds[sc]["inside-grace"] = key
 	}
 
+	// A superadmin key passes the superadmin routes alone.
+	for _, rt := range routeSpecs() {
+		if rt.scope == httpapi.NoAuth {
+			continue
+		}
+		t.Run(fmt.Sprintf("%s_%s/superadmin", rt.method, rt.path), func(t *testing.T) {
+			t.Parallel()
+			path, target := target(t, s, rt.path)
+			body := rt.body
+			if rt.newBody != nil {
+				body = rt.newBody()
+			}
+			r := s.do(t, request{method: rt.method, path: path, key: s.superadmin, body: body})
+			if rt.scope != keys.ScopeSuperadmin {
+				require.Equal(t, http.StatusForbidden, r.status, "body %s", r.body)
+				assert.Equal(t, fmt.Sprintf("Insufficient scope: %s %s requires %s.", rt.method, rt.path, rt.scope), r.detail(t))
+				return
+			}
+			require.Equal(t, rt.ok, r.status, "body %s", r.body)
+			rt.check(t, target, r)
+		})
+	}
 	for _, rt := range routeSpecs() {
 		for _, sc := range allScopes {
 			for _, st := range keyStates() {

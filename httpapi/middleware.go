@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/tenants"
 )
 
 // Header names.
@@ -156,17 +157,35 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		case len(presented) > 1:
 			return keys.ErrInvalidKey // ambiguous: never guess which one counts
 		}
-		key, err := s.cfg.Ledger.Authenticate(presented[0])
+		p, err := s.dir.Authenticate(presented[0])
+		if errors.Is(err, tenants.ErrTenantSuspended) {
+			return echo.NewHTTPError(http.StatusForbidden, detailSuspended(p.Tenant.ID))
+		}
 		if err != nil {
 			s.countInvalidKey(req, presented[0]) // alerts.go: counted, never appended
 			return err
 		}
+		key := p.Key
 		c.Set(ctxKey, key)
+		c.Set(ctxPrincipal, p)
 		if !key.Scope.Allows(need) {
 			return echo.NewHTTPError(http.StatusForbidden,
 				fmt.Sprintf("Insufficient scope: %s requires %s.", id, need))
 		}
-		if !keys.ShouldRecordUse(key, s.cfg.Ledger.Now()) {
+		if p.Superadmin() {
+			return next(c) // the system chain records what a superadmin does, not its reads
+		}
+		if s.gate != nil {
+			release, ok := s.gate.enter(p.Tenant.ID)
+			if !ok {
+				c.Response().Header().Set("Retry-After", "1")
+				return echo.NewHTTPError(http.StatusTooManyRequests,
+					fmt.Sprintf("Tenant %s has %d requests in flight, its share of this server; retry shortly.", p.Tenant.ID, s.gate.limit))
+			}
+			defer release()
+		}
+		ledger := p.Tenant.Ledger
+		if !keys.ShouldRecordUse(key, ledger.Now()) {
 			return next(c) // use recorded less than a minute ago: nothing to add
 		}
 		resp := c.Response()
@@ -175,7 +194,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			// appends nothing. Recorded before the status line is written,
 			// so the caller's next request already sees it.
 			if resp.Status < http.StatusBadRequest {
-				s.cfg.Ledger.RecordUse(context.WithoutCancel(req.Context()), key)
+				ledger.RecordUse(context.WithoutCancel(req.Context()), key)
 			}
 		})
 		return next(c)

@@ -18,7 +18,7 @@ func (s *Server) listPolicies(c echo.Context) error {
 	if err := onlyQueryParams(c, "as_of"); err != nil {
 		return err
 	}
-	list := s.cfg.Ledger.Policies()
+	list := tenantOf(c).Ledger.Policies()
 	if past, _, err := s.asOf(c); err != nil {
 		return err
 	} else if past != nil {
@@ -45,7 +45,7 @@ func (s *Server) getPolicy(c echo.Context) error {
 		}
 		return c.JSON(http.StatusOK, p)
 	}
-	p, err := s.cfg.Ledger.Policy(c.Param("policy_id"))
+	p, err := tenantOf(c).Ledger.Policy(c.Param("policy_id"))
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (s *Server) createPolicy(c echo.Context) error {
 	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
-	created, err := s.cfg.Ledger.CreatePolicy(c.Request().Context(), by, p)
+	created, err := tenantOf(c).Ledger.CreatePolicy(c.Request().Context(), by, p)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Server) updatePolicy(c echo.Context) error {
 	if err := s.decodeJSON(c, &p); err != nil {
 		return err
 	}
-	updated, err := s.cfg.Ledger.UpdatePolicy(c.Request().Context(), by, c.Param("policy_id"), p)
+	updated, err := tenantOf(c).Ledger.UpdatePolicy(c.Request().Context(), by, c.Param("policy_id"), p)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *Server) deletePolicy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	deleted, err := s.cfg.Ledger.DeletePolicy(c.Request().Context(), by, c.Param("policy_id"))
+	deleted, err := tenantOf(c).Ledger.DeletePolicy(c.Request().Context(), by, c.Param("policy_id"))
 	if err != nil {
 		return err
 	}

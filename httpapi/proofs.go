@@ -41,10 +41,10 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if msg := s.cosigned(); msg != nil {
+	if msg := s.cosigned(tenantOf(c).ID); msg != nil {
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", msg)
 	}
-	msg, err := ev.SignedCheckpoint(c.Request().Context(), eventstore.DefaultChain)
+	msg, err := ev.SignedCheckpoint(c.Request().Context(), tenantOf(c).ID)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		return echo.NewHTTPError(http.StatusNotFound, "No checkpoint yet: the chain is empty.")
 	}
@@ -54,9 +54,10 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", msg)
 }
 
-// cosigned returns the latest witness-cosigned checkpoint, or nil.
-func (s *Server) cosigned() []byte {
-	if s.cfg.Cosigned == nil {
+// cosigned returns the latest witness-cosigned checkpoint of chain, or
+// nil. Witnesses cosign the default chain only (Config.Cosigned).
+func (s *Server) cosigned(chain string) []byte {
+	if s.cfg.Cosigned == nil || chain != eventstore.DefaultChain {
 		return nil
 	}
 	return s.cfg.Cosigned()
@@ -81,7 +82,7 @@ func treeSizeParam(c echo.Context, ev EvidenceLog, name string) (uint64, error) 
 	if err != nil || size != 0 {
 		return size, err
 	}
-	th, err := ev.TreeHead(c.Request().Context(), eventstore.DefaultChain)
+	th, err := ev.TreeHead(c.Request().Context(), tenantOf(c).ID)
 	if err != nil {
 		return 0, fmt.Errorf("httpapi: tree head: %w", err)
 	}
@@ -138,7 +139,7 @@ func (s *Server) inclusion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := ev.InclusionProof(c.Request().Context(), eventstore.DefaultChain, seq-1, size)
+	p, err := ev.InclusionProof(c.Request().Context(), tenantOf(c).ID, seq-1, size)
 	if err != nil {
 		return proofError(err)
 	}
@@ -167,7 +168,7 @@ func (s *Server) consistency(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := ev.ConsistencyProof(c.Request().Context(), eventstore.DefaultChain, from, to)
+	p, err := ev.ConsistencyProof(c.Request().Context(), tenantOf(c).ID, from, to)
 	if err != nil {
 		return proofError(err)
 	}

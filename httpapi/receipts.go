@@ -29,14 +29,14 @@ func (s *Server) receipt(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	rec, ok, err := s.cfg.Index.EventByID(ctx, c.Param("event_id"))
+	rec, ok, err := tenantOf(c).Index.EventByID(ctx, c.Param("event_id"))
 	if err != nil {
 		return fmt.Errorf("httpapi: receipt: %w", err)
 	}
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound, "No event with this id.")
 	}
-	text, err := s.receiptOf(ctx, ev, rec)
+	text, err := s.receiptOf(ctx, ev, tenantOf(c).ID, rec)
 	if errors.Is(err, errNotCoveredYet) {
 		// Durable but its commit's checkpoint is not visible yet: a
 		// moment's race with the sequencer.
@@ -52,11 +52,11 @@ func (s *Server) receipt(c echo.Context) error {
 // errNotCoveredYet means no visible checkpoint covers the record yet.
 var errNotCoveredYet = errors.New("httpapi: the record is not covered by a visible checkpoint yet")
 
-// receiptOf returns rec's receipt in the latest checkpoint, or in the
+// receiptOf returns rec's receipt (a record of chain) in the latest checkpoint, or in the
 // latest cosigned one when that covers it; errNotCoveredYet when none
 // does yet.
-func (s *Server) receiptOf(ctx context.Context, ev EvidenceLog, rec eventstore.Record) ([]byte, error) {
-	msg, err := ev.SignedCheckpoint(ctx, eventstore.DefaultChain)
+func (s *Server) receiptOf(ctx context.Context, ev EvidenceLog, chain string, rec eventstore.Record) ([]byte, error) {
+	msg, err := ev.SignedCheckpoint(ctx, chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		return nil, errNotCoveredYet
 	}
@@ -68,7 +68,7 @@ func (s *Server) receiptOf(ctx context.Context, ev EvidenceLog, rec eventstore.R
 		return nil, fmt.Errorf("httpapi: receipt: own checkpoint: %w", err)
 	}
 	index := rec.Seq - 1
-	if co := s.cosigned(); co != nil {
+	if co := s.cosigned(chain); co != nil {
 		// A cosigned checkpoint makes the receipt checkable against the
 		// witnesses too; it lags the latest by up to a push interval.
 		if cc, err := checkpoint.Parse(checkpoint.Text(co)); err == nil && index < cc.Size {
@@ -78,7 +78,7 @@ func (s *Server) receiptOf(ctx context.Context, ev EvidenceLog, rec eventstore.R
 	if index >= cp.Size {
 		return nil, errNotCoveredYet
 	}
-	p, err := ev.InclusionProof(ctx, eventstore.DefaultChain, index, cp.Size)
+	p, err := ev.InclusionProof(ctx, chain, index, cp.Size)
 	if err != nil {
 		return nil, proofError(err)
 	}

@@ -16,21 +16,31 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/tenancy"
 	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
 // Config configures a Server.
 type Config struct {
-	// Ledger holds the live key state and appends every change. Required.
+	// Tenants is the deployment's tenants: every key acts on its own
+	// tenant's chain, and superadmin keys use the /v1/tenants routes.
+	// Either Tenants or Ledger and Index are required.
+	Tenants *tenancy.Registry
+	// Ledger holds the live key state and appends every change of a
+	// single-tenant server, which serves it as tenant default with Index.
+	// Ignored when Tenants is set.
 	Ledger *writeside.Ledger
-	// Verify checks the live chain for GET /v1/audit/verify. Required.
-	Verify func(ctx context.Context) (verify.Report, error)
 	// Index answers audit queries, exports and point-in-time (as_of)
-	// reads. Required; the caller runs it (Index.Run).
+	// reads of a single-tenant server; the caller runs it (Index.Run).
+	// Ignored when Tenants is set.
 	Index *readside.Index
+	// Verify checks chain (a tenant's) for GET /v1/audit/verify.
+	// Required.
+	Verify func(ctx context.Context, chain string) (verify.Report, error)
 	// Ready reports whether the process may take traffic (GET /readyz): nil
 	// means ready. Default: a nil Ready means always ready.
 	Ready func() error
@@ -92,14 +102,14 @@ type Config struct {
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Ledger == nil {
-		errs = append(errs, errors.New("httpapi: Config.Ledger is required"))
+	if c.Tenants == nil && c.Ledger == nil {
+		errs = append(errs, errors.New("httpapi: Config.Tenants or Config.Ledger is required"))
 	}
 	if c.Verify == nil {
 		errs = append(errs, errors.New("httpapi: Config.Verify is required"))
 	}
-	if c.Index == nil {
-		errs = append(errs, errors.New("httpapi: Config.Index is required"))
+	if c.Tenants == nil && c.Index == nil {
+		errs = append(errs, errors.New("httpapi: Config.Tenants or Config.Index is required"))
 	}
 	if c.BackupDir != "" && !filepath.IsAbs(c.BackupDir) {
 		errs = append(errs, fmt.Errorf("httpapi: Config.BackupDir must be absolute, got %q", c.BackupDir))
@@ -132,6 +142,8 @@ type Server struct {
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
 	tracer  trace.Tracer          // nil without Config.TracerProvider
+	dir     Directory             // who holds a presented key
+	gate    *tenantGate           // per-tenant requests in flight; nil with one tenant
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -159,6 +171,12 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	}
 	for route, scope := range table {
 		s.scopes[route] = scope
+	}
+	if cfg.Tenants != nil {
+		s.dir = cfg.Tenants
+		s.gate = &tenantGate{limit: int64(s.cfg.Limits.TenantMaxInFlight)}
+	} else {
+		s.dir = oneTenant{&tenancy.Tenant{ID: eventstore.DefaultChain, Ledger: cfg.Ledger, Index: cfg.Index}}
 	}
 	e := s.echo
 	e.HideBanner = true
@@ -248,7 +266,7 @@ func checkRouteTable(routes []*echo.Route, table map[string]keys.Scope) error {
 		if !registered[id] {
 			errs = append(errs, fmt.Errorf("httpapi: route table entry %s has no registered route", id))
 		}
-		if scope := table[id]; scope != noAuth {
+		if scope := table[id]; scope != noAuth && scope != keys.ScopeSuperadmin {
 			if _, err := keys.ParseScope(string(scope)); err != nil {
 				errs = append(errs, fmt.Errorf("httpapi: route table entry %s: unknown scope %q", id, scope))
 			}

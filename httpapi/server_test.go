@@ -38,7 +38,7 @@ func TestRouteTableGuardsNew(t *testing.T) {
 	cfg := httpapi.Config{
 		Ledger: s.ledger,
 		Index:  s.index,
-		Verify: func(context.Context) (verify.Report, error) { return verify.Report{}, nil },
+		Verify: func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 	}
 	tests := []struct {
 		name   string
@@ -260,20 +260,20 @@ func TestVerifyErrors(t *testing.T) {
 	broken := "01J0000000000000000000BAD0"
 	tests := []struct {
 		name   string
-		verify func(context.Context) (verify.Report, error)
+		verify func(context.Context, string) (verify.Report, error)
 		status int
 		check  func(t *testing.T, r response)
 	}{
-		{"read failed", func(context.Context) (verify.Report, error) {
+		{"read failed", func(context.Context, string) (verify.Report, error) {
 			return verify.Report{}, fmt.Errorf("verify default: %w", eventstore.ErrClosed)
 		}, 503, func(t *testing.T, r response) { assert.Equal(t, "audit log unavailable", r.detail(t)) }},
-		{"unexpected error", func(context.Context) (verify.Report, error) {
+		{"unexpected error", func(context.Context, string) (verify.Report, error) {
 			return verify.Report{}, errors.New("disk on fire")
 		}, 500, func(t *testing.T, r response) { assert.Equal(t, "Internal server error.", r.detail(t)) }},
-		{"verifier panics", func(context.Context) (verify.Report, error) {
+		{"verifier panics", func(context.Context, string) (verify.Report, error) {
 			panic("pebble: closed")
 		}, 500, func(t *testing.T, r response) { assert.Equal(t, "Internal server error.", r.detail(t)) }},
-		{"broken chain is a 200", func(context.Context) (verify.Report, error) {
+		{"broken chain is a 200", func(context.Context, string) (verify.Report, error) {
 			return verify.Report{Valid: false, Total: 3, Chained: 1, BrokenAt: &broken}, nil
 		}, 200, func(t *testing.T, r response) {
 			m := r.object(t)

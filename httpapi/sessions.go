@@ -16,7 +16,7 @@ func (s *Server) sessionTrail(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
-	trail, ok, err := s.cfg.Index.SessionTrail(c.Request().Context(), c.Param("session_id"))
+	trail, ok, err := tenantOf(c).Index.SessionTrail(c.Request().Context(), c.Param("session_id"))
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,14 @@ import (
 
 	"github.com/custos-dev/custos/domain/agents"
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/tenancy"
 	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
@@ -82,8 +84,9 @@ type stack struct {
 	tracer trace.TracerProvider
 
 	store   *eventstore.Store
-	ledger  *writeside.Ledger
-	metrics *metrics.Metrics // new with every open, like a process restart
+	ledger  *writeside.Ledger // tenant default's
+	reg     *tenancy.Registry // every tenant; default is the stack's own
+	metrics *metrics.Metrics  // new with every open, like a process restart
 	index   *readside.Index
 	// stopIndex stops the index goroutine and waits for it.
 	stopIndex func()
@@ -92,6 +95,9 @@ type stack struct {
 
 	admin   string // bootstrap admin key (plaintext)
 	adminID string
+	// superadmin is the deployment's superadmin key (plaintext), minted
+	// at the first open.
+	superadmin string
 }
 
 type stackOption func(*stack)
@@ -150,28 +156,33 @@ func (s *stack) open(create bool) {
 	store, err := eventstore.Open(eventstore.Options{Dir: s.dir, CreateIfMissing: create, Logger: s.logger,
 		CommitObserver: m.ObserveCommit, Signer: s.signer, TracerProvider: s.tracer})
 	require.NoError(s.t, err)
-	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store, Clock: s.clock.Now, Logger: s.logger})
+	reg, err := tenancy.Open(context.Background(), tenancy.Config{Store: store, Logger: s.logger,
+		Ledger: writeside.Config{Clock: s.clock.Now, Logger: s.logger}})
+	if err != nil {
+		_ = store.Close()
+		require.NoError(s.t, err)
+	}
+	if _, err = reg.EnsureDefault(context.Background()); err == nil && !reg.HasSuperadminKey() {
+		s.superadmin, _, err = reg.CreateSuperadminKey(context.Background(), writeside.ActorInit, "stack-superadmin")
+	}
+	def, _ := reg.Tenant(tenants.DefaultID)
 	if err == nil {
-		err = m.Track(ledger, func() (uint64, error) {
+		err = m.Track(def.Ledger, func() (uint64, error) {
 			h, err := store.Head(eventstore.DefaultChain)
 			return h.Seq, err
 		})
 	}
 	if err != nil {
+		_ = reg.Close()
 		_ = store.Close()
 		require.NoError(s.t, err)
 	}
-	index, err := readside.NewIndex(store, eventstore.DefaultChain, s.logger)
-	require.NoError(s.t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	indexDone := make(chan struct{})
-	go func() { defer close(indexDone); _ = index.Run(ctx) }()
-	s.index, s.stopIndex = index, func() { cancel(); <-indexDone }
+	ledger, index := def.Ledger, def.Index
+	s.reg, s.index, s.stopIndex = reg, index, func() { _ = reg.Close() }
 	api, err := httpapi.New(httpapi.Config{
-		Ledger: ledger,
-		Index:  index,
-		Verify: func(ctx context.Context) (verify.Report, error) {
-			return verify.Store(ctx, store, eventstore.DefaultChain)
+		Tenants: reg,
+		Verify: func(ctx context.Context, chain string) (verify.Report, error) {
+			return verify.Store(ctx, store, chain)
 		},
 		Ready:       s.ready,
 		Logger:      s.logger,
@@ -185,6 +196,7 @@ func (s *stack) open(create bool) {
 		TracerProvider: s.tracer,
 	})
 	if err != nil {
+		_ = reg.Close()
 		_ = store.Close()
 		require.NoError(s.t, err)
 	}

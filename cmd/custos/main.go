@@ -79,6 +79,7 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newInitCommand(stdout, stderr),
 		newVerifyCommand(stdout, stderr),
 		newAdminKeyCommand(stdout, stderr),
+		newSuperadminKeyCommand(stdout, stderr),
 		policiesCommand(stdout, stderr),
 		newExportCommand(stdout, stderr),
 		newReplayCommand(stdout, stderr),

@@ -19,11 +19,12 @@ import (
 
 	"github.com/custos-dev/custos/cmd/internal/policyfile"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
-	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/tenancy"
 	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
@@ -224,9 +225,26 @@ Lost it? custos admin-key reset --data %s
 			_ = store.Close()
 		}
 	}()
-	if err := checkAgainstCheckpoint(ctx, store, sig.signer, logger); err != nil {
+	reg, err := tenancy.Open(ctx, tenancy.Config{Store: store, Logger: logger,
+		Ledger: writeside.Config{Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound}})
+	if err != nil {
 		return withCode(1, err)
 	}
+	defer func() {
+		if !abandoned {
+			_ = reg.Close()
+		}
+	}()
+	for _, chain := range reg.Chains() {
+		if err := checkAgainstCheckpoint(ctx, store, chain, sig.signer, logger); err != nil {
+			return withCode(1, err)
+		}
+	}
+	if err := upgradeToTenants(ctx, reg, stdout, o.dataDir, logger); err != nil {
+		return withCode(1, err)
+	}
+	def, _ := reg.Tenant(tenants.DefaultID)
+	ledger := def.Ledger
 	pusher, stopWitnesses, err := startWitnesses(ctx, o.witnesses, o.dataDir, store, sig.signer.VerifierKey(), logger)
 	if err != nil {
 		return withCode(1, err)
@@ -236,15 +254,6 @@ Lost it? custos admin-key reset --data %s
 	if pusher != nil {
 		cosigned = pusher.Cosigned
 	}
-	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
-	if err != nil {
-		return withCode(1, err)
-	}
-	defer func() {
-		if !abandoned {
-			_ = ledger.Close()
-		}
-	}()
 	if err := m.Track(ledger, func() (uint64, error) {
 		h, err := store.Head(eventstore.DefaultChain)
 		return h.Seq, err
@@ -258,7 +267,7 @@ Lost it? custos admin-key reset --data %s
 		}
 		logger.Info("policies synced", "path", o.policies, "policies", len(desired), "events_appended", len(events))
 	}
-	stopIndex, index, err := runIndex(store, bus, logger)
+	stopIndex, err := followHeads(reg, bus)
 	if err != nil {
 		return err
 	}
@@ -277,10 +286,9 @@ Lost it? custos admin-key reset --data %s
 		}
 	}()
 	api, err := httpapi.New(httpapi.Config{
-		Ledger: ledger,
-		Index:  index,
-		Verify: func(ctx context.Context) (verify.Report, error) {
-			return verify.Store(ctx, store, eventstore.DefaultChain)
+		Tenants: reg,
+		Verify: func(ctx context.Context, chain string) (verify.Report, error) {
+			return verify.Store(ctx, store, chain)
 		},
 		Ready:       store.Failed,
 		Evidence:    store,
@@ -344,8 +352,8 @@ Lost it? custos admin-key reset --data %s
 		stopWitnesses()
 		stopAlerts()
 		stopIndex()
-		if err := ledger.Close(); err != nil {
-			logger.Warn("close ledger", "err", err)
+		if err := reg.Close(); err != nil {
+			logger.Warn("close ledgers", "err", err)
 		}
 		closed <- store.Close()
 	}()
@@ -386,30 +394,25 @@ func deadlineOf(ctx context.Context) time.Time {
 	return time.Now()
 }
 
-// runIndex starts the audit index projection: it catches up from its
-// checkpoint and then follows the durable heads the store publishes on bus. The
-// returned stop waits for it and is safe to call twice.
-func runIndex(store *eventstore.Store, bus *gochannel.GoChannel, logger *slog.Logger) (stop func(), index *readside.Index, err error) {
-	index, err = readside.NewIndex(store, eventstore.DefaultChain, logger)
-	if err != nil {
-		return nil, nil, err
-	}
+// followHeads tells the registry's audit indexes of the durable heads the
+// store publishes on bus, each its own chain's. The returned stop waits for
+// it and is safe to call twice.
+func followHeads(reg *tenancy.Registry, bus *gochannel.GoChannel) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	heads, err := bus.Subscribe(ctx, eventstore.DefaultHeadTopic)
 	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("subscribe to heads: %w", err)
+		return nil, fmt.Errorf("subscribe to heads: %w", err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for msg := range heads {
-			index.Notify()
+			reg.Notify(msg.Metadata.Get("chain"))
 			msg.Ack()
 		}
 	})
-	wg.Go(func() { _ = index.Run(ctx) })
 	var once sync.Once
-	return func() { once.Do(func() { cancel(); wg.Wait() }) }, index, nil
+	return func() { once.Do(func() { cancel(); wg.Wait() }) }, nil
 }
 
 // serveSigning loads serve's checkpoint signing key. On a folder without a
@@ -453,11 +456,11 @@ func serveSigning(ctx context.Context, o serveOptions, logger *slog.Logger) (sig
 	return signing{signer: signer, signExisting: o.signExisting}, nil
 }
 
-// checkAgainstCheckpoint replays the default chain against its latest
-// signed checkpoint (eventstore.Open has checked that it verifies and
-// covers the head): the records must hash to its root.
-func checkAgainstCheckpoint(ctx context.Context, store *eventstore.Store, signer *checkpoint.Signer, logger *slog.Logger) error {
-	msg, err := store.SignedCheckpoint(ctx, eventstore.DefaultChain)
+// checkAgainstCheckpoint replays chain against its latest signed
+// checkpoint (eventstore.Open has checked that it verifies and covers the
+// head): the records must hash to its root.
+func checkAgainstCheckpoint(ctx context.Context, store *eventstore.Store, chain string, signer *checkpoint.Signer, logger *slog.Logger) error {
+	msg, err := store.SignedCheckpoint(ctx, chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		return nil // an empty chain: Open refuses records without one
 	}
@@ -468,17 +471,17 @@ func checkAgainstCheckpoint(ctx context.Context, store *eventstore.Store, signer
 	if err != nil {
 		return err
 	}
-	cp, err := v.Open(msg, eventstore.DefaultChain)
+	cp, err := v.Open(msg, chain)
 	if err != nil {
-		return fmt.Errorf("latest checkpoint: %w", err)
+		return fmt.Errorf("chain %s: latest checkpoint: %w", chain, err)
 	}
-	report, err := verify.Store(ctx, store, eventstore.DefaultChain, verify.WithCheckpoint(cp))
+	report, err := verify.Store(ctx, store, chain, verify.WithCheckpoint(cp))
 	if err != nil {
 		return fmt.Errorf("check the log against its checkpoint: %w", err)
 	}
 	if !report.Valid {
-		return fmt.Errorf("%w: the log contradicts its signed checkpoint of size %d: %s at seq %d: %s", eventstore.ErrCheckpointMismatch, cp.Size, report.Detail.Kind, report.Detail.Seq, report.Detail.Message)
+		return fmt.Errorf("%w: chain %s contradicts its signed checkpoint of size %d: %s at seq %d: %s", eventstore.ErrCheckpointMismatch, chain, cp.Size, report.Detail.Kind, report.Detail.Seq, report.Detail.Message)
 	}
-	logger.Info("log checked against its signed checkpoint", "size", cp.Size, "origin", cp.Origin, "duration_ms", report.DurationMS)
+	logger.Info("log checked against its signed checkpoint", "chain", chain, "size", cp.Size, "origin", cp.Origin, "duration_ms", report.DurationMS)
 	return nil
 }

@@ -318,3 +318,13 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Hashes returns the hash of every key, revoked and expired ones included,
+// in no particular order.
+func (s *State) Hashes() [][32]byte {
+	out := make([][32]byte, 0, s.byHash.Len())
+	for h := range s.byHash.All() {
+		out = append(out, h)
+	}
+	return out
+}

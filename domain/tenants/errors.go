@@ -52,3 +52,7 @@ type childError struct {
 
 func (e *childError) Error() string { return e.msg }
 func (e *childError) Unwrap() error { return e.parent }
+
+// ErrTenantSuspended reports a change ordered by a key of a suspended
+// tenant (HTTP 403). Nothing is recorded.
+var ErrTenantSuspended = errors.New("tenants: the tenant is suspended")

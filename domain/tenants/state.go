@@ -32,6 +32,18 @@ func (s *State) List() []Tenant {
 // Len returns the number of tenants.
 func (s *State) Len() int { return len(s.tenants) }
 
+// AnySuspended reports whether some tenant in s is suspended. On a tenant's
+// own chain s holds that tenant alone, so this is whether its keys are
+// refused. It allocates nothing (it runs on every change).
+func (s *State) AnySuspended() bool {
+	for _, t := range s.tenants {
+		if t.Status == StatusSuspended {
+			return true
+		}
+	}
+	return false
+}
+
 // Apply folds e into s. It returns an error wrapping ErrInconsistent, and
 // leaves s unchanged, when e does not fit (an unknown or duplicate id, a
 // zero time), and ErrUnknownEvent for an event it does not know.

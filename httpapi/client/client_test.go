@@ -58,7 +58,7 @@ func newServer(t *testing.T) *server {
 	api, err := httpapi.New(httpapi.Config{
 		Ledger: ledger,
 		Index:  index,
-		Verify: func(ctx context.Context) (verify.Report, error) {
+		Verify: func(ctx context.Context, _ string) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
 		Logger:    logger,

@@ -2,6 +2,7 @@ package writeside
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -234,5 +235,43 @@ func (l *Ledger) Key(id string) (keys.Key, error) {
 func (l *Ledger) Keys() []keys.Key {
 	var out []keys.Key
 	l.Read(func(s *domain.State) { out = s.Keys.List() })
+	return out
+}
+
+// keyAdded tells Config.KeyAdded of the key ev creates, if any. The caller
+// holds the write lock.
+func (l *Ledger) keyAdded(ev domain.Event) {
+	if l.cfg.KeyAdded == nil {
+		return
+	}
+	var created keys.KeyCreated
+	switch e := ev.(type) {
+	case keys.KeyCreated:
+		created = e
+	case keys.KeyRotated:
+		created = e.NewKey
+	default:
+		return
+	}
+	var h [32]byte
+	if n, err := hex.Decode(h[:], []byte(created.KeyHash)); err != nil || n != len(h) {
+		return // keys.Create always writes 64 hex digits; Apply checked it
+	}
+	l.cfg.KeyAdded(h)
+}
+
+// KeyHashes returns the hash of every key of the chain, revoked and expired
+// ones included.
+func (l *Ledger) KeyHashes() [][32]byte {
+	var out [][32]byte
+	l.Read(func(s *domain.State) { out = s.Keys.Hashes() })
+	return out
+}
+
+// Suspended reports whether this chain's tenant is suspended (its keys
+// change nothing).
+func (l *Ledger) Suspended() bool {
+	var out bool
+	l.Read(func(s *domain.State) { out = s.Tenants.AnySuspended() })
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/projections/replay"
 )
@@ -60,6 +62,14 @@ type Config struct {
 	// Default (0) DefaultSnapshotEvery; NoSnapshots (any negative value)
 	// disables them: Open always replays the whole chain and saves none.
 	SnapshotEvery int
+	// KeyAdded, if set, is called with the hash of every key this Ledger
+	// appends (key.created, and the new key of key.rotated), under the
+	// write lock and before the change returns, so a deployment-wide
+	// directory of keys (projections/tenancy) knows the key before its
+	// creator can present it. It must be fast and must not call the
+	// Ledger. Keys already in the chain at Open are in KeyHashes. Default
+	// nil.
+	KeyAdded func(hash [32]byte)
 }
 
 // Validate reports every problem with c.
@@ -205,11 +215,23 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 	if now.Before(l.lastTime) {
 		now = l.lastTime
 	}
-	// A superadmin's key lives on the system chain, not this one:
-	// AuthorizeEvent below limits it to the tenant events.
-	if !domain.IsSystemActor(actor) && !domain.IsSuperadminActor(actor) {
+	switch {
+	case domain.IsSystemActor(actor):
+	case domain.IsSuperadminActor(actor):
+		// A superadmin's key lives on the system chain: there it must be
+		// valid at this position; on a tenant's chain AuthorizeEvent below
+		// limits it to the tenant events and minting admin keys.
+		if l.cfg.Chain == tenants.SystemChain {
+			if _, err := keys.Authorize(l.state.Keys, strings.TrimPrefix(actor, domain.SuperadminActorPrefix), keys.ScopeSuperadmin, now); err != nil {
+				return nil, err
+			}
+		}
+	default:
 		if _, err := keys.Authorize(l.state.Keys, actor, keys.ScopeEvaluate, now); err != nil {
 			return nil, err
+		}
+		if l.state.Tenants.AnySuspended() {
+			return nil, tenants.ErrTenantSuspended
 		}
 	}
 	tx := &Tx{State: l.state, Now: now, Entropy: l.cfg.Entropy, l: l}
@@ -242,6 +264,7 @@ func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*ev
 			return nil, l.err
 		}
 		l.refreshAuth() // publish key changes to Authenticate (keys.go)
+		l.keyAdded(ev)
 	}
 	l.applied(p.Records()[len(events)-1])
 	return p, nil

@@ -32,7 +32,18 @@ func TestSuperadminRecordsTenantEventsOnBothChains(t *testing.T) {
 		return l
 	}
 	system, acme := open(tenants.SystemChain), open("acme")
-	const superadmin = domain.SuperadminActorPrefix + "key_01JAAAAAAAAAAAAAAAAAAAAAAA"
+	// The superadmin's key lives on the system chain, which checks it at
+	// each of its changes; a tenant's chain only records who it was.
+	var sa keys.KeyCreated
+	_, err = system.Write(ctx, writeside.ActorInit, func(tx *writeside.Tx) ([]domain.Event, error) {
+		var err error
+		sa, _, err = keys.CreateSuperadmin(tx.State.Keys, keys.CreateCommand{Name: "sa"}, tx.Now, tx.NewID("key"), tx.Entropy)
+		return []domain.Event{sa}, err
+	})
+	require.NoError(t, err)
+	superadmin := domain.SuperadminActorPrefix + sa.KeyID
+	_, err = system.CreateTenant(ctx, domain.SuperadminActorPrefix+"key_01JAAAAAAAAAAAAAAAAAAAAAAA", tenants.CreateCommand{TenantID: "nobody"})
+	require.ErrorIs(t, err, keys.ErrInvalidKey, "the system chain knows no such superadmin key")
 
 	for _, l := range []*writeside.Ledger{system, acme} {
 		_, err := l.CreateTenant(ctx, superadmin, tenants.CreateCommand{TenantID: "acme", Name: "Acme"})
@@ -45,18 +56,26 @@ func TestSuperadminRecordsTenantEventsOnBothChains(t *testing.T) {
 	_, err = system.CreateTenant(ctx, superadmin, tenants.CreateCommand{TenantID: "acme"})
 	require.ErrorIs(t, err, tenants.ErrExists)
 
-	// The tenant's own admin key can neither resume its tenant nor forge a
-	// tenant event; the superadmin cannot act inside the tenant.
-	created, _, _, err := acme.CreateKey(ctx, writeside.ActorInit, keys.CreateCommand{Name: "admin", Scope: string(keys.ScopeAdmin)})
+	// While suspended the tenant's own admin key changes nothing; the
+	// superadmin cannot act inside the tenant but to mint admin keys.
+	created, _, _, err := acme.CreateKey(ctx, superadmin, keys.CreateCommand{Name: "admin", Scope: string(keys.ScopeAdmin)})
 	require.NoError(t, err)
 	_, err = acme.ResumeTenant(ctx, created.KeyID, "acme")
-	require.ErrorIs(t, err, keys.ErrInsufficientScope)
+	require.ErrorIs(t, err, tenants.ErrTenantSuspended)
+	_, err = acme.RegisterAgent(ctx, created.KeyID, agents.RegisterCommand{AgentID: "agent-1", AgentRole: "analyst"})
+	require.ErrorIs(t, err, tenants.ErrTenantSuspended)
 	_, err = acme.RegisterAgent(ctx, superadmin, agents.RegisterCommand{AgentID: "agent-1", AgentRole: "analyst"})
 	require.ErrorIs(t, err, keys.ErrInvalidKey)
-	_, _, _, err = acme.CreateKey(ctx, superadmin, keys.CreateCommand{Name: "k", Scope: string(keys.ScopeAdmin)})
+	_, _, _, err = acme.CreateKey(ctx, superadmin, keys.CreateCommand{Name: "k", Scope: string(keys.ScopeRead)})
 	require.ErrorIs(t, err, keys.ErrInvalidKey)
 
 	_, err = acme.ResumeTenant(ctx, superadmin, "acme")
+	require.NoError(t, err)
+	// Active again, its admin key works, and still cannot resume or
+	// suspend its own tenant.
+	_, err = acme.SuspendTenant(ctx, created.KeyID, "acme", "self")
+	require.ErrorIs(t, err, keys.ErrInsufficientScope)
+	_, err = acme.RegisterAgent(ctx, created.KeyID, agents.RegisterCommand{AgentID: "agent-1", AgentRole: "analyst"})
 	require.NoError(t, err)
 
 	wantSystem, wantAcme := system.Tenants(), acme.Tenants()
@@ -67,7 +86,7 @@ func TestSuperadminRecordsTenantEventsOnBothChains(t *testing.T) {
 
 	var actors []string
 	require.NoError(t, store.Records(ctx, "acme", 1, 0, func(r eventstore.Record) error {
-		if r.Type != keys.TypeKeyCreated {
+		if r.Type != keys.TypeKeyCreated && r.Type != agents.TypeAgentRegistered {
 			actors = append(actors, r.Type+" by "+r.Actor)
 		}
 		return nil

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/projections/tenancy"
+	"github.com/custos-dev/custos/projections/writeside"
+)
+
+// upgradeToTenants makes a folder a deployment of tenants: tenant default
+// (a new folder's, or the one chain of a folder written before tenants)
+// on the system chain, and, once per deployment, a superadmin key printed
+// on stdout.
+func upgradeToTenants(ctx context.Context, reg *tenancy.Registry, stdout io.Writer, dataDir string, logger *slog.Logger) error {
+	created, err := reg.EnsureDefault(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		logger.Info("tenant default recorded on the system chain: this folder's chain default is that tenant")
+	}
+	if reg.HasSuperadminKey() {
+		return nil
+	}
+	key, rec, err := reg.CreateSuperadminKey(ctx, writeside.ActorInit, "bootstrap-superadmin")
+	if err != nil {
+		return fmt.Errorf("create the superadmin key: %w", err)
+	}
+	printSuperadminKey(stdout, key, rec, dataDir)
+	return nil
+}
+
+func printSuperadminKey(w io.Writer, key string, rec keys.KeyCreated, dataDir string) {
+	fmt.Fprintf(w, `
+================= custos: deployment superadmin key =================
+%s
+Copy it now: this is the only time it is shown. Scope superadmin:
+it creates, lists, suspends and resumes tenants, mints a tenant's
+admin keys and verifies or exports any tenant (the /v1/tenants
+routes); it cannot evaluate or act inside a tenant. key_id
+%s, expires %s (%d days).
+Lost it? custos superadmin-key reset --data %s
+=====================================================================
+
+`, key, rec.KeyID, rec.ExpiresAt.UTC().Format(time.RFC3339),
+		int(rec.ExpiresAt.Sub(rec.CreatedAt).Round(24*time.Hour).Hours()/24), dataDir)
+}
+
+func newSuperadminKeyCommand(stdout, stderr io.Writer) *cobra.Command {
+	parent := &cobra.Command{
+		Use:   "superadmin-key",
+		Short: "Recover deployment superadmin access",
+	}
+	var dataDir string
+	var keyFlags signingKeyFlags
+	reset := &cobra.Command{
+		Use:   "reset",
+		Short: "Create a new superadmin key offline",
+		Long: `reset opens the store (stop the server first), appends a key.created for a new
+superadmin key to the system chain with actor system:reset, and prints the key
+on stdout. Existing keys stay as they are.`,
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := newLogger(stderr, slog.LevelWarn)
+			if !storeExists(dataDir) {
+				return fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dataDir, dataDir, dataDir)
+			}
+			signer, err := loadSigningKey(keyFlags.keyPath(dataDir), dataDir)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(dataDir, false, signing{signer: signer}, logger)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			reg, err := tenancy.Open(cmd.Context(), tenancy.Config{Store: s, Logger: logger, Ledger: writeside.Config{Logger: logger}})
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			if _, err := reg.EnsureDefault(cmd.Context()); err != nil {
+				return err
+			}
+			key, _, err := reg.CreateSuperadminKey(cmd.Context(), writeside.ActorReset, "reset-superadmin")
+			if err != nil {
+				return err
+			}
+			if err := errors.Join(reg.Close(), s.Close()); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, key)
+			return nil
+		},
+	}
+	reset.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
+	addSigningKeyFlags(reset, &keyFlags, false)
+	parent.AddCommand(reset)
+	return parent
+}
