@@ -60,7 +60,7 @@ func TestBackupWritesAVerifiableCopyWhileWritesGoOn(t *testing.T) {
 		})
 	}
 	out := filepath.Join(s.backupDir, "nightly-2031-03-04")
-	r := s.postJSON(t, "/v1/admin/backup", s.admin, `{"name":"nightly-2031-03-04"}`)
+	r := s.postJSON(t, "/v1/admin/backup", s.superadmin, `{"name":"nightly-2031-03-04"}`)
 	close(stop)
 	wg.Wait()
 	require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
@@ -133,7 +133,7 @@ func TestBackupTakesOnlyANameUnderTheRoot(t *testing.T) {
 		{"unknown field", `{"dir":"/x"}`, 400, `Unknown field "dir".`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := s.postJSON(t, "/v1/admin/backup", s.admin, tc.body)
+			r := s.postJSON(t, "/v1/admin/backup", s.superadmin, tc.body)
 			require.Equal(t, tc.status, r.status, "body %s", r.body)
 			assert.Equal(t, tc.detail, r.detail(t))
 		})
@@ -155,9 +155,9 @@ func TestBackupTakesOnlyANameUnderTheRoot(t *testing.T) {
 	assert.Empty(t, taken, "an existing folder is left alone")
 
 	// A valid name works, once.
-	r := s.postJSON(t, "/v1/admin/backup", s.admin, `{"name":"v1.2_ok-3"}`)
+	r := s.postJSON(t, "/v1/admin/backup", s.superadmin, `{"name":"v1.2_ok-3"}`)
 	require.Equal(t, http.StatusCreated, r.status, "body %s", r.body)
-	r = s.postJSON(t, "/v1/admin/backup", s.admin, `{"name":"v1.2_ok-3"}`)
+	r = s.postJSON(t, "/v1/admin/backup", s.superadmin, `{"name":"v1.2_ok-3"}`)
 	require.Equal(t, http.StatusConflict, r.status, "body %s", r.body)
 }
 
@@ -168,8 +168,7 @@ func TestBackupFailureLeavesNoName(t *testing.T) {
 	s := newStack(t)
 	root := t.TempDir()
 	api, err := httpapi.New(httpapi.Config{
-		Ledger:    s.ledger,
-		Index:     s.index,
+		Tenants:   s.reg,
 		Verify:    func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 		Logger:    s.logger,
 		BackupDir: root,
@@ -184,7 +183,7 @@ func TestBackupFailureLeavesNoName(t *testing.T) {
 	srv := newHTTPServer(t, api.Handler())
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/admin/backup", strings.NewReader(`{"name":"b1"}`))
 	require.NoError(t, err)
-	req.Header.Set("X-API-Key", s.admin)
+	req.Header.Set("X-API-Key", s.superadmin)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
@@ -208,8 +207,7 @@ func TestBackupWithoutABackupFolderAnswers403(t *testing.T) {
 	} {
 		t.Run(cfg.name, func(t *testing.T) {
 			api, err := httpapi.New(httpapi.Config{
-				Ledger:    s.ledger,
-				Index:     s.index,
+				Tenants:   s.reg,
 				Verify:    func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 				Logger:    s.logger,
 				BackupDir: cfg.dir,
@@ -219,7 +217,7 @@ func TestBackupWithoutABackupFolderAnswers403(t *testing.T) {
 			srv := newHTTPServer(t, api.Handler())
 			req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/admin/backup", strings.NewReader(`{"name":"b"}`))
 			require.NoError(t, err)
-			req.Header.Set("X-API-Key", s.admin)
+			req.Header.Set("X-API-Key", s.superadmin)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := srv.Client().Do(req)
 			require.NoError(t, err)
@@ -236,7 +234,7 @@ func TestConfigRefusesARelativeBackupFolder(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	_, err := httpapi.New(httpapi.Config{
-		Ledger: s.ledger, Index: s.index, BackupDir: "backups",
+		Tenants: s.reg, BackupDir: "backups",
 		Verify: func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 	})
 	require.ErrorContains(t, err, `httpapi: Config.BackupDir must be absolute, got "backups"`)

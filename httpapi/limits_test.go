@@ -46,8 +46,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 func serveLimitedOn(t *testing.T, s *stack, limits httpapi.Limits, wrap func(net.Listener) net.Listener) string {
 	t.Helper()
 	api, err := httpapi.New(httpapi.Config{
-		Ledger: s.ledger,
-		Index:  s.index,
+		Tenants: s.reg,
 		Verify: func(ctx context.Context, _ string) (verify.Report, error) {
 			return verify.Store(ctx, s.store, eventstore.DefaultChain)
 		},
@@ -376,7 +375,7 @@ func TestConnectionCapAnswers503Fast(t *testing.T) {
 func TestInFlightCapAnswers503Fast(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	addr := serveLimited(t, s, httpapi.Limits{MaxInFlight: 2, BodyTimeout: 20 * time.Second})
+	addr := serveLimited(t, s, httpapi.Limits{MaxInFlight: 2, TenantMaxInFlight: 2, BodyTimeout: 20 * time.Second})
 	// Two requests whose bodies never finish fill the cap. A probe sent
 	// while they are still arriving can take a slot and get one of them
 	// turned away instead, so the probe waits for them, and the whole

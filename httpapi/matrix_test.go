@@ -214,7 +214,7 @@ func routeSpecs() []routeSpec {
 			assert.Equal(t, target, m["session_id"])
 			assert.EqualValues(t, 1, m["total_events"])
 		}},
-		{method: "POST", path: "/v1/admin/backup", scope: keys.ScopeAdmin, ok: 201, newBody: newBackupBody, check: checkBackup},
+		{method: "POST", path: "/v1/admin/backup", scope: keys.ScopeSuperadmin, ok: 201, newBody: newBackupBody, check: checkBackup},
 		{method: "GET", path: "/v1/alerts", scope: keys.ScopeRead, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.Contains(t, r.object(t), "alerts")
 		}},

@@ -207,9 +207,8 @@ func TestMetricsEndpointIsPublicAndOptional(t *testing.T) {
 	}
 
 	api, err := httpapi.New(httpapi.Config{
-		Ledger: s.ledger,
-		Index:  s.index,
-		Verify: func(context.Context, string) (verify.Report, error) { return verify.Report{Valid: true}, nil },
+		Tenants: s.reg,
+		Verify:  func(context.Context, string) (verify.Report, error) { return verify.Report{Valid: true}, nil },
 	})
 	require.NoError(t, err)
 	bare := newHTTPServer(t, api.Handler())
@@ -228,8 +227,7 @@ func TestMetricsRecordABrokenChain(t *testing.T) {
 	s := newStack(t)
 	m := metrics.New()
 	api, err := httpapi.New(httpapi.Config{
-		Ledger:  s.ledger,
-		Index:   s.index,
+		Tenants: s.reg,
 		Verify:  func(context.Context, string) (verify.Report, error) { return verify.Report{Valid: false}, nil },
 		Metrics: m,
 	})

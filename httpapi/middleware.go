@@ -157,7 +157,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		case len(presented) > 1:
 			return keys.ErrInvalidKey // ambiguous: never guess which one counts
 		}
-		p, err := s.dir.Authenticate(presented[0])
+		p, err := s.cfg.Tenants.Authenticate(presented[0])
 		if errors.Is(err, tenants.ErrTenantSuspended) {
 			return echo.NewHTTPError(http.StatusForbidden, detailSuspended(p.Tenant.ID))
 		}
@@ -175,15 +175,13 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if p.Superadmin() {
 			return next(c) // the system chain records what a superadmin does, not its reads
 		}
-		if s.gate != nil {
-			release, ok := s.gate.enter(p.Tenant.ID)
-			if !ok {
-				c.Response().Header().Set("Retry-After", "1")
-				return echo.NewHTTPError(http.StatusTooManyRequests,
-					fmt.Sprintf("Tenant %s has %d requests in flight, its share of this server; retry shortly.", p.Tenant.ID, s.gate.limit))
-			}
-			defer release()
+		release, ok := s.gate.enter(p.Tenant.ID)
+		if !ok {
+			c.Response().Header().Set("Retry-After", "1")
+			return echo.NewHTTPError(http.StatusTooManyRequests,
+				fmt.Sprintf("Tenant %s has %d requests in flight, its share of this server; retry shortly.", p.Tenant.ID, s.gate.limit))
 		}
+		defer release()
 		ledger := p.Tenant.Ledger
 		if !keys.ShouldRecordUse(key, ledger.Now()) {
 			return next(c) // use recorded less than a minute ago: nothing to add

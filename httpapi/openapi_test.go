@@ -420,10 +420,10 @@ func TestOpenAPIDescribesRealResponses(t *testing.T) {
 	c.call(t, get("/v1/keys/history?format=csv", readerKey), http.StatusOK, requestValid)
 
 	// Backup.
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"doc-backup"}`), http.StatusCreated, requestValid)
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"doc-backup"}`), http.StatusConflict, requestValid)
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"a..b"}`), http.StatusUnprocessableEntity, requestValid)
-	c.call(t, send(http.MethodPost, "/v1/admin/backup", admin, `{"name":"../escape"}`), http.StatusUnprocessableEntity, requestInvalid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", s.superadmin, `{"name":"doc-backup"}`), http.StatusCreated, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", s.superadmin, `{"name":"doc-backup"}`), http.StatusConflict, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", s.superadmin, `{"name":"a..b"}`), http.StatusUnprocessableEntity, requestValid)
+	c.call(t, send(http.MethodPost, "/v1/admin/backup", s.superadmin, `{"name":"../escape"}`), http.StatusUnprocessableEntity, requestInvalid)
 
 	// Bad input.
 	c.call(t, send(http.MethodPost, "/v1/keys", admin, `{"nmae":"x","scope":"read"}`), http.StatusBadRequest, requestInvalid)

@@ -48,7 +48,7 @@ func routeScopes() map[string]keys.Scope {
 		"GET /v1/audit/events":                    keys.ScopeRead,
 		"GET /v1/audit/export":                    keys.ScopeRead,
 		"GET /v1/keys/history":                    keys.ScopeRead,
-		"POST /v1/admin/backup":                   keys.ScopeAdmin,
+		"POST /v1/admin/backup":                   keys.ScopeSuperadmin,
 		"GET /v1/alerts":                          keys.ScopeRead,
 		"GET /v1/alerts/rules":                    keys.ScopeAdmin,
 		"POST /v1/alerts/rules":                   keys.ScopeAdmin,

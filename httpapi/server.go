@@ -16,28 +16,19 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/custos-dev/custos/domain/keys"
-	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi/metrics"
-	"github.com/custos-dev/custos/projections/readside"
 	"github.com/custos-dev/custos/projections/tenancy"
-	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
 
 // Config configures a Server.
 type Config struct {
-	// Tenants is the deployment's tenants: every key acts on its own
-	// tenant's chain, and superadmin keys use the /v1/tenants routes.
-	// Either Tenants or Ledger and Index are required.
+	// Tenants is the deployment's tenants: every key authenticates on
+	// its own tenant's chain and acts on it alone (its Ledger changes, its
+	// Index answers audit queries, exports and as_of reads), and superadmin
+	// keys use the /v1/tenants routes and online backups. Required; the
+	// caller opens and closes it.
 	Tenants *tenancy.Registry
-	// Ledger holds the live key state and appends every change of a
-	// single-tenant server, which serves it as tenant default with Index.
-	// Ignored when Tenants is set.
-	Ledger *writeside.Ledger
-	// Index answers audit queries, exports and point-in-time (as_of)
-	// reads of a single-tenant server; the caller runs it (Index.Run).
-	// Ignored when Tenants is set.
-	Index *readside.Index
 	// Verify checks chain (a tenant's) for GET /v1/audit/verify.
 	// Required.
 	Verify func(ctx context.Context, chain string) (verify.Report, error)
@@ -102,14 +93,11 @@ type Config struct {
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Tenants == nil && c.Ledger == nil {
-		errs = append(errs, errors.New("httpapi: Config.Tenants or Config.Ledger is required"))
+	if c.Tenants == nil {
+		errs = append(errs, errors.New("httpapi: Config.Tenants is required"))
 	}
 	if c.Verify == nil {
 		errs = append(errs, errors.New("httpapi: Config.Verify is required"))
-	}
-	if c.Tenants == nil && c.Index == nil {
-		errs = append(errs, errors.New("httpapi: Config.Tenants or Config.Index is required"))
 	}
 	if c.BackupDir != "" && !filepath.IsAbs(c.BackupDir) {
 		errs = append(errs, fmt.Errorf("httpapi: Config.BackupDir must be absolute, got %q", c.BackupDir))
@@ -142,8 +130,7 @@ type Server struct {
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
 	tracer  trace.Tracer          // nil without Config.TracerProvider
-	dir     Directory             // who holds a presented key
-	gate    *tenantGate           // per-tenant requests in flight; nil with one tenant
+	gate    *tenantGate           // per-tenant requests in flight
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -172,12 +159,7 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	for route, scope := range table {
 		s.scopes[route] = scope
 	}
-	if cfg.Tenants != nil {
-		s.dir = cfg.Tenants
-		s.gate = &tenantGate{limit: int64(s.cfg.Limits.TenantMaxInFlight)}
-	} else {
-		s.dir = oneTenant{&tenancy.Tenant{ID: eventstore.DefaultChain, Ledger: cfg.Ledger, Index: cfg.Index}}
-	}
+	s.gate = &tenantGate{limit: int64(s.cfg.Limits.TenantMaxInFlight)}
 	e := s.echo
 	e.HideBanner = true
 	e.HidePort = true

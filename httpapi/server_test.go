@@ -23,9 +23,8 @@ func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	err := httpapi.Config{}.Validate()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "Config.Ledger is required")
+	assert.Contains(t, err.Error(), "Config.Tenants is required")
 	assert.Contains(t, err.Error(), "Config.Verify is required")
-	assert.Contains(t, err.Error(), "Config.Index is required")
 	_, err = httpapi.New(httpapi.Config{})
 	require.Error(t, err)
 }
@@ -36,9 +35,8 @@ func TestRouteTableGuardsNew(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	cfg := httpapi.Config{
-		Ledger: s.ledger,
-		Index:  s.index,
-		Verify: func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
+		Tenants: s.reg,
+		Verify:  func(context.Context, string) (verify.Report, error) { return verify.Report{}, nil },
 	}
 	tests := []struct {
 		name   string
@@ -284,7 +282,7 @@ func TestVerifyErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			api, err := httpapi.New(httpapi.Config{Ledger: s.ledger, Index: s.index, Verify: tt.verify, Logger: s.logger})
+			api, err := httpapi.New(httpapi.Config{Tenants: s.reg, Verify: tt.verify, Logger: s.logger})
 			require.NoError(t, err)
 			srv := newHTTPServer(t, api.Handler())
 			req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/audit/verify", nil)

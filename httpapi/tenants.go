@@ -15,28 +15,6 @@ import (
 	"github.com/custos-dev/custos/projections/tenancy"
 )
 
-// Directory resolves a presented API key to who holds it. *tenancy.Registry
-// is the Directory of a multi-tenant server; a server given one Ledger and
-// Index (Config.Ledger, Config.Index) serves them as tenant default.
-type Directory interface {
-	// Authenticate returns the principal holding the active key
-	// plaintext, keys.ErrInvalidKey for any other string, or an error
-	// wrapping tenants.ErrTenantSuspended for a key of a suspended tenant.
-	// Safe for concurrent use.
-	Authenticate(plaintext string) (tenancy.Principal, error)
-}
-
-// oneTenant is the Directory of a single-tenant server.
-type oneTenant struct{ t *tenancy.Tenant }
-
-func (d oneTenant) Authenticate(plaintext string) (tenancy.Principal, error) {
-	k, err := d.t.Ledger.Authenticate(plaintext)
-	if err != nil {
-		return tenancy.Principal{}, err
-	}
-	return tenancy.Principal{Key: k, Tenant: d.t}, nil
-}
-
 // ctxPrincipal is the context key of the request's tenancy.Principal.
 const ctxPrincipal = "custos.principal"
 
@@ -82,14 +60,6 @@ func (g *tenantGate) enter(id string) (release func(), ok bool) {
 
 // --- superadmin routes -----------------------------------------------------
 
-// registry returns the multi-tenant registry, or a 404 when the server
-// serves one tenant.
-func (s *Server) registry() (*tenancy.Registry, error) {
-	if s.cfg.Tenants == nil {
-		return nil, echo.NewHTTPError(http.StatusNotFound, "This server serves one tenant.")
-	}
-	return s.cfg.Tenants, nil
-}
 
 type tenantResponse struct {
 	TenantID      string     `json:"tenant_id"`
@@ -123,10 +93,7 @@ type tenantCreatedResponse struct {
 // createTenant handles POST /v1/tenants: a new tenant and its first admin
 // key, shown once.
 func (s *Server) createTenant(c echo.Context) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
+	reg := s.cfg.Tenants
 	p, _ := principalOf(c)
 	var req createTenantRequest
 	if err := s.decodeJSON(c, &req); err != nil {
@@ -142,15 +109,11 @@ func (s *Server) createTenant(c echo.Context) error {
 
 // listTenants handles GET /v1/tenants.
 func (s *Server) listTenants(c echo.Context) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
 	out := []tenantResponse{}
-	for _, t := range reg.Tenants() {
+	for _, t := range s.cfg.Tenants.Tenants() {
 		out = append(out, newTenantResponse(t))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"tenants": out})
@@ -158,10 +121,7 @@ func (s *Server) listTenants(c echo.Context) error {
 
 // namedTenant returns the tenant of the path's :tenant_id, or a 404.
 func (s *Server) namedTenant(c echo.Context) (*tenancy.Registry, tenants.Tenant, error) {
-	reg, err := s.registry()
-	if err != nil {
-		return nil, tenants.Tenant{}, err
-	}
+	reg := s.cfg.Tenants
 	id := c.Param("tenant_id")
 	for _, t := range reg.Tenants() {
 		if t.TenantID == id {

@@ -264,12 +264,14 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	}
 
 	// Backups: name is read; out is read and refused.
+	super, err := client.New(s.srv.URL, client.WithAPIKey(s.superadmin), client.WithHTTPClient(&http.Client{Transport: rec}))
+	require.NoError(t, err)
 	sent(t, w, wire.BackupRequest{Name: "wire-backup"}, nil)
-	check(c.Backup(ctx, "wire-backup"))(rt)
+	check(super.Backup(ctx, "wire-backup"))(rt)
 	out := wire.BackupRequest{Name: "x", Out: str("/tmp/x")}
 	body, err := json.Marshal(out)
 	require.NoError(t, err)
-	r := s.postJSON(t, "/v1/admin/backup", s.admin, string(body))
+	r := s.postJSON(t, "/v1/admin/backup", s.superadmin, string(body))
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "out is read, then refused: %s", r.body)
 	sent(t, w, out, nil)
 

@@ -92,7 +92,10 @@ func TestBackupOnlineWhileWritingThenOffline(t *testing.T) {
 	backups := filepath.Join(t.TempDir(), "backups")
 	srv := startServerWith(t, dir, []string{"CUSTOS_BACKUP_DIR=" + backups})
 	admin := adminKeyOf(t, srv)
-	env := clientEnv(srv, admin)
+	// A copy of the store holds every tenant: only a superadmin asks.
+	env := clientEnv(srv, superadminKeyOf(t, srv))
+	refused := requireCode(t, 2, runCLI(t, clientEnv(srv, admin), "backup", "--name", "by-admin"))
+	assert.Contains(t, refused.stderr, "requires superadmin")
 
 	var w writer
 	var wg sync.WaitGroup

@@ -21,6 +21,14 @@ func adminKeyOf(t *testing.T, s *server) string {
 	return admin
 }
 
+// superadminKeyOf returns the superadmin key s printed at its first start.
+func superadminKeyOf(t *testing.T, s *server) string {
+	t.Helper()
+	m := regexp.MustCompile(`deployment superadmin key =+\n(cst_[0-9A-Za-z]{49})`).FindStringSubmatch(s.stdout.String())
+	require.NotNil(t, m, "server printed no superadmin key")
+	return m[1]
+}
+
 // clientEnv points client commands at s with key.
 func clientEnv(s *server, key string) []string {
 	return []string{"CUSTOS_SERVER=http://" + s.addr, "CUSTOS_API_KEY=" + key}

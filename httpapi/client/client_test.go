@@ -19,11 +19,12 @@ import (
 
 	"github.com/custos-dev/custos/domain/keys"
 	"github.com/custos-dev/custos/domain/policy"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/client"
 	"github.com/custos-dev/custos/httpapi/wire"
-	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/tenancy"
 	"github.com/custos-dev/custos/projections/writeside"
 	"github.com/custos-dev/custos/verify"
 )
@@ -35,7 +36,9 @@ var keyPattern = regexp.MustCompile(keys.Pattern)
 type server struct {
 	url   string
 	admin string // bootstrap admin key
-	store *eventstore.Store
+	// superadmin is the deployment's superadmin key (online backups).
+	superadmin string
+	store      *eventstore.Store
 	// backupDir is the server's backup folder.
 	backupDir string
 }
@@ -46,20 +49,20 @@ func newServer(t *testing.T) *server {
 	store, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true, Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() }) // runs last: after the server and the index stopped
-	ledger, err := writeside.Open(context.Background(), writeside.Config{Store: store, Logger: logger})
+	reg, err := tenancy.Open(context.Background(), tenancy.Config{Store: store, Logger: logger})
 	require.NoError(t, err)
-	index, err := readside.NewIndex(store, eventstore.DefaultChain, logger)
+	t.Cleanup(func() { _ = reg.Close() })
+	_, err = reg.EnsureDefault(context.Background())
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	indexDone := make(chan struct{})
-	go func() { defer close(indexDone); _ = index.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-indexDone })
+	superadmin, _, err := reg.CreateSuperadminKey(context.Background(), writeside.ActorInit, "superadmin")
+	require.NoError(t, err)
+	def, _ := reg.Tenant(tenants.DefaultID)
+	ledger := def.Ledger
 	backupDir := t.TempDir()
 	api, err := httpapi.New(httpapi.Config{
-		Ledger: ledger,
-		Index:  index,
-		Verify: func(ctx context.Context, _ string) (verify.Report, error) {
-			return verify.Store(ctx, store, eventstore.DefaultChain)
+		Tenants: reg,
+		Verify: func(ctx context.Context, chain string) (verify.Report, error) {
+			return verify.Store(ctx, store, chain)
 		},
 		Logger:    logger,
 		Backup:    func(_ context.Context, dir string) error { return store.Checkpoint(dir) },
@@ -71,7 +74,7 @@ func newServer(t *testing.T) *server {
 	_, admin, _, err := ledger.CreateKey(context.Background(), writeside.ActorInit,
 		keys.CreateCommand{Name: "bootstrap", Scope: "admin"})
 	require.NoError(t, err)
-	return &server{url: srv.URL, admin: admin, store: store, backupDir: backupDir}
+	return &server{url: srv.URL, admin: admin, superadmin: superadmin, store: store, backupDir: backupDir}
 }
 
 func (s *server) client(t *testing.T, key string) *client.Client {
@@ -349,7 +352,7 @@ func TestBackup(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
 	ctx := context.Background()
-	c := s.client(t, s.admin)
+	c := s.client(t, s.superadmin)
 	res, err := c.Backup(ctx, "nightly")
 	require.NoError(t, err)
 	out := filepath.Join(s.backupDir, "nightly")
