@@ -60,7 +60,6 @@ func (g *tenantGate) enter(id string) (release func(), ok bool) {
 
 // --- superadmin routes -----------------------------------------------------
 
-
 type tenantResponse struct {
 	TenantID      string     `json:"tenant_id"`
 	Name          string     `json:"name"`
