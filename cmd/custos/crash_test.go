@@ -245,7 +245,13 @@ func evaluateOnce(client *http.Client, addr, key, session, source string) (ack, 
 // requireAcknowledged fails the test when checkAcknowledged finds problems.
 func requireAcknowledged(t *testing.T, dir, keyID string, acks []ack, what string) {
 	t.Helper()
-	if problems := checkAcknowledged(t, dir, keyID, acks); len(problems) > 0 {
+	requireAcknowledgedOn(t, dir, eventstore.DefaultChain, keyID, acks, what)
+}
+
+// requireAcknowledgedOn is requireAcknowledged on chain.
+func requireAcknowledgedOn(t *testing.T, dir, chain, keyID string, acks []ack, what string) {
+	t.Helper()
+	if problems := checkAcknowledgedOn(t, dir, chain, keyID, acks); len(problems) > 0 {
 		shown := problems[:min(len(problems), 20)]
 		t.Fatalf("%s: %d of %d acknowledged decisions lost or changed; first:\n%s",
 			what, len(problems), len(acks), strings.Join(shown, "\n"))
@@ -256,6 +262,12 @@ func requireAcknowledged(t *testing.T, dir, keyID string, acks []ack, what strin
 // for every ack whose seq does not hold a decision.made with its event id,
 // made by keyID for its session; and for seqs acknowledged twice.
 func checkAcknowledged(t *testing.T, dir, keyID string, acks []ack) []string {
+	t.Helper()
+	return checkAcknowledgedOn(t, dir, eventstore.DefaultChain, keyID, acks)
+}
+
+// checkAcknowledgedOn is checkAcknowledged on chain.
+func checkAcknowledgedOn(t *testing.T, dir, chain, keyID string, acks []ack) []string {
 	t.Helper()
 	store, err := eventstore.Open(eventstore.Options{Dir: dir, ReadOnly: true})
 	require.NoError(t, err)
@@ -271,7 +283,7 @@ func checkAcknowledged(t *testing.T, dir, keyID string, acks []ack) []string {
 			continue
 		}
 		seen[a.seq] = a
-		rec, err := store.Get(ctx, eventstore.DefaultChain, a.seq)
+		rec, err := store.Get(ctx, chain, a.seq)
 		if errors.Is(err, eventstore.ErrNotFound) {
 			problems = append(problems, fmt.Sprintf("lost: seq %d event %s session %s (cycle %d) is not on the log", a.seq, a.id, a.session, a.cycle))
 			continue
