@@ -79,9 +79,15 @@ a listener of their own, never on --addr.
 Hostile clients are bounded by deadlines (--read-header-timeout,
 --body-timeout, a per-write --write-timeout, --idle-timeout), a header limit
 (--max-header-bytes) and caps (--max-connections, --max-in-flight) beyond
-which the answer is a fast 503; docs/runbook.md lists the defaults. With
---backup-dir DIR an admin key may ask for online backups, written to
-DIR/NAME; without it they are refused.
+which the answer is a fast 503, and a cap per tenant (--tenant-max-in-flight)
+beyond which that tenant's requests get a fast 429; docs/runbook.md lists the
+defaults. With --backup-dir DIR a superadmin key may ask for online backups,
+written to DIR/NAME; without it they are refused.
+
+Tenants (docs/tenants.md): the folder holds tenant default and any tenants a
+superadmin key creates, each on its own chain. The first start of a folder
+(new, or written by a release before tenants) records tenant default and
+prints a deployment superadmin key once, in a marked block on stdout.
 
 SIGINT or SIGTERM shut it down gracefully: it stops accepting connections,
 finishes in-flight requests and their appends, then closes the store. The
