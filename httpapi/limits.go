@@ -18,6 +18,7 @@ const (
 	DefaultMaxHeaderBytes    = 16 << 10
 	DefaultMaxConnections    = 1024
 	DefaultMaxInFlight       = 512
+	DefaultMaxActive         = 128
 )
 
 // retryAfterSeconds is the Retry-After of every overload answer.
@@ -64,10 +65,22 @@ type Limits struct {
 	// /healthz is not counted, so liveness probes pass under overload.
 	// Default DefaultMaxInFlight (512).
 	MaxInFlight int
-	// TenantMaxInFlight caps the requests of one tenant's keys handled at
-	// once on a multi-tenant server (Config.Tenants), so that one tenant's
-	// flood leaves slots of MaxInFlight to the others. A request beyond it
-	// is answered 429 with a JSON detail and Retry-After at once. Default
+	// MaxActive caps the authenticated requests of tenants' keys worked on
+	// at once; the others wait, holding no CPU, and each slot that frees
+	// goes to the tenants in turn (round robin over the tenants with a
+	// request waiting), so one tenant's flood queues behind its own
+	// requests, not in front of another tenant's. A request whose turn
+	// does not come within 10 s is answered 503. Default
+	// DefaultMaxActive (128).
+	MaxActive int
+	// TenantMaxActive caps one tenant's share of MaxActive, so another
+	// tenant always finds a slot free soon (a flood of slow requests
+	// cannot hold them all). Default three quarters of MaxActive.
+	TenantMaxActive int
+	// TenantMaxInFlight caps the requests of one tenant's keys held at
+	// once, working and waiting their turn, so that one tenant's flood
+	// leaves slots of MaxInFlight to the others. A request beyond it is
+	// answered 429 with a JSON detail and Retry-After at once. Default
 	// half of MaxInFlight.
 	TenantMaxInFlight int
 }
@@ -96,6 +109,8 @@ func (l Limits) Validate() error {
 		{"MaxHeaderBytes", l.MaxHeaderBytes},
 		{"MaxConnections", l.MaxConnections},
 		{"MaxInFlight", l.MaxInFlight},
+		{"MaxActive", l.MaxActive},
+		{"TenantMaxActive", l.TenantMaxActive},
 		{"TenantMaxInFlight", l.TenantMaxInFlight},
 	} {
 		if n.v < 0 {
@@ -127,6 +142,12 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.TenantMaxInFlight == 0 {
 		l.TenantMaxInFlight = max(1, l.MaxInFlight/2)
+	}
+	if l.MaxActive == 0 {
+		l.MaxActive = DefaultMaxActive
+	}
+	if l.TenantMaxActive == 0 {
+		l.TenantMaxActive = max(1, l.MaxActive*3/4)
 	}
 	return l
 }

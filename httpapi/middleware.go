@@ -175,13 +175,10 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if p.Superadmin() {
 			return next(c) // the system chain records what a superadmin does, not its reads
 		}
-		release, ok := s.gate.enter(p.Tenant.ID)
-		if !ok {
-			c.Response().Header().Set("Retry-After", "1")
-			return echo.NewHTTPError(http.StatusTooManyRequests,
-				fmt.Sprintf("Tenant %s has %d requests in flight, its share of this server; retry shortly.", p.Tenant.ID, s.gate.limit))
+		if err := s.admit(c, p.Tenant.ID); err != nil {
+			return err
 		}
-		defer release()
+		defer s.gate.leave(p.Tenant.ID)
 		ledger := p.Tenant.Ledger
 		if !keys.ShouldRecordUse(key, ledger.Now()) {
 			return next(c) // use recorded less than a minute ago: nothing to add
@@ -232,4 +229,28 @@ func actor(c echo.Context) (string, error) {
 func requestIDOf(c echo.Context) string {
 	id, _ := c.Get(ctxRequestID).(string)
 	return id
+}
+
+// maxAdmissionWait bounds how long a request waits for its tenant's turn
+// (fairGate) before a 503.
+const maxAdmissionWait = 10 * time.Second
+
+// admit waits for the request's turn to be worked on (fairGate). It
+// answers 429 when the tenant holds its share of requests already, and 503
+// when the turn does not come within maxAdmissionWait.
+func (s *Server) admit(c echo.Context, tenant string) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), maxAdmissionWait)
+	defer cancel()
+	err := s.gate.enter(ctx, tenant)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errTenantFull):
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusTooManyRequests,
+			fmt.Sprintf("Tenant %s has %d requests in flight, its share of this server; retry shortly.", tenant, s.gate.perTenant))
+	default:
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The server is busy; retry shortly.")
+	}
 }

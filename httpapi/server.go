@@ -130,7 +130,7 @@ type Server struct {
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
 	tracer  trace.Tracer          // nil without Config.TracerProvider
-	gate    *tenantGate           // per-tenant requests in flight
+	gate    *fairGate             // tenants' turns at being worked on
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -159,7 +159,8 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	for route, scope := range table {
 		s.scopes[route] = scope
 	}
-	s.gate = &tenantGate{limit: int64(s.cfg.Limits.TenantMaxInFlight)}
+	l := s.cfg.Limits
+	s.gate = newFairGate(l.MaxActive, l.TenantMaxActive, l.TenantMaxInFlight)
 	e := s.echo
 	e.HideBanner = true
 	e.HidePort = true
@@ -184,7 +185,6 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 		return nil, err
 	}
 	s.handler = &limiter{limits: s.cfg.Limits, next: e}
-	l := s.cfg.Limits
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -34,28 +32,6 @@ func principalOf(c echo.Context) (tenancy.Principal, bool) {
 // detailSuspended answers a key of a suspended tenant.
 func detailSuspended(id string) string {
 	return fmt.Sprintf("Tenant %s is suspended: its keys are refused until a superadmin resumes it.", id)
-}
-
-// tenantGate caps the requests each tenant has in flight at once, so one
-// tenant's flood cannot take every slot of Limits.MaxInFlight.
-type tenantGate struct {
-	limit    int64
-	inFlight sync.Map // tenant id -> *atomic.Int64
-}
-
-// enter takes a slot of tenant id, or reports that it has none left. The
-// caller calls the returned release once.
-func (g *tenantGate) enter(id string) (release func(), ok bool) {
-	v, _ := g.inFlight.Load(id)
-	if v == nil {
-		v, _ = g.inFlight.LoadOrStore(id, new(atomic.Int64))
-	}
-	n := v.(*atomic.Int64)
-	if n.Add(1) > g.limit {
-		n.Add(-1)
-		return nil, false
-	}
-	return func() { n.Add(-1) }, true
 }
 
 // --- superadmin routes -----------------------------------------------------
