@@ -59,6 +59,12 @@ func (g *fairGate) enter(ctx context.Context, tenant string) error {
 		return errTenantFull
 	}
 	q.held++
+	if len(g.ring) == 0 && g.working < g.active && q.working < g.tenantActive {
+		q.working++ // nobody waits: no turn to take
+		g.working++
+		g.mu.Unlock()
+		return nil
+	}
 	grant := make(chan struct{})
 	q.waiting = append(q.waiting, grant)
 	if !q.inRing {
