@@ -233,8 +233,12 @@ func (v *Verifier) Open(msg []byte, chain string) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	if chain != "" && !OriginOK(v.v.Name(), chain, c.Origin) {
-		return Checkpoint{}, fmt.Errorf("%w: origin %q, want %q", ErrMalformed, c.Origin, Origin(v.v.Name(), chain))
+	if name := v.v.Name(); chain != "" && !OriginOK(name, chain, c.Origin) {
+		want := strconv.Quote(Origin(name, chain))
+		if strings.HasSuffix(name, "/"+chain) {
+			want = strconv.Quote(name) + " or " + want
+		}
+		return Checkpoint{}, fmt.Errorf("%w: origin %q, want %s", ErrMalformed, c.Origin, want)
 	}
 	return c, nil
 }

@@ -222,3 +222,22 @@ func TestChainKeysSignOnlyTheirChain(t *testing.T) {
 		require.Error(t, err, "chain %q", bad)
 	}
 }
+
+func TestOriginOK(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		key, chain, origin string
+		ok                 bool
+	}{
+		{"custos.example/prod", "default", "custos.example/prod/default", true},
+		{"custos.example/prod/acme", "acme", "custos.example/prod/acme", true},
+		{"custos.example/prod/acme", "acme", "custos.example/prod/acme/acme", true},
+		{"custos.example/prod/acme", "acme2", "custos.example/prod/acme", false},
+		{"custos.example/prod/acme2", "acme", "custos.example/prod/acme2", false},
+		{"custos.example/prod", "acme", "custos.example/prod/acme2", false},
+		{"custos.example/prod", "prod", "custos.example/prod", true}, // a deployment key named .../prod: harmless, it never signs that origin
+		{"custos.example/prod", "default", "custos.example/prod", false},
+	} {
+		require.Equal(t, tc.ok, checkpoint.OriginOK(tc.key, tc.chain, tc.origin), "%+v", tc)
+	}
+}
