@@ -241,3 +241,15 @@ func TestOriginOK(t *testing.T) {
 		require.Equal(t, tc.ok, checkpoint.OriginOK(tc.key, tc.chain, tc.origin), "%+v", tc)
 	}
 }
+
+// BenchmarkForChain is the cost of deriving a chain key, which eventstore
+// pays once per chain (it caches the result).
+func BenchmarkForChain(b *testing.B) {
+	s, err := checkpoint.NewSigner(vectorSkey)
+	require.NoError(b, err)
+	for b.Loop() {
+		if _, err := s.ForChain("acme"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
