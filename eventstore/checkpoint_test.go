@@ -182,3 +182,79 @@ func TestOpenBuildsTheTreeAndSignsExisting(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(records), eventstoretest.RequireCheckpoint(t, v, s, eventstore.DefaultChain).Size)
 }
+
+// TestEachChainSignsWithItsOwnKey writes chains default, system, acme and
+// acme2 and checks that each chain's checkpoint verifies with that chain's
+// verifier key and with no other's, before and after a reopen, and that
+// Open checks a tenant chain with its own key: a checkpoint of acme that
+// the deployment key signed (a valid signature, the wrong key) is refused.
+func TestEachChainSignsWithItsOwnKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	signer := eventstoretest.NewSigner(t, "custos.test/chains")
+	chains := []string{eventstore.DefaultChain, "system", "acme", "acme2"}
+	dir := t.TempDir()
+	s := open(t, vfs.Default, dir, func(o *eventstore.Options) { o.Signer = signer })
+	for i, chain := range chains {
+		for j := range i + 1 {
+			_, err := s.Append(ctx, chain, draft(j))
+			require.NoError(t, err)
+		}
+	}
+	vkeys := map[string]string{}
+	for _, chain := range chains {
+		vkey, err := s.ChainVerifierKey(chain)
+		require.NoError(t, err)
+		want, err := signer.VerifierKeyFor(chain)
+		require.NoError(t, err)
+		require.Equal(t, want, vkey)
+		vkeys[chain] = vkey
+	}
+	require.Equal(t, signer.VerifierKey(), vkeys[eventstore.DefaultChain], "default keeps the deployment key, so older folders verify")
+	require.Equal(t, signer.VerifierKey(), vkeys["system"])
+	require.NotEqual(t, vkeys["acme"], vkeys["acme2"])
+	require.NotEqual(t, signer.VerifierKey(), vkeys["acme"])
+	require.Contains(t, vkeys["acme"], "custos.test/chains/acme+", "a tenant's verifier key names its chain")
+
+	check := func(log eventstore.Log) {
+		t.Helper()
+		for i, chain := range chains {
+			cp := eventstoretest.RequireCheckpoint(t, eventstoretest.ChainVerifier(t, signer, chain), log, chain)
+			require.Equal(t, uint64(i+1), cp.Size)
+			require.Equal(t, "custos.test/chains/"+chain, cp.Origin)
+			msg, err := log.SignedCheckpoint(ctx, chain)
+			require.NoError(t, err)
+			for _, other := range chains {
+				if vkeys[other] == vkeys[chain] {
+					continue
+				}
+				v, err := checkpoint.NewVerifier(vkeys[other])
+				require.NoError(t, err)
+				_, err = v.Open(msg, chain)
+				require.ErrorIs(t, err, checkpoint.ErrSignature, "%s's checkpoint under %s's key", chain, other)
+			}
+		}
+	}
+	check(s)
+	require.NoError(t, s.Close())
+	s = open(t, vfs.Default, dir, func(o *eventstore.Options) { o.Signer = signer })
+	check(s)
+	_, err := s.Append(ctx, "acme", draft(9))
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), eventstoretest.RequireCheckpoint(t, eventstoretest.ChainVerifier(t, signer, "acme"), s, "acme").Size)
+	th, err := s.TreeHead(ctx, "acme")
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	// acme's latest checkpoint re-signed with the deployment key: the right
+	// origin, size and root, but not acme's key.
+	msg, err := signer.Sign(checkpoint.Checkpoint{Origin: "custos.test/chains/acme", Size: th.Size, Root: [32]byte(th.Root)})
+	require.NoError(t, err)
+	rawDB(t, dir, func(db *pebble.DB) {
+		require.NoError(t, db.Set(eventstore.CheckpointKey("acme", th.Size), msg, pebble.Sync))
+	})
+	_, err = eventstore.Open(eventstore.Options{Dir: dir, Signer: signer})
+	require.ErrorIs(t, err, eventstore.ErrCheckpointMismatch)
+	require.ErrorIs(t, err, checkpoint.ErrSignature)
+	require.ErrorContains(t, err, "acme")
+}

@@ -95,10 +95,49 @@ func (s *Store) buildTree(chain string, head Head) error {
 	return nil
 }
 
+// chainKey is the signer and verifier of one chain's checkpoints.
+type chainKey struct {
+	signer   *checkpoint.Signer
+	verifier *checkpoint.Verifier
+}
+
+// chainKey returns chain's key, Options.Signer.ForChain(chain), derived
+// once per chain and cached. The store must have a Signer.
+func (s *Store) chainKey(chain string) (*chainKey, error) {
+	if k, ok := s.keys.Load(chain); ok {
+		return k.(*chainKey), nil
+	}
+	signer, err := s.opts.Signer.ForChain(chain)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: signing key of chain %s: %w", chain, err)
+	}
+	v, err := checkpoint.NewVerifier(signer.VerifierKey())
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: verifier of chain %s: %w", chain, err)
+	}
+	k, _ := s.keys.LoadOrStore(chain, &chainKey{signer: signer, verifier: v})
+	return k.(*chainKey), nil
+}
+
+// ChainVerifierKey returns the note verifier key that chain's checkpoints
+// verify with: the deployment key's for chains default and system, the
+// chain's own for every other (checkpoint.Signer.ForChain). It fails
+// without a Signer. Safe for concurrent use.
+func (s *Store) ChainVerifierKey(chain string) (string, error) {
+	if s.opts.Signer == nil {
+		return "", fmt.Errorf("eventstore: chain %s: the store has no signing key", chain)
+	}
+	k, err := s.chainKey(chain)
+	if err != nil {
+		return "", err
+	}
+	return k.signer.VerifierKey(), nil
+}
+
 // checkCheckpoints checks, at a writable Open with a Signer, every chain
 // that has a head or a checkpoint against its latest checkpoint: signed by
-// the Signer's key for this chain, covering exactly the head, with the
-// stored tree's root.
+// this chain's key, covering exactly the head, with the stored tree's
+// root.
 func (s *Store) checkCheckpoints() error {
 	if s.opts.Signer == nil {
 		return nil
@@ -109,12 +148,12 @@ func (s *Store) checkCheckpoints() error {
 			return err
 		}
 	}
-	v, err := checkpoint.NewVerifier(s.opts.Signer.VerifierKey())
-	if err != nil {
-		return err
-	}
 	for chain := range chains {
-		if err := s.checkCheckpoint(v, chain); err != nil {
+		k, err := s.chainKey(chain)
+		if err != nil {
+			return err
+		}
+		if err := s.checkCheckpoint(k.verifier, chain); err != nil {
 			return err
 		}
 	}
@@ -216,8 +255,14 @@ func (s *Store) storedHead(chain string) (Head, error) {
 	return decodeHead(v)
 }
 
+// signCheckpoint signs th with chain's key. The origin is always
+// Origin(deployment key name, chain), which is also the chain key's name.
 func (s *Store) signCheckpoint(chain string, th TreeHead) ([]byte, error) {
-	return s.opts.Signer.Sign(checkpoint.Checkpoint{
+	k, err := s.chainKey(chain)
+	if err != nil {
+		return nil, err
+	}
+	return k.signer.Sign(checkpoint.Checkpoint{
 		Origin: checkpoint.Origin(s.opts.Signer.Name(), chain),
 		Size:   th.Size,
 		Root:   th.Root,
@@ -301,11 +346,11 @@ func (s *Store) checkIngested(chain string, note []byte, th TreeHead) ([]byte, e
 	if note == nil {
 		return nil, fmt.Errorf("%w: chain %s records through %d came without a checkpoint", ErrNotCovered, chain, th.Size)
 	}
-	v, err := checkpoint.NewVerifier(s.opts.Signer.VerifierKey())
+	k, err := s.chainKey(chain)
 	if err != nil {
-		return nil, fmt.Errorf("eventstore: verifier of the signing key: %w", err)
+		return nil, err
 	}
-	cp, err := v.Open(note, chain)
+	cp, err := k.verifier.Open(note, chain)
 	if err != nil {
 		return nil, fmt.Errorf("%w: chain %s checkpoint of ingested records: %w", ErrCheckpointMismatch, chain, err)
 	}

@@ -114,8 +114,11 @@ type Options struct {
 	// every group commit, in the records' batch (see SignedCheckpoint), and
 	// makes a writable Open refuse a chain that contradicts its latest
 	// checkpoint (ErrCheckpointMismatch) or holds records no checkpoint
-	// covers (ErrNotCovered). Default nil: no checkpoints are written or
-	// checked (tests, read-only tools).
+	// covers (ErrNotCovered). It is the deployment key: each chain is
+	// signed, and checked, with Signer.ForChain(chain) (the deployment key
+	// itself for chains default and system, a key derived from it for
+	// every other chain; see ChainVerifierKey). Default nil: no checkpoints
+	// are written or checked (tests, read-only tools).
 	Signer *checkpoint.Signer
 	// SignExisting lets a writable Open with a Signer sign the current head
 	// of a chain that has records but no checkpoint at all (a store from
@@ -227,7 +230,9 @@ type Store struct {
 	readers    sync.RWMutex
 	readClosed bool
 	// trees holds each chain's *treeCache (see treecache.go).
-	trees     sync.Map
+	trees sync.Map
+	// keys holds each chain's *chainKey (see checkpoints.go).
+	keys      sync.Map
 	closeOnce sync.Once
 	closeErr  error
 }

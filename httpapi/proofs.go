@@ -64,15 +64,20 @@ func (s *Server) cosigned(chain string) []byte {
 }
 
 // getVerifierKey handles GET /v1/audit/vkey: the note verifier key of the
-// checkpoints, one line.
+// checkpoints of the key's tenant's chain, one line.
 func (s *Server) getVerifierKey(c echo.Context) error {
 	if err := onlyQueryParams(c); err != nil {
 		return err
 	}
-	if s.cfg.VerifierKey == "" {
+	if s.cfg.VerifierKey == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "This server keeps no signed checkpoints.")
 	}
-	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(s.cfg.VerifierKey+"\n"))
+	chain := tenantOf(c).ID
+	vkey, err := s.cfg.VerifierKey(chain)
+	if err != nil {
+		return fmt.Errorf("httpapi: verifier key of %s: %w", chain, err)
+	}
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(vkey+"\n"))
 }
 
 // treeSizeParam reads an optional tree size parameter; its default is the

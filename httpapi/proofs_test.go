@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/checkpoint"
+	"github.com/custos-dev/custos/verify"
+	"github.com/custos-dev/custos/verify/receipttest"
 )
 
 // newTestSigner returns a checkpoint signer with a new key.
@@ -28,11 +31,12 @@ func newTestSigner(t testing.TB) *checkpoint.Signer {
 // withoutSigner makes the stack's store sign no checkpoints.
 func withoutSigner(s *stack) { s.signer = nil }
 
-func vkeyOf(s *checkpoint.Signer) string {
+// vkeyOf is the Config.VerifierKey of a store signed by s (nil: none).
+func vkeyOf(s *checkpoint.Signer) func(chain string) (string, error) {
 	if s == nil {
-		return ""
+		return nil
 	}
-	return s.VerifierKey()
+	return s.VerifierKeyFor
 }
 
 func decodeHashes(t *testing.T, in []string) []tlog.Hash {
@@ -129,4 +133,68 @@ func TestEvidenceRoutesWithoutASigner(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, s.get(t, "/v1/audit/checkpoint", s.admin).status)
 	assert.Equal(t, http.StatusNotFound, s.get(t, "/v1/audit/vkey", s.admin).status)
 	assert.Equal(t, http.StatusOK, s.get(t, "/v1/audit/proof/inclusion?seq=1", s.admin).status, "proofs need no signer")
+}
+
+// TestTenantVerifierKeys creates tenants acme and acme2 as the superadmin
+// and checks, with each tenant's first admin key, that GET /v1/audit/vkey
+// gives that tenant's own key (not the deployment's, not the other
+// tenant's), and that the tenant's checkpoint and a receipt of its chain
+// verify with it and with no other key, also after a restart.
+func TestTenantVerifierKeys(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	adminOf := map[string]string{eventstore.DefaultChain: s.admin}
+	for _, id := range []string{"acme", "acme2"} {
+		r := s.postJSON(t, "/v1/tenants", s.superadmin, fmt.Sprintf(`{"tenant_id":%q}`, id))
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+		adminOf[id] = r.object(t)["admin_key"].(map[string]any)["key"].(string)
+	}
+	vkeys := map[string]string{}
+	check := func(t *testing.T) {
+		for chain, key := range adminOf {
+			r := s.get(t, "/v1/audit/vkey", key)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			vkey := strings.TrimSuffix(string(r.body), "\n")
+			if prev, ok := vkeys[chain]; ok {
+				require.Equal(t, prev, vkey, "%s's verifier key is the same after a restart", chain)
+			}
+			vkeys[chain] = vkey
+		}
+		require.Equal(t, s.signer.VerifierKey(), vkeys[eventstore.DefaultChain], "tenant default keeps the deployment key")
+		require.True(t, strings.HasPrefix(vkeys["acme"], "custos.test/api/acme+"), vkeys["acme"])
+		require.True(t, strings.HasPrefix(vkeys["acme2"], "custos.test/api/acme2+"), vkeys["acme2"])
+		require.Len(t, map[string]bool{vkeys["default"]: true, vkeys["acme"]: true, vkeys["acme2"]: true}, 3)
+
+		for chain, key := range adminOf {
+			r := s.get(t, "/v1/audit/checkpoint", key)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			rec, err := s.store.Get(t.Context(), chain, 1)
+			require.NoError(t, err)
+			receipt := s.get(t, "/v1/audit/events/"+rec.ID+"/receipt", key)
+			require.Equal(t, http.StatusOK, receipt.status, "%s", receipt.body)
+			for other, vkey := range vkeys {
+				v, err := checkpoint.NewVerifier(vkey)
+				require.NoError(t, err)
+				cp, err := v.Open(r.body, chain)
+				_, rerr := verify.Receipt(receipt.body, v)
+				_, terr := receipttest.Check(receipt.body, vkey)
+				if other != chain {
+					require.ErrorIs(t, err, checkpoint.ErrSignature, "%s's checkpoint under %s's key", chain, other)
+					require.ErrorIs(t, rerr, verify.ErrReceipt, "%s's receipt under %s's key", chain, other)
+					require.Error(t, terr, "receipttest: %s's receipt under %s's key", chain, other)
+					continue
+				}
+				require.NoError(t, err, "%s's checkpoint under its own key", chain)
+				require.Equal(t, "custos.test/api/"+chain, cp.Origin)
+				root, err := s.store.TreeRoot(t.Context(), chain, cp.Size)
+				require.NoError(t, err)
+				require.Equal(t, [32]byte(root), cp.Root)
+				require.NoError(t, rerr, "%s's receipt under its own key", chain)
+				require.NoError(t, terr, "receipttest: %s's receipt under its own key", chain)
+			}
+		}
+	}
+	check(t)
+	s.restart()
+	check(t)
 }

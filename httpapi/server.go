@@ -66,9 +66,11 @@ type Config struct {
 	// it covers their event. Called concurrently. Default nil: no
 	// witnesses.
 	Cosigned func() []byte
-	// VerifierKey is the note verifier key of the checkpoints, served on
-	// GET /v1/audit/vkey. Default "": 404.
-	VerifierKey string
+	// VerifierKey returns the note verifier key of chain's checkpoints
+	// (each tenant's chain has its own key, eventstore.Store's
+	// ChainVerifierKey), served on GET /v1/audit/vkey to that tenant's
+	// keys. Called concurrently; an error is a 500. Default nil: 404.
+	VerifierKey func(chain string) (string, error)
 	// Limits bound what clients can hold of the server (deadlines, header
 	// size, connections, requests in flight). Default: every field's
 	// default (see Limits).

@@ -90,6 +90,7 @@ Flags may also be set through CUSTOS_<FLAG> environment variables
 		newBackupCommand(stdout, stderr),
 		newAlertsCommand(stdout, stderr),
 		newWitnessCommand(stderr),
+		newVkeyCommand(stdout),
 	)
 	return root
 }

@@ -298,7 +298,7 @@ Lost it? custos admin-key reset --data %s
 		},
 		Ready:       store.Failed,
 		Evidence:    store,
-		VerifierKey: sig.signer.VerifierKey(),
+		VerifierKey: store.ChainVerifierKey,
 		Cosigned:    cosigned,
 		Logger:      logger,
 		Metrics:     m,
@@ -464,7 +464,8 @@ func serveSigning(ctx context.Context, o serveOptions, logger *slog.Logger) (sig
 
 // checkAgainstCheckpoint replays chain against its latest signed
 // checkpoint (eventstore.Open has checked that it verifies and covers the
-// head): the records must hash to its root.
+// head) under chain's key (signer.ForChain): the records must hash to its
+// root.
 func checkAgainstCheckpoint(ctx context.Context, store *eventstore.Store, chain string, signer *checkpoint.Signer, logger *slog.Logger) error {
 	msg, err := store.SignedCheckpoint(ctx, chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
@@ -473,7 +474,11 @@ func checkAgainstCheckpoint(ctx context.Context, store *eventstore.Store, chain 
 	if err != nil {
 		return err
 	}
-	v, err := checkpoint.NewVerifier(signer.VerifierKey())
+	vkey, err := signer.VerifierKeyFor(chain)
+	if err != nil {
+		return err
+	}
+	v, err := checkpoint.NewVerifier(vkey)
 	if err != nil {
 		return err
 	}

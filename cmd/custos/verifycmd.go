@@ -24,6 +24,7 @@ func newVerifyCommand(stdout, stderr io.Writer) *cobra.Command {
 	var dataDir, chain, exportFile, cpFile, vkey, receiptFile string
 	var witnessVkeys []string
 	var witnessQuorum int
+	var keyFlags signingKeyFlags
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Replay the hash chain from genesis and report the first broken event",
@@ -46,7 +47,10 @@ checkpointed tree (the root recomputed from the records) and extends it: a
 truncation below its size is checkpoint_truncated, a rewrite before its
 size (even with every later hash recomputed) or a forked root is
 checkpoint_mismatch, and the report's "checkpoint" section says what was
-compared. A checkpoint that does not verify under the key stops verify
+compared. Each tenant's chain has its own verifier key (GET /v1/audit/vkey
+with that tenant's key, or custos vkey --tenant); with --data and no --vkey,
+verify derives --chain's key from the signing key (--signing-key, default
+DATA.signing-key), as an operator holding it would. A checkpoint that does not verify under the key stops verify
 (exit 2). Cosignatures of witnesses in the checkpoint are accepted; with
 --witness-vkey KEY (repeatable) they are required: at least
 --witness-quorum of those keys (default all) must have cosigned it, else
@@ -76,6 +80,16 @@ could not run (reason on stderr).`,
 			}
 			var report verify.Report
 			var opts []verify.Option
+			if cpFile != "" && vkey == "" && exportFile == "" {
+				// The operator's case: the chain's key from the signing key.
+				signer, err := loadSigningKey(keyFlags.keyPath(dataDir), dataDir)
+				if err != nil {
+					return fmt.Errorf("--checkpoint needs --vkey, or the signing key to derive chain %s's: %w", chain, err)
+				}
+				if vkey, err = signer.VerifierKeyFor(chain); err != nil {
+					return err
+				}
+			}
 			if cpFile != "" || vkey != "" {
 				cp, err := readCheckpoint(cpFile, vkey, chain, exportFile != "")
 				if err != nil {
@@ -119,7 +133,8 @@ could not run (reason on stderr).`,
 	cmd.Flags().StringVar(&receiptFile, "receipt", "", "receipt file (C2SP tlog-proof) to check offline against --vkey")
 	cmd.Flags().StringArrayVar(&witnessVkeys, "witness-vkey", nil, "with --checkpoint: verifier key of a witness (or a file holding it) whose cosignature the checkpoint must carry; repeatable")
 	cmd.Flags().IntVar(&witnessQuorum, "witness-quorum", 0, "with --witness-vkey: how many of those witnesses must have cosigned; 0: all of them")
-	cmd.Flags().StringVar(&vkey, "vkey", "", "checkpoint verifier key (NAME+hash+key), or a file holding it")
+	cmd.Flags().StringVar(&vkey, "vkey", "", "checkpoint verifier key (NAME+hash+key) of the chain, or a file holding it; with --data and --checkpoint, default: the chain's key derived from the signing key")
+	addSigningKeyFlags(cmd, &keyFlags, false)
 	return cmd
 }
 

@@ -4,10 +4,15 @@
 //
 //	<origin>\n<tree size, decimal>\n<base64 std of the 32-byte root>\n
 //
-// The origin names the deployment and the chain: a key named NAME signs the
-// checkpoints of chain C with origin NAME/C (see Origin). Anyone holding the
-// verifier key (note verifier format, "NAME+hash+base64") can check a
-// checkpoint with x/mod's note.Open alone.
+// The origin names the deployment and the chain: the checkpoints of chain
+// C of a deployment whose signing key is named NAME carry origin NAME/C
+// (see Origin). Chains "default" and "system" are signed with the
+// deployment key itself (named NAME); every other chain (a tenant) with a
+// key of its own derived from it (ForChain, named NAME/C, as its origin).
+// Anyone holding the chain's verifier key (note verifier format,
+// "KEYNAME+hash+base64") can check a checkpoint with x/mod's note.Open
+// alone. The deployment verifier key does not give a chain's: deriving one
+// needs the private seed (docs/proofs.md, "Chain keys").
 //
 // The package knows nothing of Pebble or records; eventstore signs with it
 // and verify opens with it.
@@ -16,6 +21,8 @@ package checkpoint
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -80,6 +87,70 @@ func Parse(text string) (Checkpoint, error) {
 type Signer struct {
 	signer note.Signer
 	vkey   string
+	seed   []byte // the Ed25519 seed, for ForChain
+	chain  string // "" for a deployment key, else the chain ForChain derived it for
+}
+
+// ChainKeyLabel prefixes the chain name in the HMAC message of ForChain.
+const ChainKeyLabel = "custos checkpoint key v1\x00"
+
+// UsesDeploymentKey reports whether chain is signed with the deployment key
+// itself rather than a key of its own: chains "default" (the only chain of
+// folders written before tenants, whose checkpoints the deployment key
+// signed) and "system" (the tenant registry).
+func UsesDeploymentKey(chain string) bool { return chain == "default" || chain == "system" }
+
+// ForChain returns the key that signs chain's checkpoints: s itself when
+// UsesDeploymentKey(chain), else the Ed25519 key whose seed is
+// HMAC-SHA256(key: s's seed, message: ChainKeyLabel || chain), named
+// Origin(s.Name(), chain). The same deployment key gives the same chain
+// key on every node and every start, so there is no key file per chain.
+// s must be a deployment key (from NewSigner); chain must be a valid key
+// name part (chain names are: eventstore.ValidateChain). It allocates:
+// callers that sign often cache the result.
+func (s *Signer) ForChain(chain string) (*Signer, error) {
+	if s.chain != "" {
+		if chain == s.chain {
+			return s, nil
+		}
+		return nil, fmt.Errorf("checkpoint: the key of chain %s derives no key for chain %s", s.chain, chain)
+	}
+	if UsesDeploymentKey(chain) {
+		return s, nil
+	}
+	if chain == "" || strings.ContainsAny(chain, "/+") {
+		return nil, fmt.Errorf("checkpoint: chain %q: want a chain name", chain)
+	}
+	mac := hmac.New(sha256.New, s.seed)
+	mac.Write([]byte(ChainKeyLabel + chain))
+	seed := mac.Sum(nil)
+	name := Origin(s.Name(), chain)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(name, pub)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: key of chain %s: %w", chain, err)
+	}
+	// vkey is NAME+hash+base64(0x01||pub); the signer key is
+	// PRIVATE+KEY+NAME+hash+base64(0x01||seed).
+	hash := strings.Split(vkey, "+")[1]
+	skey := "PRIVATE+KEY+" + name + "+" + hash + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, seed...))
+	d, err := NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: key of chain %s: %w", chain, err)
+	}
+	d.chain = chain
+	return d, nil
+}
+
+// VerifierKeyFor returns the verifier key of chain's checkpoints
+// (ForChain(chain).VerifierKey()), for tools that hold the signing key and
+// need only the verifier key.
+func (s *Signer) VerifierKeyFor(chain string) (string, error) {
+	d, err := s.ForChain(chain)
+	if err != nil {
+		return "", err
+	}
+	return d.VerifierKey(), nil
 }
 
 // NewSigner parses a note signer key ("PRIVATE+KEY+NAME+hash+base64").
@@ -100,7 +171,7 @@ func NewSigner(skey string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: verifier key: %w", err)
 	}
-	return &Signer{signer: s, vkey: vkey}, nil
+	return &Signer{signer: s, vkey: vkey, seed: raw[1:]}, nil
 }
 
 // GenerateKey returns a new Ed25519 signer key and its verifier key, named
@@ -151,7 +222,8 @@ func (v *Verifier) Name() string { return v.v.Name() }
 
 // Open checks that msg is a note signed by v's key and returns its
 // checkpoint. Signatures by other keys (witness cosignatures) are allowed.
-// When chain is not empty, the origin must be Origin(v.Name(), chain).
+// When chain is not empty, the origin must be the one v's key signs for
+// chain (see OriginOK).
 func (v *Verifier) Open(msg []byte, chain string) (Checkpoint, error) {
 	n, err := note.Open(msg, note.VerifierList(v.v))
 	if err != nil {
@@ -161,10 +233,23 @@ func (v *Verifier) Open(msg []byte, chain string) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	if chain != "" && c.Origin != Origin(v.v.Name(), chain) {
-		return Checkpoint{}, fmt.Errorf("%w: origin %q, want %q", ErrMalformed, c.Origin, Origin(v.v.Name(), chain))
+	if name := v.v.Name(); chain != "" && !OriginOK(name, chain, c.Origin) {
+		want := strconv.Quote(Origin(name, chain))
+		if strings.HasSuffix(name, "/"+chain) {
+			want = strconv.Quote(name) + " or " + want
+		}
+		return Checkpoint{}, fmt.Errorf("%w: origin %q, want %s", ErrMalformed, c.Origin, want)
 	}
 	return c, nil
+}
+
+// OriginOK reports whether origin is the origin of chain's checkpoints
+// signed by a key named keyName: keyName/chain (the deployment key), or
+// keyName itself when keyName ends in /chain (a chain key from ForChain,
+// named as its origin). Chain names hold no '/', so neither case can be
+// taken for another chain's.
+func OriginOK(keyName, chain, origin string) bool {
+	return origin == Origin(keyName, chain) || (origin == keyName && strings.HasSuffix(keyName, "/"+chain))
 }
 
 // Text returns the unverified checkpoint body of a signed note, for error

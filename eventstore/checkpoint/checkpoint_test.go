@@ -1,8 +1,11 @@
 package checkpoint_test
 
 import (
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -133,5 +136,120 @@ func TestReceiptFormatParse(t *testing.T) {
 	} {
 		_, err := checkpoint.ParseReceipt([]byte(text))
 		require.ErrorIs(t, err, checkpoint.ErrMalformed, name)
+	}
+}
+
+// vectorSkey is the deployment key of the chain key vectors: seed bytes
+// 0x00 to 0x1f, named custos.test/vectors (docs/proofs.md, "Chain keys").
+const vectorSkey = "PRIVATE+KEY+custos.test/vectors+e973989a+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
+
+func TestChainKeyVectors(t *testing.T) {
+	t.Parallel()
+	s, err := checkpoint.NewSigner(vectorSkey)
+	require.NoError(t, err)
+	const deployment = "custos.test/vectors+e973989a+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
+	require.Equal(t, deployment, s.VerifierKey())
+	for _, tc := range []struct{ chain, seed, vkey string }{
+		{"default", "", deployment},
+		{"system", "", deployment},
+		{"acme", "f84844582d47c6a654e819243dd5d513ee45e72240815946e51168e42b93037c", "custos.test/vectors/acme+18770561+ASHX75Fr0HLnPOJt+pXK8cvV/P+cyzbT2EdMBkZiogFw"},
+		{"acme2", "344765b22de1013e5e67e147a7dca40f205dd91904f0fbe8db341196186f8b84", "custos.test/vectors/acme2+c6876e43+AXdVV6/gmeIPUUPly6RrZ1FD/wiDIj/aOo1d6M1Ebpee"},
+	} {
+		t.Run(tc.chain, func(t *testing.T) {
+			d, err := s.ForChain(tc.chain)
+			require.NoError(t, err)
+			require.Equal(t, tc.vkey, d.VerifierKey())
+			vk, err := s.VerifierKeyFor(tc.chain)
+			require.NoError(t, err)
+			require.Equal(t, tc.vkey, vk)
+			if tc.seed == "" {
+				require.Same(t, s, d, "chains default and system keep the deployment key")
+				return
+			}
+			// The derivation by hand, as docs/proofs.md states it.
+			deploySeed := make([]byte, 32)
+			for i := range deploySeed {
+				deploySeed[i] = byte(i)
+			}
+			m := hmac.New(sha256.New, deploySeed)
+			m.Write([]byte("custos checkpoint key v1\x00" + tc.chain))
+			seed := m.Sum(nil)
+			require.Equal(t, tc.seed, hex.EncodeToString(seed))
+			byHand, err := note.NewEd25519VerifierKey("custos.test/vectors/"+tc.chain, ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+			require.NoError(t, err)
+			require.Equal(t, tc.vkey, byHand)
+		})
+	}
+}
+
+func TestChainKeysSignOnlyTheirChain(t *testing.T) {
+	t.Parallel()
+	s, err := checkpoint.NewSigner(vectorSkey)
+	require.NoError(t, err)
+	chains := []string{"default", "system", "acme", "acme2"}
+	for _, signed := range chains {
+		d, err := s.ForChain(signed)
+		require.NoError(t, err)
+		again, err := s.ForChain(signed)
+		require.NoError(t, err)
+		require.Equal(t, d.VerifierKey(), again.VerifierKey(), "the derivation is deterministic")
+		msg, err := d.Sign(checkpoint.Checkpoint{Origin: checkpoint.Origin(s.Name(), signed), Size: 1, Root: sha256.Sum256([]byte(signed))})
+		require.NoError(t, err)
+		for _, chain := range chains {
+			vk, err := s.VerifierKeyFor(chain)
+			require.NoError(t, err)
+			v, err := checkpoint.NewVerifier(vk)
+			require.NoError(t, err)
+			cp, err := v.Open(msg, chain)
+			if chain == signed || (checkpoint.UsesDeploymentKey(chain) && checkpoint.UsesDeploymentKey(signed)) {
+				if chain != signed {
+					require.ErrorIs(t, err, checkpoint.ErrMalformed, "the deployment key's %s checkpoint is not %s's", signed, chain)
+					continue
+				}
+				require.NoError(t, err, "%s with its own key", chain)
+				require.Equal(t, "custos.test/vectors/"+chain, cp.Origin)
+				continue
+			}
+			require.ErrorIs(t, err, checkpoint.ErrSignature, "%s's checkpoint under %s's key", signed, chain)
+		}
+	}
+	acme, err := s.ForChain("acme")
+	require.NoError(t, err)
+	_, err = acme.ForChain("acme2")
+	require.Error(t, err, "a chain key derives no other chain's key")
+	for _, bad := range []string{"", "a/b", "a+b"} {
+		_, err = s.ForChain(bad)
+		require.Error(t, err, "chain %q", bad)
+	}
+}
+
+func TestOriginOK(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		key, chain, origin string
+		ok                 bool
+	}{
+		{"custos.example/prod", "default", "custos.example/prod/default", true},
+		{"custos.example/prod/acme", "acme", "custos.example/prod/acme", true},
+		{"custos.example/prod/acme", "acme", "custos.example/prod/acme/acme", true},
+		{"custos.example/prod/acme", "acme2", "custos.example/prod/acme", false},
+		{"custos.example/prod/acme2", "acme", "custos.example/prod/acme2", false},
+		{"custos.example/prod", "acme", "custos.example/prod/acme2", false},
+		{"custos.example/prod", "prod", "custos.example/prod", true}, // a deployment key named .../prod: harmless, it never signs that origin
+		{"custos.example/prod", "default", "custos.example/prod", false},
+	} {
+		require.Equal(t, tc.ok, checkpoint.OriginOK(tc.key, tc.chain, tc.origin), "%+v", tc)
+	}
+}
+
+// BenchmarkForChain is the cost of deriving a chain key, which eventstore
+// pays once per chain (it caches the result).
+func BenchmarkForChain(b *testing.B) {
+	s, err := checkpoint.NewSigner(vectorSkey)
+	require.NoError(b, err)
+	for b.Loop() {
+		if _, err := s.ForChain("acme"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

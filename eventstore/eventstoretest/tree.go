@@ -156,17 +156,26 @@ func TestSignedLog(t *testing.T, open SignedOpener) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			signer := NewSigner(t, "custos.test/suite")
-			v, err := checkpoint.NewVerifier(signer.VerifierKey())
-			require.NoError(t, err)
 			log, reopen := open(t, signer)
 			t.Cleanup(func() { _ = log.Close() })
-			c.run(t, v, log, func() eventstore.Log {
+			c.run(t, signer, log, func() eventstore.Log {
 				l := reopen()
 				t.Cleanup(func() { _ = l.Close() })
 				return l
 			})
 		})
 	}
+}
+
+// ChainVerifier returns the verifier of chain's checkpoints under the
+// deployment key signer (signer.ForChain(chain)).
+func ChainVerifier(t testing.TB, signer *checkpoint.Signer, chain string) *checkpoint.Verifier {
+	t.Helper()
+	vkey, err := signer.VerifierKeyFor(chain)
+	require.NoError(t, err)
+	v, err := checkpoint.NewVerifier(vkey)
+	require.NoError(t, err)
+	return v
 }
 
 // RequireCheckpoint opens chain's latest checkpoint with v and checks that
@@ -186,10 +195,11 @@ func RequireCheckpoint(t testing.TB, v *checkpoint.Verifier, log eventstore.Log,
 
 var signedCases = []struct {
 	name string
-	run  func(t *testing.T, v *checkpoint.Verifier, log eventstore.Log, reopen func() eventstore.Log)
+	run  func(t *testing.T, signer *checkpoint.Signer, log eventstore.Log, reopen func() eventstore.Log)
 }{
-	{"every acknowledged append is covered by a signed checkpoint", func(t *testing.T, v *checkpoint.Verifier, log eventstore.Log, _ func() eventstore.Log) {
+	{"every acknowledged append is covered by a signed checkpoint", func(t *testing.T, signer *checkpoint.Signer, log eventstore.Log, _ func() eventstore.Log) {
 		ctx := context.Background()
+		v := ChainVerifier(t, signer, eventstore.DefaultChain)
 		_, err := log.SignedCheckpoint(ctx, eventstore.DefaultChain)
 		require.ErrorIs(t, err, eventstore.ErrNoCheckpoint, "nothing appended yet")
 		for i := range 5 {
@@ -200,23 +210,28 @@ var signedCases = []struct {
 			assert.Equal(t, "custos.test/suite/default", cp.Origin)
 		}
 	}},
-	{"checkpoints of chains are apart and survive a reopen", func(t *testing.T, v *checkpoint.Verifier, log eventstore.Log, reopen func() eventstore.Log) {
+	{"checkpoints of chains are apart, each signed with its chain's key, and survive a reopen", func(t *testing.T, signer *checkpoint.Signer, log eventstore.Log, reopen func() eventstore.Log) {
 		ctx := context.Background()
+		va, vb := ChainVerifier(t, signer, "tenant-a"), ChainVerifier(t, signer, "tenant-b")
 		_, err := log.Append(ctx, "tenant-a", Draft(1), Draft(2))
 		require.NoError(t, err)
 		_, err = log.Append(ctx, "tenant-b", Draft(1))
 		require.NoError(t, err)
 		require.NoError(t, log.Close())
 		log = reopen()
-		a := RequireCheckpoint(t, v, log, "tenant-a")
+		a := RequireCheckpoint(t, va, log, "tenant-a")
 		assert.Equal(t, uint64(2), a.Size)
-		b := RequireCheckpoint(t, v, log, "tenant-b")
+		assert.Equal(t, "custos.test/suite/tenant-a", a.Origin)
+		b := RequireCheckpoint(t, vb, log, "tenant-b")
 		assert.Equal(t, uint64(1), b.Size)
-		_, err = v.Open(must(log.SignedCheckpoint(ctx, "tenant-a")), "tenant-b")
-		require.ErrorIs(t, err, checkpoint.ErrMalformed, "a checkpoint names its chain")
+		_, err = vb.Open(must(log.SignedCheckpoint(ctx, "tenant-a")), "tenant-b")
+		require.ErrorIs(t, err, checkpoint.ErrSignature, "tenant-b's key does not sign tenant-a's checkpoints")
+		deployment := ChainVerifier(t, signer, eventstore.DefaultChain)
+		_, err = deployment.Open(must(log.SignedCheckpoint(ctx, "tenant-a")), "tenant-a")
+		require.ErrorIs(t, err, checkpoint.ErrSignature, "nor does the deployment key")
 		_, err = log.Append(ctx, "tenant-a", Draft(3))
 		require.NoError(t, err)
-		assert.Equal(t, uint64(3), RequireCheckpoint(t, v, log, "tenant-a").Size)
+		assert.Equal(t, uint64(3), RequireCheckpoint(t, va, log, "tenant-a").Size)
 	}},
 }
 

@@ -33,7 +33,8 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 }
 
 // VerifierKey returns the checkpoint verifier key the server says it signs
-// with (GET /v1/audit/vkey), without its newline. Pin the key out of band:
+// the client's tenant's chain with (GET /v1/audit/vkey), without its
+// newline. Pin the key out of band:
 // one fetched from the server it checks proves nothing by itself.
 func (c *Client) VerifierKey(ctx context.Context) (string, error) {
 	b, err := c.text(ctx, "/v1/audit/vkey")

@@ -88,7 +88,14 @@ func Check(proof []byte, vkey string) (Record, error) {
 	if len(body) < 4 {
 		return Record{}, errors.New("checkpoint body")
 	}
-	if want := v.Name() + "/" + rec.Chain; body[0] != want {
+	// The deployment key (named NAME, chains default and system) signs
+	// origin NAME/CHAIN; a tenant's chain key is named as its origin,
+	// NAME/CHAIN.
+	want := v.Name() + "/" + rec.Chain
+	if strings.HasSuffix(v.Name(), "/"+rec.Chain) && body[0] == v.Name() {
+		want = v.Name()
+	}
+	if body[0] != want {
 		return Record{}, fmt.Errorf("origin %q, want %q", body[0], want)
 	}
 	size, err := strconv.ParseInt(body[1], 10, 64)
