@@ -18,13 +18,15 @@ import (
 type AlertHooks struct {
 	// InvalidKey is told of every request refused because its key is
 	// unknown, revoked or expired (403): the key's display prefix (or
-	// "malformed") and the client address. It runs on the request's
-	// goroutine and must not block or append anything; the refused request
-	// itself appends nothing.
+	// "malformed") and the client address. Such a key names no tenant, so
+	// this is the deployment's (serve counts it on tenant default). It
+	// runs on the request's goroutine and must not block or append
+	// anything; the refused request itself appends nothing.
 	InvalidKey func(prefix, remoteAddr string)
-	// DeadLetters lists the alerts no webhook took, for GET
-	// /v1/alerts/dead-letters. Nil answers an empty list.
-	DeadLetters func() []webhook.DeadLetter
+	// DeadLetters lists the alerts of tenant no webhook took, for GET
+	// /v1/alerts/dead-letters. Nil answers an empty list. Called
+	// concurrently.
+	DeadLetters func(tenant string) []webhook.DeadLetter
 }
 
 // Query limits of GET /v1/alerts.
@@ -141,7 +143,7 @@ func (s *Server) listDeadLetters(c echo.Context) error {
 	}
 	resp := wire.DeadLetters{DeadLetters: []wire.DeadLetter{}}
 	if s.cfg.Alerts.DeadLetters != nil {
-		for _, d := range s.cfg.Alerts.DeadLetters() {
+		for _, d := range s.cfg.Alerts.DeadLetters(tenantOf(c).ID) {
 			resp.DeadLetters = append(resp.DeadLetters, wire.DeadLetter(d))
 		}
 	}

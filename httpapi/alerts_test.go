@@ -115,7 +115,7 @@ func TestInvalidKeysRaiseAnAlertButAppendNothing(t *testing.T) {
 				e.InvalidKey(prefix, addr)
 			}
 		},
-		DeadLetters: func() []webhook.DeadLetter {
+		DeadLetters: func(string) []webhook.DeadLetter {
 			return []webhook.DeadLetter{{AlertID: "alr_x", URL: "http://127.0.0.1:1/hook", Attempts: 6, LastError: "down", Body: []byte(`{}`)}}
 		},
 	}))

@@ -145,7 +145,7 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	t.Parallel()
 	deadLetter := webhook.DeadLetter{AlertID: "alr_1", URL: "https://hooks.example/custos", Attempts: 5,
 		LastError: "503 Service Unavailable", FailedAt: t0, Body: json.RawMessage(`{"alert_id":"alr_1"}`)}
-	s := newStack(t, withAlerts(httpapi.AlertHooks{DeadLetters: func() []webhook.DeadLetter { return []webhook.DeadLetter{deadLetter} }}))
+	s := newStack(t, withAlerts(httpapi.AlertHooks{DeadLetters: func(string) []webhook.DeadLetter { return []webhook.DeadLetter{deadLetter} }}))
 	ctx := context.Background()
 	rec := &lastBody{next: s.srv.Client().Transport}
 	c, err := client.New(s.srv.URL, client.WithAPIKey(s.admin), client.WithHTTPClient(&http.Client{Transport: rec}))

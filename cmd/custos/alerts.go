@@ -17,11 +17,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/cmd/internal/alertfile"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/metrics"
 	"github.com/custos-dev/custos/projections/alerting"
 	"github.com/custos-dev/custos/projections/alerting/webhook"
+	"github.com/custos-dev/custos/projections/tenancy"
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
@@ -107,8 +109,70 @@ func loadAlerts(o alertOptions) (alertfile.File, []webhook.Target, error) {
 // and a stop that waits for both; stop is safe to call twice and must run
 // before the Ledger closes. The dead-letter list is kept in
 // deadLetterFile (deadLetterPath of the data folder).
+// tenantAlerts runs one alerts engine per tenant (tenancy.Config.OnOpen):
+// every engine verifies its tenant's chain and counts its rules, and
+// delivers to the deployment's webhooks (flags and file). The rules of the
+// file, the verify metrics and the invalid-key counting (a key that names
+// no tenant) are tenant default's; every tenant keeps its own dead-letter
+// file in the data folder.
+type tenantAlerts struct {
+	o       alertOptions
+	file    alertfile.File
+	targets []webhook.Target
+	dataDir string
+	store   *eventstore.Store
+	bus     *gochannel.GoChannel
+	metrics *metrics.Metrics
+	logger  *slog.Logger
+
+	mu    sync.Mutex
+	byTen map[string]httpapi.AlertHooks
+}
+
+// start runs tenant t's engine; the stop it returns waits for it.
+func (a *tenantAlerts) start(ctx context.Context, t *tenancy.Tenant) (func(), error) {
+	f, m, deadLetters := alertfile.File{}, (*metrics.Metrics)(nil), filepath.Join(a.dataDir, "alerts-dead-letters."+t.ID+".json")
+	if t.ID == tenants.DefaultID {
+		f, m, deadLetters = a.file, a.metrics, deadLetterPath(a.dataDir)
+	}
+	hooks, stop, err := runAlerts(ctx, a.o, f, a.targets, deadLetters, t.ID, t.Ledger, a.store, a.bus, m, a.logger.With("tenant", t.ID))
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byTen == nil {
+		a.byTen = map[string]httpapi.AlertHooks{}
+	}
+	a.byTen[t.ID] = hooks
+	return stop, nil
+}
+
+func (a *tenantAlerts) of(tenant string) httpapi.AlertHooks {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.byTen[tenant]
+}
+
+// hooks connects the API to every tenant's engine.
+func (a *tenantAlerts) hooks() httpapi.AlertHooks {
+	return httpapi.AlertHooks{
+		InvalidKey: func(prefix, remote string) {
+			if h := a.of(tenants.DefaultID); h.InvalidKey != nil {
+				h.InvalidKey(prefix, remote)
+			}
+		},
+		DeadLetters: func(tenant string) []webhook.DeadLetter {
+			if h := a.of(tenant); h.DeadLetters != nil {
+				return h.DeadLetters(tenant)
+			}
+			return nil
+		},
+	}
+}
+
 func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []webhook.Target, deadLetterFile string,
-	ledger *writeside.Ledger, store *eventstore.Store, bus *gochannel.GoChannel, m *metrics.Metrics, logger *slog.Logger,
+	chain string, ledger *writeside.Ledger, store *eventstore.Store, bus *gochannel.GoChannel, m *metrics.Metrics, logger *slog.Logger,
 ) (httpapi.AlertHooks, func(), error) {
 	changed := 0
 	for _, r := range f.Rules {
@@ -120,7 +184,7 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 			changed++
 		}
 	}
-	if o.file != "" {
+	if o.file != "" && len(f.Rules) > 0 {
 		logger.Info("alert rules synced", "path", o.file, "rules", len(f.Rules), "events_appended", changed)
 	}
 	sender, err := webhook.New(webhook.Config{Targets: targets, Logger: logger, DeadLetterFile: deadLetterFile})
@@ -132,7 +196,7 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 		verifyEvery = alerting.NoFullVerify
 	}
 	engine, err := alerting.New(alerting.Config{
-		Ledger: ledger, Log: store, Logger: logger, VerifyEvery: verifyEvery,
+		Ledger: ledger, Log: store, Chain: chain, Logger: logger, VerifyEvery: verifyEvery,
 		Deliver: func(a alerting.Alert) {
 			body, err := json.Marshal(a)
 			if err != nil {
@@ -146,9 +210,11 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 		_ = sender.Close()
 		return httpapi.AlertHooks{}, nil, err
 	}
-	if err := m.TrackVerify(engine.Status); err != nil {
-		_ = sender.Close()
-		return httpapi.AlertHooks{}, nil, err
+	if m != nil {
+		if err := m.TrackVerify(engine.Status); err != nil {
+			_ = sender.Close()
+			return httpapi.AlertHooks{}, nil, err
+		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	heads, err := bus.Subscribe(runCtx, eventstore.DefaultHeadTopic)
@@ -160,7 +226,9 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for msg := range heads {
-			engine.Notify()
+			if msg.Metadata.Get("chain") == chain {
+				engine.Notify()
+			}
 			msg.Ack()
 		}
 	})
@@ -177,7 +245,8 @@ func runAlerts(ctx context.Context, o alertOptions, f alertfile.File, targets []
 			_ = sender.Close()
 		})
 	}
-	return httpapi.AlertHooks{InvalidKey: engine.InvalidKey, DeadLetters: sender.DeadLetters}, stop, nil
+	deadLetters := func(string) []webhook.DeadLetter { return sender.DeadLetters() }
+	return httpapi.AlertHooks{InvalidKey: engine.InvalidKey, DeadLetters: deadLetters}, stop, nil
 }
 
 // deadLetterPath is where serve keeps the webhook dead-letter list: a file

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,5 +80,58 @@ func TestServeDeliversASignedAlert(t *testing.T) {
 	code, body := s.do(t, http.MethodGet, "/v1/alerts", admin, "")
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, string(body), `"rule_id":"probing"`)
+	s.stop(t)
+}
+
+// TestEveryTenantsRulesRaiseTheirOwnAlerts creates tenant acme on a server
+// with a webhook, sets a denial_spike rule with acme's admin key and makes
+// acme's agent be denied: the alert reaches the receiver, is on acme's
+// chain and in acme's GET /v1/alerts, and not in tenant default's.
+func TestEveryTenantsRulesRaiseTheirOwnAlerts(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var bodies [][]byte
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
+	s := startServerWith(t, filepath.Join(t.TempDir(), "data"), []string{"CUSTOS_WEBHOOK_SECRET=whsec_tenants"}, "--webhook", recv.URL)
+	admin, super := adminKeyOf(t, s), superadminKeyOf(t, s)
+	code, body := s.do(t, http.MethodPost, "/v1/tenants", super, `{"tenant_id":"acme"}`)
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	var created struct {
+		AdminKey struct {
+			Key string `json:"key"`
+		} `json:"admin_key"`
+	}
+	require.NoError(t, json.Unmarshal(body, &created))
+	acme := created.AdminKey.Key
+	code, body = s.do(t, http.MethodPost, "/v1/alerts/rules", acme,
+		`{"rule_id":"denials","kind":"denial_spike","group_by":"role","threshold":2,"window":"1m"}`)
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	time.Sleep(1500 * time.Millisecond) // the engine takes the rule within a check interval
+	for range 2 { // no policy for the role: DENY
+		code, body = s.do(t, http.MethodPost, "/v1/context/evaluate", acme,
+			`{"agent_role":"analyst","agent_id":"a-1","user_id":"u","source_id":"crm","sensitivity_level":"low","session_id":"s"}`)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) == 1
+	}, 15*time.Second, 20*time.Millisecond)
+	mu.Lock()
+	assert.Contains(t, string(bodies[0]), `"rule_id":"denials"`)
+	mu.Unlock()
+	require.Eventually(t, func() bool {
+		code, body = s.do(t, http.MethodGet, "/v1/alerts", acme, "")
+		return code == http.StatusOK && strings.Contains(string(body), `"rule_id":"denials"`)
+	}, 5*time.Second, 20*time.Millisecond)
+	code, body = s.do(t, http.MethodGet, "/v1/alerts", admin, "")
+	require.Equal(t, http.StatusOK, code)
+	assert.NotContains(t, string(body), `"rule_id":"denials"`, "tenant default sees none of acme's alerts")
 	s.stop(t)
 }

@@ -231,7 +231,9 @@ Lost it? custos admin-key reset --data %s
 			_ = store.Close()
 		}
 	}()
-	reg, err := tenancy.Open(ctx, tenancy.Config{Store: store, Logger: logger,
+	alerts := &tenantAlerts{o: o.alerts, file: alertFile, targets: webhooks, dataDir: o.dataDir,
+		store: store, bus: bus, metrics: m, logger: logger}
+	reg, err := tenancy.Open(ctx, tenancy.Config{Store: store, Logger: logger, OnOpen: alerts.start,
 		Ledger: writeside.Config{Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound}})
 	if err != nil {
 		return withCode(1, err)
@@ -282,15 +284,6 @@ Lost it? custos admin-key reset --data %s
 			stopIndex()
 		}
 	}()
-	alertHooks, stopAlerts, err := runAlerts(ctx, o.alerts, alertFile, webhooks, deadLetterPath(o.dataDir), ledger, store, bus, m, logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if !abandoned {
-			stopAlerts()
-		}
-	}()
 	api, err := httpapi.New(httpapi.Config{
 		Tenants: reg,
 		Verify: func(ctx context.Context, chain string) (verify.Report, error) {
@@ -304,7 +297,7 @@ Lost it? custos admin-key reset --data %s
 		Metrics:     m,
 		Limits:      o.limits,
 		BackupDir:   backupDir,
-		Alerts:      alertHooks,
+		Alerts:      alerts.hooks(),
 		// nil when tracing is off
 		TracerProvider: tr.provider,
 		Backup: func(_ context.Context, dir string) error {
@@ -356,7 +349,6 @@ Lost it? custos admin-key reset --data %s
 	closed := make(chan error, 1)
 	go func() {
 		stopWitnesses()
-		stopAlerts()
 		stopIndex()
 		if err := reg.Close(); err != nil {
 			logger.Warn("close ledgers", "err", err)

@@ -57,6 +57,14 @@ type Config struct {
 	Ledger writeside.Config
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// OnOpen, if set, is called for every tenant once its Ledger and
+	// Index are open (at Open, and as EnsureDefault or CreateTenant add
+	// one), to start what runs per tenant (the alerts engine). The stop
+	// it returns runs at Close, before the tenant's Ledger closes. An
+	// error fails the Open, or the creation after the tenant's records
+	// are written (a restart retries it). Called with the Registry's lock
+	// held: it must not call the Registry.
+	OnOpen func(ctx context.Context, t *Tenant) (stop func(), err error)
 }
 
 // Tenant is one tenant's projections. Its fields are set once and never
@@ -70,7 +78,7 @@ type Tenant struct {
 	Index *readside.Index
 
 	suspended atomic.Bool
-	stop      func() // stops the Index
+	stop      func() // stops what OnOpen started, then the Index; once
 }
 
 // Suspended reports whether the tenant is suspended (its keys are refused
@@ -186,8 +194,18 @@ func (r *Registry) openTenant(ctx context.Context, t tenants.Tenant, actor strin
 	ictx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
 	r.wg.Go(func() { defer close(done); _ = ix.Run(ictx) })
-	tn := &Tenant{ID: t.TenantID, Ledger: l, Index: ix, stop: func() { cancel(); <-done }}
+	tn := &Tenant{ID: t.TenantID, Ledger: l, Index: ix, stop: sync.OnceFunc(func() { cancel(); <-done })}
 	tn.suspended.Store(t.Status == tenants.StatusSuspended)
+	if r.cfg.OnOpen != nil {
+		stop, err := r.cfg.OnOpen(ctx, tn)
+		if err != nil {
+			tn.stop()
+			_ = l.Close()
+			return nil, fmt.Errorf("tenancy: start tenant %s: %w", t.TenantID, err)
+		}
+		indexStop := tn.stop
+		tn.stop = sync.OnceFunc(func() { stop(); indexStop() })
+	}
 	next := maps.Clone(*r.tenants.Load())
 	next[t.TenantID] = tn
 	r.tenants.Store(&next)
@@ -219,6 +237,9 @@ func catchUp(ctx context.Context, l *writeside.Ledger, sys tenants.Tenant, actor
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, t := range *r.tenants.Load() {
+		t.stop() // what OnOpen started, then the Index
+	}
 	r.cancel()
 	r.wg.Wait()
 	var errs []error
