@@ -113,7 +113,7 @@ func TestEveryTenantsRulesRaiseTheirOwnAlerts(t *testing.T) {
 		`{"rule_id":"denials","kind":"denial_spike","group_by":"role","threshold":2,"window":"1m"}`)
 	require.Equal(t, http.StatusCreated, code, "%s", body)
 	time.Sleep(1500 * time.Millisecond) // the engine takes the rule within a check interval
-	for range 2 { // no policy for the role: DENY
+	for range 2 {                       // no policy for the role: DENY
 		code, body = s.do(t, http.MethodPost, "/v1/context/evaluate", acme,
 			`{"agent_role":"analyst","agent_id":"a-1","user_id":"u","source_id":"crm","sensitivity_level":"low","session_id":"s"}`)
 		require.Equal(t, http.StatusOK, code, "%s", body)
