@@ -120,7 +120,7 @@ func (s *State) Apply(m Meta, e Event) error {
 		if !ok {
 			return fmt.Errorf("%w: %s carried by %T", ErrUnknownEvent, t, e)
 		}
-		return s.Sessions.Apply(m.Seq, m.ID, m.Time, made)
+		return s.Sessions.Apply(m.ID, m.Time, made)
 	case strings.HasPrefix(t, "key."):
 		return s.Keys.Apply(e)
 	case strings.HasPrefix(t, "policy."):

@@ -95,11 +95,12 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 // O(state): keys, agents and sessions are copy-on-write maps
 // (domain/internal/cow) that the copy shares with s, and s copies a shard
 // on its first write after the freeze and a key entry or session record
-// before its first change (agents are never changed in place); session
-// trails are shared, since Apply only appends to them; policies are
-// immutable and shared; alert rules, the memory of raised alerts and the
-// tenants are small and cloned. The copy must only be read. Call it where no Apply
-// and no read of s can run (it changes s's copy-on-write bookkeeping).
+// before its first change (agents are never changed in place); a
+// session's SourcesAccessed is shared, since Apply only appends to it;
+// policies are immutable and shared; alert rules, the memory of raised
+// alerts and the tenants are small and cloned. The copy must only be read.
+// Call it where no Apply and no read of s can run (it changes s's
+// copy-on-write bookkeeping).
 func (s *State) FrozenCopy() *State {
 	return &State{Keys: s.Keys.FrozenCopy(), Policies: s.Policies.Clone(), Agents: s.Agents.FrozenCopy(), Sessions: s.Sessions.FrozenCopy(), Alerts: s.Alerts.Clone(), Tenants: s.Tenants.Clone()}
 }

@@ -9,7 +9,10 @@ import (
 )
 
 // Session is a read-only view of one session: who owns it, when it ends and
-// what happened in it.
+// what happened in it. Its size is bounded by its distinct sources, not by
+// its decisions, so that the live state stays O(sessions) however long a
+// session lives; the log positions of a session's decisions are the audit
+// index's (readside.Index.SessionTrail).
 type Session struct {
 	SessionID    string
 	OwnerRole    string
@@ -22,8 +25,6 @@ type Session struct {
 	// SourcesAccessed lists the sources of ALLOWed requests, in first-access
 	// order.
 	SourcesAccessed []string
-	// Seqs are the log positions of the session's decisions, in order.
-	Seqs []uint64
 	// FirstEventID, LastEventID and the times are the first and last
 	// decisions.
 	FirstEventID, LastEventID string
@@ -53,7 +54,7 @@ type Sessions struct {
 	// record whose gen is below it may be shared with a frozen copy.
 	gen uint64
 	// frozen is set on a FrozenCopy, which Apply refuses: its records
-	// share their trails' backing arrays with the live state's.
+	// share the backing arrays of SourcesAccessed with the live state's.
 	frozen bool
 }
 
@@ -79,9 +80,9 @@ func (s *Sessions) Len() int { return s.byID.Len() }
 // mutable returns the record of session id for Apply to change. A record
 // that a frozen copy may share (from an older generation) is copied first,
 // so each record is copied at most once per FrozenCopy and a frozen copy
-// never sees a change. The copy shares the backing arrays of the trails
-// (SourcesAccessed, Seqs): Apply only appends to them, beyond the length
-// the frozen copy reads.
+// never sees a change. The copy shares the backing array of
+// SourcesAccessed: Apply only appends to it, beyond the length the frozen
+// copy reads.
 func (s *Sessions) mutable(id string) (*Session, bool) {
 	r, ok := s.byID.Get(id)
 	if !ok {
@@ -97,9 +98,8 @@ func (s *Sessions) mutable(id string) (*Session, bool) {
 }
 
 // Apply folds a decision into the sessions: it starts the session when m
-// says so, and adds the decision (at log position seq, record id and time)
-// to its trail.
-func (s *Sessions) Apply(seq uint64, id string, at time.Time, m Made) error {
+// says so, and counts the decision (record id and time) in it.
+func (s *Sessions) Apply(id string, at time.Time, m Made) error {
 	if s.frozen {
 		panic("decision: Apply on a frozen copy of the sessions")
 	}
@@ -126,11 +126,10 @@ func (s *Sessions) Apply(seq uint64, id string, at time.Time, m Made) error {
 	} else {
 		sess.Denied++
 	}
-	if len(sess.Seqs) == 0 {
+	if sess.Allowed+sess.Denied == 1 {
 		sess.FirstEventID, sess.FirstEventAt = id, at.UTC()
 	}
 	sess.LastEventID, sess.LastEventAt = id, at.UTC()
-	sess.Seqs = append(sess.Seqs, seq)
 	return nil
 }
 
@@ -141,7 +140,6 @@ func (s *Sessions) Clone() *Sessions {
 		cp := *r
 		cp.ExpiresAt = utcPtr(r.ExpiresAt)
 		cp.SourcesAccessed = append([]string(nil), r.SourcesAccessed...)
-		cp.Seqs = append([]uint64(nil), r.Seqs...)
 		c.byID.Set(id, &cp)
 	}
 	return c

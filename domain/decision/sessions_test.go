@@ -25,7 +25,7 @@ func TestFrozenCopySharesRecordsUntilChanged(t *testing.T) {
 		if start {
 			m.SessionStarted = &SessionStarted{SessionID: sid, StartedAt: t0}
 		}
-		require.NoError(t, s.Apply(seq, fmt.Sprint(seq), t0, m))
+		require.NoError(t, s.Apply(fmt.Sprint(seq), t0, m))
 	}
 	recordOf := func(s *Sessions, id string) *record {
 		r, ok := s.byID.Get(id)
@@ -46,17 +46,18 @@ func TestFrozenCopySharesRecordsUntilChanged(t *testing.T) {
 	require.Same(t, recordOf(frozen, "b"), recordOf(&s, "b"), "unchanged records stay shared")
 
 	got, _ := frozen.Get("a")
-	require.Equal(t, []uint64{1, 3}, got.Seqs)
+	require.Equal(t, "3", got.LastEventID)
 	require.Equal(t, []string{"crm", "docs"}, got.SourcesAccessed)
 	require.Equal(t, 2, got.Allowed)
 	live, _ := s.Get("a")
-	require.Equal(t, []uint64{1, 3, 4, 5}, live.Seqs)
+	require.Equal(t, "1", live.FirstEventID)
+	require.Equal(t, "5", live.LastEventID)
 	require.Equal(t, []string{"crm", "docs", "wiki", "hr"}, live.SourcesAccessed)
 	require.Equal(t, 4, live.Allowed)
 
 	require.PanicsWithValue(t, "decision: Apply on a frozen copy of the sessions", func() {
-		_ = frozen.Apply(99, "x", t0, Made{Request: policy.Request{SessionID: "a"}})
+		_ = frozen.Apply("x", t0, Made{Request: policy.Request{SessionID: "a"}})
 	})
 	c := frozen.Clone()
-	require.NoError(t, c.Apply(99, "x", t0, Made{Request: policy.Request{SessionID: "a"}}), "a deep clone of a frozen copy is live")
+	require.NoError(t, c.Apply("x", t0, Made{Request: policy.Request{SessionID: "a"}}), "a deep clone of a frozen copy is live")
 }

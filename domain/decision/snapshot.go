@@ -10,15 +10,17 @@ import (
 
 // SnapshotVersion is the format version MarshalSnapshot writes and the only
 // one UnmarshalSnapshot reads. Bump it when the encoding changes, including
-// when Session gains a field.
-const SnapshotVersion = 1
+// when Session gains or loses a field. Version 2 dropped the log positions
+// of every decision of a session (Session.Seqs), which made a snapshot grow
+// with the decisions instead of the sessions.
+const SnapshotVersion = 2
 
 // FrozenCopy returns a copy of s in O(shards), for a snapshot to encode on
 // another goroutine while s keeps applying decisions: the two share their
 // records, and s copies a shard of its map on the first write to it and a
 // record before its first change (each at most once per FrozenCopy). The
-// copies share the backing arrays of SourcesAccessed and Seqs, which is
-// safe because Apply only ever appends to them (it never writes an element
+// copies share the backing arrays of SourcesAccessed, which is safe
+// because Apply only ever appends to them (it never writes an element
 // below a slice's length). The copy must only be read: Apply on it panics.
 // FrozenCopy changes s's bookkeeping, so call it where no Apply and no read
 // of s can run.
@@ -28,18 +30,15 @@ func (s *Sessions) FrozenCopy() *Sessions {
 }
 
 // MarshalSnapshot encodes every session of s, sorted by session id, so that
-// equal states give equal bytes. Seqs are written as differences from the
-// previous one, which keeps the bulk of a large snapshot to one or two
-// bytes per decision. It only reads s.
+// equal states give equal bytes. Its size grows with the sessions and their
+// distinct sources, not with their decisions. It only reads s.
 func (s *Sessions) MarshalSnapshot() ([]byte, error) {
 	ids := make([]string, 0, s.byID.Len())
-	seqs := 0
-	for id, sess := range s.byID.All() {
+	for id := range s.byID.All() {
 		ids = append(ids, id)
-		seqs += len(sess.Seqs)
 	}
 	slices.SortFunc(ids, cmp.Compare)
-	w := wire.NewWriter(16 + 256*len(ids) + 3*seqs)
+	w := wire.NewWriter(16 + 256*len(ids))
 	w.Uvarint(SnapshotVersion)
 	w.Uvarint(uint64(len(ids)))
 	for _, id := range ids {
@@ -52,12 +51,6 @@ func (s *Sessions) MarshalSnapshot() ([]byte, error) {
 		w.Int(sess.Allowed)
 		w.Int(sess.Denied)
 		wire.PutStrings(w, sess.SourcesAccessed)
-		w.Count(len(sess.Seqs), sess.Seqs == nil)
-		prev := uint64(0)
-		for _, seq := range sess.Seqs {
-			w.Varint(int64(seq - prev))
-			prev = seq
-		}
 		w.String(sess.FirstEventID)
 		w.String(sess.LastEventID)
 		w.Time(sess.FirstEventAt)
@@ -86,14 +79,6 @@ func (s *Sessions) UnmarshalSnapshot(b []byte) error {
 			Denied:          r.Int(),
 			SourcesAccessed: wire.GetStrings[string](r),
 		}}
-		if m, isNil := r.Count(1); !isNil {
-			sess.Seqs = make([]uint64, m)
-			prev := uint64(0)
-			for i := range sess.Seqs {
-				prev += uint64(r.Varint())
-				sess.Seqs[i] = prev
-			}
-		}
 		sess.FirstEventID = r.String()
 		sess.LastEventID = r.String()
 		sess.FirstEventAt = r.Time()

@@ -22,10 +22,7 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 		var sess Session
 		wiretest.Fill(&sess, lists)
 		sess.SessionID = fmt.Sprintf("s-%d", i)
-		switch i {
-		case 0: // Seqs need not increase for the encoding to be exact.
-			sess.Seqs = []uint64{5, 3, math.MaxUint64, 0, 1 << 40, 7}
-		case 1:
+		if i == 1 {
 			sess.ExpiresAt = nil
 		}
 		s.byID.Set(sess.SessionID, &record{Session: sess})

@@ -23,8 +23,9 @@ type SessionTrail struct {
 	// Session holds the ownership fields (owner role and agent, started_at,
 	// expires_at) of the decision that started the session, and counters
 	// over every entry: Allowed and Denied, SourcesAccessed (of ALLOWs, in
-	// first-access order), Seqs, and the first and last entry. Its ownership
-	// fields are zero when no durable decision started the session.
+	// first-access order) and the first and last entry. Its ownership
+	// fields are zero when no durable decision started the session. The
+	// log positions of the decisions are the Entries' Seq.
 	Session decision.Session
 	// Started reports whether a durable decision started the session.
 	Started bool
@@ -50,7 +51,7 @@ func (ix *Index) SessionTrail(ctx context.Context, id string) (trail SessionTrai
 		if made.Request.SessionID != id {
 			return nil // the index matched another field value (never expected)
 		}
-		if err := folded.Apply(r.Seq, r.ID, r.Time, made); err != nil {
+		if err := folded.Apply(r.ID, r.Time, made); err != nil {
 			return fmt.Errorf("seq %d: %w", r.Seq, err)
 		}
 		if made.Allowed() {
@@ -65,7 +66,6 @@ func (ix *Index) SessionTrail(ctx context.Context, id string) (trail SessionTrai
 			sess.FirstEventID, sess.FirstEventAt = r.ID, r.Time.UTC()
 		}
 		sess.LastEventID, sess.LastEventAt = r.ID, r.Time.UTC()
-		sess.Seqs = append(sess.Seqs, r.Seq)
 		trail.Entries = append(trail.Entries, TrailEntry{Seq: r.Seq, ID: r.ID, Time: r.Time, Made: made})
 		return nil
 	})

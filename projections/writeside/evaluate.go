@@ -48,7 +48,6 @@ func (l *Ledger) Session(id string) (decision.Session, bool) {
 		if sess, ok = s.Sessions.Get(id); ok {
 			out = *sess
 			out.SourcesAccessed = append([]string(nil), sess.SourcesAccessed...)
-			out.Seqs = append([]uint64(nil), sess.Seqs...)
 		}
 	})
 	return out, ok

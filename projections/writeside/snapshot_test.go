@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-dev/custos/domain"
 	"github.com/custos-dev/custos/domain/agents"
+	"github.com/custos-dev/custos/domain/decision"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
 	"github.com/custos-dev/custos/projections/readside"
@@ -255,6 +256,26 @@ func TestOpenFromSnapshotEqualsFullReplay(t *testing.T) {
 	requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), again)
 }
 
+// withSessionsVersion returns a copy of the encoded state with the version
+// of its sessions part (the fourth, after keys, policies and agents) set to
+// v: what a snapshot written by an older build looks like to this one.
+func withSessionsVersion(t *testing.T, state []byte, v byte) []byte {
+	t.Helper()
+	b := append([]byte(nil), state...)
+	_, off := binary.Uvarint(b) // the state version
+	for range 3 {
+		size, n := binary.Uvarint(b[off:])
+		require.Positive(t, n)
+		off += n + int(size)
+	}
+	_, n := binary.Uvarint(b[off:]) // the size of the sessions part
+	require.Positive(t, n)
+	off += n
+	require.Equal(t, byte(decision.SnapshotVersion), b[off], "the sessions part starts with its version")
+	b[off] = v
+	return b
+}
+
 func TestOpenIgnoresBadSnapshots(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -283,6 +304,11 @@ func TestOpenIgnoresBadSnapshots(t *testing.T) {
 			head, body, err := replay.OpenEnvelope(v)
 			require.NoError(t, err)
 			return replay.SealEnvelope(head, body[:len(body)-1])
+		}},
+		{"sessions of an older format", func(t *testing.T, _ *fixture, _ uint64, v []byte) []byte {
+			head, body, err := replay.OpenEnvelope(v)
+			require.NoError(t, err)
+			return replay.SealEnvelope(head, withSessionsVersion(t, body, decision.SnapshotVersion-1))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
