@@ -75,8 +75,8 @@ type Config struct {
 	// Alerts connects the alerts engine (invalid-key counts, dead
 	// letters). Default: no counting, an empty dead-letter list.
 	Alerts AlertHooks
-	// TracerProvider, if set, traces every routed request as a server
-	// span named "METHOD /route" (the registered path, never the raw URL;
+	// TracerProvider, if set, traces every request with otelhttp as a
+	// server span named "METHOD /route" (the registered path, never the raw URL;
 	// url.path is the route too, so path parameters such as key ids are
 	// not exported), with the decision attributes on evaluations (see
 	// tracing.go). Its span context reaches the Ledger's appends through
@@ -131,7 +131,6 @@ type Server struct {
 	handler http.Handler          // the limiter in front of echo
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
-	tracer  trace.Tracer          // nil without Config.TracerProvider
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -167,10 +166,10 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	// Order: request id, then the access log (it hands errors to the error
 	// handler so it can log the final status), then panic recovery, then
 	// the route table.
-	// With tracing, the request's span encloses everything else.
-	if tp := s.cfg.TracerProvider; tp != nil {
-		s.tracer = tp.Tracer(tracerName)
-		e.Use(s.traceRequest)
+	// With tracing, otelhttp's span encloses echo (s.traced below), and
+	// traceRoute names it by route before anything else runs.
+	if s.cfg.TracerProvider != nil {
+		e.Use(traceRoute)
 	}
 	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.authorize)
 	for _, r := range s.routes() {
@@ -183,7 +182,7 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	if err := checkRouteTable(e.Routes(), s.scopes); err != nil {
 		return nil, err
 	}
-	s.handler = &limiter{limits: s.cfg.Limits, next: e}
+	s.handler = &limiter{limits: s.cfg.Limits, next: s.traced(e)}
 	l := s.cfg.Limits
 	s.http = &http.Server{
 		Handler:           s.handler,
