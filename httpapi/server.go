@@ -76,9 +76,9 @@ type Config struct {
 	// letters). Default: no counting, an empty dead-letter list.
 	Alerts AlertHooks
 	// TracerProvider, if set, traces every request with otelhttp as a
-	// server span named "METHOD /route" (the registered path, never the raw URL;
-	// url.path is the route too, so path parameters such as key ids are
-	// not exported), with the decision attributes on evaluations (see
+	// server span named "METHOD /route" (the registered path, never the
+	// raw URL; url.path is the route too, so path parameters such as key
+	// ids are not exported), with the decision attributes on evaluations (see
 	// tracing.go). Its span context reaches the Ledger's appends through
 	// the request's context. Default nil: no spans and no instrumentation
 	// in the handler chain at all.
