@@ -78,10 +78,10 @@ type Config struct {
 	// Alerts connects the alerts engine (invalid-key counts, dead
 	// letters). Default: no counting, an empty dead-letter list.
 	Alerts AlertHooks
-	// TracerProvider, if set, traces every routed request as a server
-	// span named "METHOD /route" (the registered path, never the raw URL;
-	// url.path is the route too, so path parameters such as key ids are
-	// not exported), with the decision attributes on evaluations (see
+	// TracerProvider, if set, traces every request with otelhttp as a
+	// server span named "METHOD /route" (the registered path, never the
+	// raw URL; url.path is the route too, so path parameters such as key
+	// ids are not exported), with the decision attributes on evaluations (see
 	// tracing.go). Its span context reaches the Ledger's appends through
 	// the request's context. Default nil: no spans and no instrumentation
 	// in the handler chain at all.
@@ -131,7 +131,6 @@ type Server struct {
 	handler http.Handler          // the limiter in front of echo
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
-	tracer  trace.Tracer          // nil without Config.TracerProvider
 	gate    *fairGate             // tenants' turns at being worked on
 }
 
@@ -170,10 +169,10 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	// Order: request id, then the access log (it hands errors to the error
 	// handler so it can log the final status), then panic recovery, then
 	// the route table.
-	// With tracing, the request's span encloses everything else.
-	if tp := s.cfg.TracerProvider; tp != nil {
-		s.tracer = tp.Tracer(tracerName)
-		e.Use(s.traceRequest)
+	// With tracing, otelhttp's span encloses echo (s.traced below), and
+	// traceRoute names it by route before anything else runs.
+	if s.cfg.TracerProvider != nil {
+		e.Use(traceRoute)
 	}
 	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.authorize)
 	for _, r := range s.routes() {
@@ -186,7 +185,7 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	if err := checkRouteTable(e.Routes(), s.scopes); err != nil {
 		return nil, err
 	}
-	s.handler = &limiter{limits: s.cfg.Limits, next: e}
+	s.handler = &limiter{limits: s.cfg.Limits, next: s.traced(e)}
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,

@@ -4,9 +4,9 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/metric/noop"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -24,36 +24,47 @@ const (
 	attrPolicyResolution = attribute.Key("custos.policy_resolution")
 )
 
-// traceRequest makes the request's server span, once echo has routed it:
-// named "METHOD /route" after the registered path (the method alone when
-// no route matched), with the caller's trace context (Config.Propagator)
-// as its parent. http.route and url.path are both the route, so a path
-// parameter (a key id, an agent id) never leaves the process. It runs
-// outside every other middleware, so the status it records is the one the
-// error handler answered.
-func (s *Server) traceRequest(next echo.HandlerFunc) echo.HandlerFunc {
+// traced returns h inside otelhttp's server span when Config.TracerProvider
+// is set, and h itself when it is not: tracing off puts nothing in the
+// handler chain. The span takes the caller's trace context
+// (Config.Propagator) as its parent and records what otelhttp records for
+// a server (method, status, sizes, peer and client address, user agent);
+// otelhttp's metrics go to a no-op meter (custos's metrics are its
+// Prometheus ones). traceRoute, the first echo middleware, names the span
+// once echo has routed the request. The Ledger's appends see the span in
+// the request's context, so the group commit that carries a request's
+// records links to it.
+func (s *Server) traced(h http.Handler) http.Handler {
+	tp := s.cfg.TracerProvider
+	if tp == nil {
+		return h
+	}
+	return otelhttp.NewHandler(h, "custos",
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(s.cfg.Propagator),
+		otelhttp.WithMeterProvider(noop.NewMeterProvider()))
+}
+
+// traceRoute names the request's span "METHOD /route" after the registered
+// echo path, and sets http.route and url.path to that route: otelhttp
+// starts the span before routing, with the raw path as url.path, and the
+// raw path can hold a key id or an agent id, which must not leave the
+// process. A request that matched no route gets the registered path echo
+// matched nearest, or none (then the name stays otelhttp's, the method
+// alone, and url.path is empty). Installed as the first echo middleware,
+// only with tracing on.
+func traceRoute(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		ctx := s.cfg.Propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-		name, route := req.Method, c.Path()
+		span := trace.SpanFromContext(c.Request().Context())
+		if !span.IsRecording() {
+			return next(c)
+		}
+		route := c.Path()
 		if route != "" {
-			name += " " + route
+			span.SetName(c.Request().Method + " " + route)
 		}
-		ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(
-				semconv.HTTPRequestMethodKey.String(req.Method),
-				semconv.HTTPRoute(route),
-				semconv.URLPath(route),
-			))
-		defer span.End()
-		c.SetRequest(req.WithContext(ctx))
-		err := next(c)
-		status := c.Response().Status
-		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-		if status >= http.StatusInternalServerError {
-			span.SetStatus(codes.Error, http.StatusText(status))
-		}
-		return err
+		span.SetAttributes(semconv.HTTPRoute(route), semconv.URLPath(route))
+		return next(c)
 	}
 }
 
@@ -71,6 +82,3 @@ func traceDecision(c echo.Context, made decision.Made) {
 		attrPolicyResolution.String(made.PolicyResolution),
 	)
 }
-
-// tracerName names the server's tracer (instrumentation scope).
-const tracerName = "github.com/custos-dev/custos/httpapi"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -21,8 +22,9 @@ import (
 )
 
 // TestTracesLinkRequestsToTheirCommit runs evaluations through a real stack
-// with an in-memory exporter: each request is a span named by its route
-// with the decision attributes and nothing about the caller or the query,
+// with an in-memory exporter: each request is an otelhttp server span named
+// by its route, a child of the caller's trace context when it sent one,
+// with the decision attributes and nothing about the caller or the query;
 // and the group commit that carried its record is a span, with its fsync,
 // that links back to it.
 func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
@@ -33,12 +35,23 @@ func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
 	keyID := e.mustCreate(t, `{"name":"reader","scope":"read"}`)["key_id"].(string)
 	exp.Reset()
 
+	// The DENY comes from a caller that is itself traced.
+	callerTrace, err := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	require.NoError(t, err)
+	callerSpan, err := trace.SpanIDFromHex("00f067aa0ba902b7")
+	require.NoError(t, err)
+	traceparent := map[string]string{"traceparent": "00-" + callerTrace.String() + "-" + callerSpan.String() + "-01"}
+
 	allow := e.evaluate(t, e.agentKey, evalBody("s-trace", "crm", "low", "loan_review"))
 	require.Equal(t, http.StatusOK, allow.status, "%s", allow.body)
-	deny := e.evaluate(t, e.agentKey, evalBody("s-trace", "hr_records", "low", "loan_review"))
+	deny := e.do(t, request{method: http.MethodPost, path: "/v1/context/evaluate", key: e.agentKey,
+		body: evalBody("s-trace", "hr_records", "low", "loan_review"), header: traceparent})
 	require.Equal(t, http.StatusOK, deny.status, "%s", deny.body)
 	r := e.do(t, request{method: http.MethodGet, path: "/v1/keys/" + keyID, key: e.admin})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	// A path no route matches, with a key id in it.
+	r = e.do(t, request{method: http.MethodGet, path: "/v1/nowhere/" + keyID, key: e.admin})
+	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
 
 	const evalRoute = "POST /v1/context/evaluate"
 	var spans tracetest.SpanStubs
@@ -46,21 +59,23 @@ func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
 		spans = exp.GetSpans()
 		n := 0
 		for _, s := range spans {
-			if s.Name == evalRoute || s.Name == "GET /v1/keys/:key_id" {
+			if s.SpanKind == trace.SpanKindServer {
 				n++
 			}
 		}
-		return n == 3
+		return n == 4
 	}, 5*time.Second, 5*time.Millisecond)
 
 	var evals []tracetest.SpanStub
 	commits := map[trace.SpanID]tracetest.SpanStub{}
 	linkedFrom := map[trace.SpanID][]trace.SpanID{} // request span -> commit spans
+	notFound := 0
 	for _, s := range spans {
 		switch s.Name {
 		case evalRoute:
 			evals = append(evals, s)
 			assert.Equal(t, trace.SpanKindServer, s.SpanKind)
+			assert.Equal(t, otelhttp.ScopeName, s.InstrumentationScope.Name, "the request span is otelhttp's")
 		case "eventstore commit":
 			commits[s.SpanContext.SpanID()] = s
 			for _, l := range s.Links {
@@ -72,8 +87,20 @@ func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
 			path, _ := attrs.Value("url.path")
 			assert.Equal(t, "/v1/keys/:key_id", path.AsString(), "the raw path (a key id) is not exported")
 		}
+		if s.SpanKind == trace.SpanKindServer {
+			attrs := attribute.NewSet(s.Attributes...)
+			status, _ := attrs.Value("http.response.status_code")
+			if status.AsInt64() == http.StatusNotFound {
+				notFound++ // its key id is looked for below, with the others
+			}
+		}
 	}
+	assert.Equal(t, 1, notFound, "the unrouted request has its span")
 	require.Len(t, evals, 2)
+	assert.False(t, evals[0].Parent.IsValid(), "a request without traceparent starts a trace")
+	assert.Equal(t, callerTrace, evals[1].SpanContext.TraceID(), "the caller's trace goes on")
+	assert.Equal(t, callerSpan, evals[1].Parent.SpanID())
+	assert.True(t, evals[1].Parent.IsRemote())
 	for i, answer := range []response{allow, deny} {
 		body := answer.object(t)
 		attrs := attribute.NewSet(evals[i].Attributes...)
