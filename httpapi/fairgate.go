@@ -4,36 +4,40 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 // fairGate admits the requests of tenants' keys to work, at most active at
-// a time and at most tenantActive of one tenant's, and gives each free slot
-// to the tenants in turn: round robin over the tenants with a request
-// waiting, each tenant's own requests in arrival order. A tenant that
-// floods the server so queues behind its own requests, never in front of
-// another tenant's, and since it can never hold every slot (tenantActive <
-// active), another tenant's request waits for at most one request to
-// finish. Waiting requests hold no CPU. A tenant holds at most perTenant
+// a time and, while another tenant is present (capOf), at most
+// tenantActive of one tenant's (a tenant alone may use every slot), and
+// gives each free slot to the tenants in turn: round robin over the tenants
+// with a request waiting, each tenant's own requests in arrival order. A
+// tenant that floods the server so queues behind its own requests, never in
+// front of another tenant's, and as soon as another tenant shows up, the
+// flood's new requests wait until it is back under tenantActive. Waiting requests hold no CPU. A tenant holds at most perTenant
 // requests (working and waiting): beyond, enter refuses at once. Safe for
 // concurrent use.
 type fairGate struct {
 	active, tenantActive, perTenant int
+	now                             func() time.Time
 
 	mu      sync.Mutex
+	recent  map[string]time.Time // when each tenant last entered, within presence
 	working int
 	queues  map[string]*tenantQueue // tenants holding a request
 	ring    []*tenantQueue          // tenants with a request waiting (inRing), in turn order
 }
 
 type tenantQueue struct {
+	id            string
 	held, working int // requests held (working + waiting), working
 	waiting       []chan struct{}
 	inRing        bool
 }
 
 func newFairGate(active, tenantActive, perTenant int) *fairGate {
-	return &fairGate{active: active, tenantActive: min(tenantActive, active), perTenant: perTenant,
-		queues: make(map[string]*tenantQueue)}
+	return &fairGate{active: active, tenantActive: min(tenantActive, active), perTenant: perTenant, now: time.Now,
+		queues: make(map[string]*tenantQueue), recent: make(map[string]time.Time)}
 }
 
 // errTenantFull means the tenant holds perTenant requests already.
@@ -51,15 +55,16 @@ func (g *fairGate) enter(ctx context.Context, tenant string) error {
 	g.mu.Lock()
 	q := g.queues[tenant]
 	if q == nil {
-		q = &tenantQueue{}
+		q = &tenantQueue{id: tenant}
 		g.queues[tenant] = q
 	}
+	g.recent[tenant] = g.now()
 	if q.held >= g.perTenant {
 		g.mu.Unlock()
 		return errTenantFull
 	}
 	q.held++
-	if len(g.ring) == 0 && g.working < g.active && q.working < g.tenantActive {
+	if len(g.ring) == 0 && g.working < g.active && q.working < g.capOf(q) {
 		q.working++ // nobody waits: no turn to take
 		g.working++
 		g.mu.Unlock()
@@ -110,6 +115,31 @@ func (g *fairGate) finish(tenant string, q *tenantQueue) {
 	g.dispatch()
 }
 
+// presence is how long a tenant counts as present after its last request:
+// a tenant that sends steadily holds a request only now and then, and its
+// share must not vanish between two of them.
+const presence = time.Second
+
+// capOf is how many requests q's tenant may have working: tenantActive
+// while another tenant is present (holds a request, or sent one within
+// presence), every slot while it is alone, so one tenant on its own loses
+// nothing to the cap. The caller holds mu.
+func (g *fairGate) capOf(q *tenantQueue) int {
+	if len(g.queues) > 1 {
+		return g.tenantActive
+	}
+	now := g.now()
+	for id, at := range g.recent {
+		switch {
+		case now.Sub(at) >= presence:
+			delete(g.recent, id)
+		case id != q.id:
+			return g.tenantActive
+		}
+	}
+	return g.active
+}
+
 // forget drops one held request of q, and q once it holds none. The
 // caller holds mu.
 func (g *fairGate) forget(tenant string, q *tenantQueue) {
@@ -123,7 +153,7 @@ func (g *fairGate) forget(tenant string, q *tenantQueue) {
 // skipping tenants at tenantActive. The caller holds mu.
 func (g *fairGate) dispatch() {
 	for g.working < g.active {
-		j := slices.IndexFunc(g.ring, func(q *tenantQueue) bool { return q.working < g.tenantActive })
+		j := slices.IndexFunc(g.ring, func(q *tenantQueue) bool { return q.working < g.capOf(q) })
 		if j < 0 {
 			return
 		}

@@ -19,6 +19,7 @@ const (
 	DefaultMaxConnections    = 1024
 	DefaultMaxInFlight       = 512
 	DefaultMaxActive         = 128
+	DefaultTenantMaxActive   = 16
 )
 
 // retryAfterSeconds is the Retry-After of every overload answer.
@@ -73,9 +74,10 @@ type Limits struct {
 	// does not come within 10 s is answered 503. Default
 	// DefaultMaxActive (128).
 	MaxActive int
-	// TenantMaxActive caps one tenant's share of MaxActive, so another
-	// tenant always finds a slot free soon (a flood of slow requests
-	// cannot hold them all). Default three quarters of MaxActive.
+	// TenantMaxActive caps one tenant's share of MaxActive while another
+	// tenant has requests too (a tenant alone may use every slot), so a
+	// flood leaves the others slots and CPU. Default DefaultTenantMaxActive
+	// (16), or MaxActive when that is smaller.
 	TenantMaxActive int
 	// TenantMaxInFlight caps the requests of one tenant's keys held at
 	// once, working and waiting their turn, so that one tenant's flood
@@ -147,7 +149,7 @@ func (l Limits) WithDefaults() Limits {
 		l.MaxActive = DefaultMaxActive
 	}
 	if l.TenantMaxActive == 0 {
-		l.TenantMaxActive = max(1, l.MaxActive*3/4)
+		l.TenantMaxActive = min(DefaultTenantMaxActive, l.MaxActive)
 	}
 	return l
 }
