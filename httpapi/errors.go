@@ -48,6 +48,9 @@ func statusOf(err error) (code int, detail string) {
 	if code, detail, ok := alertStatus(err); ok {
 		return code, detail
 	}
+	if code, detail, ok := fencedStatus(err); ok {
+		return code, detail
+	}
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable

@@ -241,6 +241,11 @@ func routeSpecs() []routeSpec {
 			assert.True(t, strings.HasPrefix(string(r.body), "c2sp.org/tlog-proof@v1\nextra "), "%s", r.body)
 			assert.Contains(t, string(r.body), "\nindex 0\n")
 		}},
+		// The matrix runs on a single node: the route is there (scope
+		// checked like any other) and says there is no cluster.
+		{method: "GET", path: "/v1/cluster", scope: keys.ScopeRead, ok: 404, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, r.detail(t), "single node")
+		}},
 	}
 }
 

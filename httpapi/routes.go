@@ -59,6 +59,7 @@ func routeScopes() map[string]keys.Scope {
 		"GET /v1/audit/proof/inclusion":          keys.ScopeRead,
 		"GET /v1/audit/proof/consistency":        keys.ScopeRead,
 		"GET /v1/audit/events/:event_id/receipt": keys.ScopeRead,
+		"GET /v1/cluster":                        keys.ScopeRead,
 	}
 }
 
@@ -107,5 +108,6 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit/proof/inclusion", s.inclusion},
 		{http.MethodGet, "/v1/audit/proof/consistency", s.consistency},
 		{http.MethodGet, "/v1/audit/events/:event_id/receipt", s.receipt},
+		{http.MethodGet, "/v1/cluster", s.clusterStatus},
 	}
 }
