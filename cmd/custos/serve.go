@@ -46,6 +46,7 @@ type serveOptions struct {
 	memoryLimit     string // Go's soft memory limit; "" for the default share
 	memorySet       []any  // what tuneGC set, logged once the store is open
 	witnesses       witnessFlags
+	cluster         clusterFlags // --nats, --nats-embedded...: a node of a cluster (cluster.go)
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -140,6 +141,7 @@ shutdown after the store failed.`,
 	addLimitFlags(cmd, &o.limits)
 	addAlertFlags(cmd, &o.alerts)
 	addWitnessFlags(cmd, &o.witnesses)
+	addClusterFlags(cmd, &o.cluster)
 	return cmd
 }
 
@@ -176,7 +178,7 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return withCode(1, err)
 	}
-	key, created, err := bootstrap(ctx, o.dataDir, sig, logger)
+	key, created, err := bootstrapSingle(ctx, o, sig, logger)
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, `
@@ -214,11 +216,16 @@ Lost it? custos admin-key reset --data %s
 		_ = tr.shutdown(flushCtx)
 	}()
 	m := metrics.New()
-	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer,
-		TracerProvider: tr.provider})
+	store, logStore, node, err := openServeStore(ctx, o.cluster, o.addr, eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer,
+		TracerProvider: tr.provider}, logger)
 	if err != nil {
 		return withCode(1, err)
 	}
+	defer func() {
+		if !abandoned {
+			node.Close() // cluster.go; after the store
+		}
+	}()
 	defer func() {
 		if !abandoned {
 			_ = store.Close()
@@ -236,7 +243,7 @@ Lost it? custos admin-key reset --data %s
 	if pusher != nil {
 		cosigned = pusher.Cosigned
 	}
-	ledger, err := writeside.Open(ctx, writeside.Config{Store: store, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: logStore, Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound})
 	if err != nil {
 		return withCode(1, err)
 	}
@@ -250,6 +257,13 @@ Lost it? custos admin-key reset --data %s
 		return h.Seq, err
 	}); err != nil {
 		return err
+	}
+	follows, err := node.startChain(ctx, ledger, stdout) // cluster.go
+	if err != nil {
+		return err
+	}
+	if follows {
+		o.policies, alertFile.Rules = "", nil
 	}
 	if o.policies != "" {
 		events, err := ledger.SyncPolicies(ctx, desired)
@@ -282,7 +296,7 @@ Lost it? custos admin-key reset --data %s
 		Verify: func(ctx context.Context) (verify.Report, error) {
 			return verify.Store(ctx, store, eventstore.DefaultChain)
 		},
-		Ready:       store.Failed,
+		Ready:       node.ready(store.Failed),
 		Evidence:    store,
 		VerifierKey: sig.signer.VerifierKey(),
 		Cosigned:    cosigned,
@@ -293,6 +307,7 @@ Lost it? custos admin-key reset --data %s
 		Alerts:      alertHooks,
 		// nil when tracing is off
 		TracerProvider: tr.provider,
+		Cluster:        node.api(),
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err
