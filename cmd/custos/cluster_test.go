@@ -389,6 +389,33 @@ func TestClusterSurvivesTheSequencersDeath(t *testing.T) {
 	// Admin writes through a follower are forwarded to the sequencer.
 	evalKey, evalKeyID := drillSetup(t, follower.server, admin)
 
+	// GET /v1/cluster shows every node's progress; once they caught up,
+	// none lags.
+	require.Eventually(t, func() bool {
+		code, body := follower.do(t, http.MethodGet, "/v1/cluster", admin, "")
+		var st struct {
+			Chains []struct {
+				StreamSeq uint64 `json:"stream_seq"`
+			} `json:"chains"`
+			Nodes []struct {
+				Node   string `json:"node"`
+				Chains []struct {
+					AppliedSeq uint64 `json:"applied_seq"`
+					Lag        uint64 `json:"lag"`
+				} `json:"chains"`
+			} `json:"nodes"`
+		}
+		if code != http.StatusOK || json.Unmarshal(body, &st) != nil || len(st.Nodes) != 3 || len(st.Chains) != 1 {
+			return false
+		}
+		for _, n := range st.Nodes {
+			if len(n.Chains) != 1 || n.Chains[0].Lag != 0 || n.Chains[0].AppliedSeq != st.Chains[0].StreamSeq {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "GET /v1/cluster lists three nodes, caught up")
+
 	// A write through one node is readable on another with min_seq; a
 	// seq no node has reached yet gets a 503, never older data.
 	a, err := evaluateOnce(http.DefaultClient, nodes[1].addr, evalKey, "min-seq-1", "crm")
