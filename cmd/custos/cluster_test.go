@@ -575,3 +575,25 @@ func TestInitAgainstACluster(t *testing.T) {
 	require.Equal(t, http.StatusCreated, code, "%s", body)
 	n.stop(t)
 }
+
+// TestServeRefusesServersWithoutSyncAlways: serve --nats reads the
+// servers' /varz and refuses to start on one that does not fsync every
+// write (JetStream's default), R1 included; nothing is created.
+func TestServeRefusesServersWithoutSyncAlways(t *testing.T) {
+	lazy, err := natsserver.NewServer(&natsserver.Options{ServerName: "lazy", Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), HTTPHost: "127.0.0.1", HTTPPort: -1, NoSigs: true, NoLog: true})
+	require.NoError(t, err)
+	go lazy.Start()
+	require.True(t, lazy.ReadyForConnections(10*time.Second))
+	t.Cleanup(func() { lazy.Shutdown(); lazy.WaitForShutdown() })
+	dir := filepath.Join(t.TempDir(), "data")
+	for _, replicas := range []string{"1", "3"} {
+		r := runCLI(t, nil, "serve", "--data", dir, "--addr", freeAddr(t), "--node", "n1", "--nats", lazy.ClientURL(),
+			"--nats-monitor", "http://"+lazy.MonitorAddr().String(), "--nats-replicas", replicas)
+		require.Equal(t, 1, r.code, "R%s: %s%s", replicas, r.stdout, r.stderr)
+		require.Contains(t, r.stderr, "sync_interval: always", "R%s", replicas)
+		require.NotContains(t, r.stdout, "first admin key")
+	}
+	_, err = os.Stat(filepath.Join(dir, "CURRENT"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no store was created")
+}
