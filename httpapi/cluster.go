@@ -15,7 +15,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/httpapi/wire"
 )
 
@@ -227,13 +226,4 @@ func (s *Server) clusterStatus(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, st)
-}
-
-// fencedStatus maps a write refused because this node stopped sequencing
-// its chain to a retryable 503 (see statusOf).
-func fencedStatus(err error) (int, string, bool) {
-	if errors.Is(err, eventstore.ErrFenced) {
-		return http.StatusServiceUnavailable, detailFenced, true
-	}
-	return 0, "", false
 }
