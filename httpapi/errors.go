@@ -55,6 +55,9 @@ func statusOf(err error) (code int, detail string) {
 	switch {
 	case errors.Is(err, eventstore.ErrStoreFailed), errors.Is(err, eventstore.ErrClosed):
 		return http.StatusServiceUnavailable, detailUnavailable
+	case errors.Is(err, eventstore.ErrFenced):
+		// A node of a cluster stopped sequencing the chain (cluster.go).
+		return http.StatusServiceUnavailable, detailFenced
 	case errors.Is(err, eventstore.ErrDerivedFailed):
 		return http.StatusServiceUnavailable, detailIndexFailed
 	case errors.Is(err, text.ErrRefused) && hasFieldProblem(err):

@@ -24,7 +24,8 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 // readyz handles GET /readyz: 200 when Config.Ready reports nil (or is
-// nil), 503 otherwise, with a fixed detail; the reason goes to the log.
+// nil), 503 otherwise, with a fixed detail; the reason goes to the log. A
+// node of a cluster adds its role.
 func (s *Server) readyz(c echo.Context) error {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
@@ -37,5 +38,9 @@ func (s *Server) readyz(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, detail)
 		}
 	}
-	return c.JSON(http.StatusOK, wire.Status{Status: "ready"})
+	st := wire.Status{Status: "ready"}
+	if s.cfg.Cluster != nil {
+		st.Role = s.cfg.Cluster.Role()
+	}
+	return c.JSON(http.StatusOK, st)
 }

@@ -283,6 +283,11 @@ func routeSpecs() []routeSpec {
 			assert.Contains(t, string(r.body), `"chain":"`+target+`"`)
 			assert.NotContains(t, string(r.body), `"chain":"default"`)
 		}},
+		// The matrix runs on a single node: the route is there (scope
+		// checked like any other) and says there is no cluster.
+		{method: "GET", path: "/v1/cluster", scope: keys.ScopeRead, ok: 404, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, r.detail(t), "single node")
+		}},
 	}
 }
 

@@ -175,6 +175,9 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if p.Superadmin() {
 			return next(c) // the system chain records what a superadmin does, not its reads
 		}
+		if err := s.checkMinSeq(c, p.Tenant.Ledger); err != nil {
+			return err
+		}
 		if err := s.admit(c, p.Tenant.ID); err != nil {
 			return err
 		}

@@ -67,6 +67,7 @@ func routeScopes() map[string]keys.Scope {
 		"POST /v1/tenants/:tenant_id/admin-keys":  keys.ScopeSuperadmin,
 		"GET /v1/tenants/:tenant_id/audit/verify": keys.ScopeSuperadmin,
 		"GET /v1/tenants/:tenant_id/audit/export": keys.ScopeSuperadmin,
+		"GET /v1/cluster":                         keys.ScopeRead,
 	}
 }
 
@@ -123,5 +124,6 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/tenants/:tenant_id/admin-keys", s.mintAdminKey},
 		{http.MethodGet, "/v1/tenants/:tenant_id/audit/verify", s.asTenant(s.verifyChain)},
 		{http.MethodGet, "/v1/tenants/:tenant_id/audit/export", s.asTenant(s.exportEvents)},
+		{http.MethodGet, "/v1/cluster", s.clusterStatus},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/propagation"
@@ -90,6 +91,14 @@ type Config struct {
 	// TracerProvider is set. Default: W3C trace context (baggage from
 	// callers is not taken: nothing in custos reads it).
 	Propagator propagation.TextMapPropagator
+	// Cluster, set on a node of a cluster (serve --nats), makes the node
+	// forward writes to the chain's sequencer, serve GET /v1/cluster and
+	// show its role in /readyz (see cluster.go). Default nil: a single
+	// node, GET /v1/cluster answers 404.
+	Cluster Cluster
+	// MinSeqWait bounds how long a read with min_seq waits for this node
+	// to show the chain through it before answering 503. Default 5s.
+	MinSeqWait time.Duration
 }
 
 // Validate reports every problem with c at once.
@@ -118,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.Propagator == nil {
 		c.Propagator = propagation.TraceContext{}
 	}
+	if c.MinSeqWait <= 0 {
+		c.MinSeqWait = 5 * time.Second
+	}
 	return c
 }
 
@@ -132,6 +144,7 @@ type Server struct {
 	http    *http.Server          // what Serve runs
 	bodies  bodies                // reads request bodies, with its caches
 	gate    *fairGate             // tenants' turns at being worked on
+	proxies proxies               // to the sequencers, for a node of a cluster
 }
 
 // New returns a Server for cfg. It fails when cfg is invalid or the routes
@@ -174,7 +187,7 @@ func newServer(cfg Config, table map[string]keys.Scope) (*Server, error) {
 	if s.cfg.TracerProvider != nil {
 		e.Use(traceRoute)
 	}
-	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.authorize)
+	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.clusterRoute, s.authorize)
 	for _, r := range s.routes() {
 		e.Add(r.method, r.path, r.handler)
 		s.allow[r.path] = append(s.allow[r.path], r.method)

@@ -82,6 +82,9 @@ type stack struct {
 	signer *checkpoint.Signer
 	// tracer, if set, is the store's and the server's TracerProvider.
 	tracer trace.TracerProvider
+	// cluster and minSeqWait are Config.Cluster and Config.MinSeqWait.
+	cluster    httpapi.Cluster
+	minSeqWait time.Duration
 
 	store   *eventstore.Store
 	ledger  *writeside.Ledger // tenant default's
@@ -114,6 +117,11 @@ func withAlerts(h httpapi.AlertHooks) stackOption { return func(s *stack) { s.al
 
 // withTracing sets the TracerProvider of the store and the server.
 func withTracing(tp trace.TracerProvider) stackOption { return func(s *stack) { s.tracer = tp } }
+
+// withCluster sets Config.Cluster and Config.MinSeqWait.
+func withCluster(c httpapi.Cluster, minSeqWait time.Duration) stackOption {
+	return func(s *stack) { s.cluster, s.minSeqWait = c, minSeqWait }
+}
 
 // withReady sets Config.Ready.
 func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f } }
@@ -194,6 +202,8 @@ func (s *stack) open(create bool) {
 		VerifierKey: vkeyOf(s.signer),
 
 		TracerProvider: s.tracer,
+		Cluster:        s.cluster,
+		MinSeqWait:     s.minSeqWait,
 	})
 	if err != nil {
 		_ = reg.Close()

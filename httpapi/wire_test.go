@@ -164,6 +164,23 @@ func TestWireTypesRoundTrip(t *testing.T) {
 		require.NoError(t, json.Unmarshal(rec.last(), &st))
 		answer(t, w, rec, st, nil)
 	}
+	// A node of a cluster: its role on /readyz, and GET /v1/cluster.
+	seqName, seqURL := "n0", "http://127.0.0.1:1"
+	node := newStack(t, withCluster(clusterOf{status: wire.Cluster{Node: "n0", Role: wire.RoleSequencer,
+		Chains: []wire.ClusterChain{{Chain: "default", Sequencer: &seqName, SequencerURL: &seqURL, StreamSeq: 9}},
+		Nodes:  []wire.ClusterNode{{Node: "n0", URL: seqURL, ReportedAt: t0, Chains: []wire.NodeChain{{Chain: "default", AppliedSeq: 8, Lag: 1}}}}}}, time.Second))
+	nodeRec := &lastBody{next: node.srv.Client().Transport}
+	ready, err := nodeRec.RoundTrip(mustRequest(t, http.MethodGet, node.srv.URL+"/readyz"))
+	require.NoError(t, err)
+	_ = ready.Body.Close()
+	var st wire.Status
+	require.NoError(t, json.Unmarshal(nodeRec.last(), &st))
+	require.Equal(t, wire.RoleSequencer, st.Role)
+	answer(t, w, nodeRec, st, nil)
+	nc, err := client.New(node.srv.URL, client.WithAPIKey(node.admin), client.WithHTTPClient(&http.Client{Transport: nodeRec}))
+	require.NoError(t, err)
+	check(nc.Cluster(ctx))(&roundTrip{t: t, w: w, rec: nodeRec})
+
 	_, err = c.GetKey(ctx, "key_nope")
 	require.ErrorIs(t, err, client.ErrNotFound)
 	var eb wire.ErrorBody

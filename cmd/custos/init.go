@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,11 +9,14 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos-dev/custos/domain/keys"
 )
 
 func newInitCommand(stdout, stderr io.Writer) *cobra.Command {
 	var dataDir, vkeyOut string
 	var keyFlags signingKeyFlags
+	var cluster clusterFlags
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a store, its first admin key and its checkpoint signing key",
@@ -28,7 +32,13 @@ checkpoint signed with it; give auditors the verifier key and keep the
 signing key apart from the data folder (docs/runbook.md, "Signing key").
 
 On a folder that already holds a store with events, init changes nothing and
-exits 1.`,
+exits 1.
+
+With --nats (or --nats-embedded) it initialises a cluster instead
+(docs/cluster.md): it joins it with a node on --data, takes the lease of the
+chain and, if the chain is empty, creates the first admin key in the
+stream. A chain with events exits 1; a chain that a running node sequences
+is refused. Give every node the signing key it created or used.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,7 +48,13 @@ exits 1.`,
 			if err != nil {
 				return err
 			}
-			key, _, err := bootstrap(cmd.Context(), dataDir, signing{signer: signer}, newLogger(stderr, slog.LevelWarn))
+			bootstrapFn := bootstrap
+			if cluster.enabled() { // cluster.go
+				bootstrapFn = func(ctx context.Context, dir string, sig signing, logger *slog.Logger) (string, keys.KeyCreated, error) {
+					return bootstrapCluster(ctx, cluster, dir, sig, logger)
+				}
+			}
+			key, _, err := bootstrapFn(cmd.Context(), dataDir, signing{signer: signer}, newLogger(stderr, slog.LevelWarn))
 			if err != nil && created {
 				_ = os.Remove(path)
 			}
@@ -58,5 +74,6 @@ exits 1.`,
 	cmd.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
 	cmd.Flags().StringVar(&vkeyOut, "vkey-out", "", "write the checkpoint verifier key to FILE instead of stderr")
 	addSigningKeyFlags(cmd, &keyFlags, true)
+	addClusterFlags(cmd, &cluster)
 	return cmd
 }

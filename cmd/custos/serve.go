@@ -47,6 +47,7 @@ type serveOptions struct {
 	memoryLimit     string // Go's soft memory limit; "" for the default share
 	memorySet       []any  // what tuneGC set, logged once the store is open
 	witnesses       witnessFlags
+	cluster         clusterFlags // --nats, --nats-embedded...: a node of a cluster (cluster.go)
 }
 
 func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -147,6 +148,7 @@ shutdown after the store failed.`,
 	addLimitFlags(cmd, &o.limits)
 	addAlertFlags(cmd, &o.alerts)
 	addWitnessFlags(cmd, &o.witnesses)
+	addClusterFlags(cmd, &o.cluster)
 	return cmd
 }
 
@@ -183,7 +185,7 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return withCode(1, err)
 	}
-	key, created, err := bootstrap(ctx, o.dataDir, sig, logger)
+	key, created, err := bootstrapSingle(ctx, o, sig, logger)
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, `
@@ -221,11 +223,16 @@ Lost it? custos admin-key reset --data %s
 		_ = tr.shutdown(flushCtx)
 	}()
 	m := metrics.New()
-	store, err := eventstore.Open(eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer,
-		TracerProvider: tr.provider})
+	store, logStore, node, err := openServeStore(ctx, o.cluster, o.addr, eventstore.Options{Dir: o.dataDir, Logger: logger, Publisher: bus, CommitObserver: m.ObserveCommit, Signer: sig.signer,
+		TracerProvider: tr.provider}, logger)
 	if err != nil {
 		return withCode(1, err)
 	}
+	defer func() {
+		if !abandoned {
+			node.Close() // cluster.go; after the store
+		}
+	}()
 	defer func() {
 		if !abandoned {
 			_ = store.Close()
@@ -233,7 +240,7 @@ Lost it? custos admin-key reset --data %s
 	}()
 	alerts := &tenantAlerts{o: o.alerts, file: alertFile, targets: webhooks, dataDir: o.dataDir,
 		store: store, bus: bus, metrics: m, logger: logger}
-	reg, err := tenancy.Open(ctx, tenancy.Config{Store: store, Logger: logger, OnOpen: alerts.start,
+	reg, err := tenancy.Open(ctx, tenancy.Config{Store: logStore, Logger: logger, OnOpen: alerts.start,
 		Ledger: writeside.Config{Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound}})
 	if err != nil {
 		return withCode(1, err)
@@ -248,7 +255,11 @@ Lost it? custos admin-key reset --data %s
 			return withCode(1, err)
 		}
 	}
-	if err := upgradeToTenants(ctx, reg, stdout, o.dataDir, logger); err != nil {
+	if node == nil {
+		if err := upgradeToTenants(ctx, reg, stdout, o.dataDir, logger); err != nil {
+			return withCode(1, err)
+		}
+	} else if err := reg.ServeDefault(ctx); err != nil { // a cluster replicates chain default alone (docs/cluster.md)
 		return withCode(1, err)
 	}
 	def, _ := reg.Tenant(tenants.DefaultID)
@@ -267,6 +278,13 @@ Lost it? custos admin-key reset --data %s
 		return h.Seq, err
 	}); err != nil {
 		return err
+	}
+	follows, err := node.startChain(ctx, ledger, stdout) // cluster.go
+	if err != nil {
+		return err
+	}
+	if follows {
+		o.policies, alertFile.Rules = "", nil
 	}
 	if o.policies != "" {
 		events, err := ledger.SyncPolicies(ctx, desired)
@@ -289,7 +307,7 @@ Lost it? custos admin-key reset --data %s
 		Verify: func(ctx context.Context, chain string) (verify.Report, error) {
 			return verify.Store(ctx, store, chain)
 		},
-		Ready:       store.Failed,
+		Ready:       node.ready(store.Failed),
 		Evidence:    store,
 		VerifierKey: store.ChainVerifierKey,
 		Cosigned:    cosigned,
@@ -300,6 +318,7 @@ Lost it? custos admin-key reset --data %s
 		Alerts:      alerts.hooks(),
 		// nil when tracing is off
 		TracerProvider: tr.provider,
+		Cluster:        node.api(),
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {
 				return err

@@ -54,7 +54,7 @@ func (l *Log) follow(ctx context.Context, cons jetstream.Consumer) {
 			st := l.state(chain)
 			st.tail = max(st.tail, seq)
 			l.mu.Unlock()
-			err = l.apply(ctx, chain, seq, meta.Sequence.Stream, batches[chain], m.Data())
+			err = l.apply(ctx, chain, seq, meta.Sequence.Stream, batches[chain], m.Data(), m.Headers().Get(HeaderWriter) == l.writer)
 			delete(batches, chain)
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, eventstore.ErrClosed) {
@@ -71,10 +71,15 @@ func (l *Log) follow(ctx context.Context, cons jetstream.Consumer) {
 
 // apply ingests one commit of chain ending at seq (stream sequence
 // streamSeq) unless the local store has it already (this node published
-// it), then records how far the chain is known.
-func (l *Log) apply(ctx context.Context, chain string, seq, streamSeq uint64, stored [][]byte, note []byte) error {
+// it, mine), then records how far the chain is known.
+func (l *Log) apply(ctx context.Context, chain string, seq, streamSeq uint64, stored [][]byte, note []byte, mine bool) error {
 	if len(note) == 0 {
 		note = nil
+	}
+	if !mine {
+		if head, err := l.Store.Head(chain); err == nil && head.Seq < seq {
+			l.foreign(chain)
+		}
 	}
 	for {
 		head, err := l.Store.Head(chain)

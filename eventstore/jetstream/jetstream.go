@@ -13,8 +13,9 @@
 // one message per record, data the record's stored bytes (see
 // eventstore.ParseStored), headers Custos-Kind "record" and Custos-Seq,
 // then one commit message, data the signed checkpoint of the new tree size
-// (empty without a signer), headers Custos-Kind "commit" and Custos-Seq
-// (the last record's seq). The first message carries
+// (empty without a signer), headers Custos-Kind "commit", Custos-Seq
+// (the last record's seq) and Custos-Writer (an id of the Log that wrote
+// it, new at each Open). The first message carries
 // Nats-Expected-Last-Subject-Sequence, the stream sequence of the chain's
 // previous commit message: two nodes that both sequence a chain cannot
 // both append, the second batch is refused whole and its waiting callers
@@ -49,6 +50,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,8 +75,11 @@ var ErrNotSyncAlways = errors.New("jetstream: servers must run with sync_interva
 const (
 	HeaderKind = "Custos-Kind"
 	HeaderSeq  = "Custos-Seq"
-	KindRecord = "record"
-	KindCommit = "commit"
+	// HeaderWriter, on commit messages, names the Log that wrote the batch
+	// (random, new at each Open).
+	HeaderWriter = "Custos-Writer"
+	KindRecord   = "record"
+	KindCommit   = "commit"
 )
 
 // maxBatch is nats-server's default cap on messages per atomic batch;
@@ -124,6 +129,16 @@ type Log struct {
 	// applied is closed and replaced (under mu) each time the follower
 	// applies a commit, waking appends that wait for it to catch up.
 	applied chan struct{}
+
+	// gate, once set (StartSequencer), decides which chains this node
+	// may append to. gateMu is held for reading from an Enqueue's check
+	// of the gate until its records are queued, and for writing while the
+	// follower closes a chain that another writer appended to, so that no
+	// Enqueue passes the gate before and queues after that.
+	gate   atomic.Pointer[Sequencer]
+	gateMu sync.RWMutex
+	// writer identifies this Log's batches in the stream (HeaderWriter).
+	writer string
 
 	stopFollow context.CancelFunc
 	followDone chan struct{}
@@ -196,7 +211,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			return nil, err
 		}
 	}
-	l := &Log{opts: opts, js: js, stream: stream, chains: map[string]*chainState{}, applied: make(chan struct{})}
+	l := &Log{opts: opts, js: js, stream: stream, chains: map[string]*chainState{}, applied: make(chan struct{}), writer: nuid.Next()}
 	so := opts.Store
 	so.Replicator = replicator{l}
 	if so.MaxBatchRecords <= 0 || so.MaxBatchRecords > maxBatch-1 {
@@ -233,11 +248,29 @@ func (l *Log) state(chain string) *chainState {
 // follower to apply them, at most AckTimeout or until ctx ends, and returns
 // ErrNotSequencer if it is still behind then; otherwise the Pending fails
 // with ErrNotSequencer if another node appends first.
+//
+// Once a Sequencer runs on the Log, Enqueue also refuses (ErrNotSequencer)
+// every chain this node does not hold the sequencing lease of.
 func (l *Log) Enqueue(ctx context.Context, chain string, drafts ...eventstore.Draft) (*eventstore.Pending, error) {
+	s := l.gate.Load()
+	if s != nil && !s.Sequencing(chain) {
+		return nil, notSequencing(chain)
+	}
 	if err := l.catchUp(ctx, chain); err != nil {
 		return nil, err
 	}
+	if s != nil {
+		l.gateMu.RLock()
+		defer l.gateMu.RUnlock()
+		if !s.Sequencing(chain) {
+			return nil, notSequencing(chain)
+		}
+	}
 	return l.Store.Enqueue(ctx, chain, drafts...)
+}
+
+func notSequencing(chain string) error {
+	return fmt.Errorf("%w: chain %s: this node does not sequence it (another node holds the lease, or this one is catching up)", ErrNotSequencer, chain)
 }
 
 // Append is Enqueue followed by Pending.Wait.
@@ -293,6 +326,50 @@ func (l *Log) Applied(chain string) (applied, seen uint64, err error) {
 	return head.Seq, seen, nil
 }
 
+// WaitApplied waits until this node applied chain through seq (its local
+// durable head reached seq), until ctx ends (its error is returned), or
+// until the follower stopped (Failed's error).
+func (l *Log) WaitApplied(ctx context.Context, chain string, seq uint64) error {
+	for {
+		l.mu.Lock()
+		wake, ferr := l.applied, l.followErr
+		l.mu.Unlock()
+		head, err := l.Store.Head(chain)
+		if err != nil {
+			return err
+		}
+		if head.Seq >= seq {
+			return nil
+		}
+		if ferr != nil {
+			return ferr
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("jetstream: chain %s: applied %d, waited for %d: %w", chain, head.Seq, seq, ctx.Err())
+		}
+	}
+}
+
+// StreamSeq returns the chain seq of chain's last commit in the stream
+// (0 for a chain the stream does not hold), read from the stream itself,
+// not from what this node has applied.
+func (l *Log) StreamSeq(ctx context.Context, chain string) (uint64, error) {
+	m, err := l.stream.GetLastMsgForSubject(ctx, l.subject(chain))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("jetstream: last message of %s: %w", chain, err)
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("jetstream: last message of %s: bad %s header: %w", chain, HeaderSeq, err)
+	}
+	return seq, nil
+}
+
 // Failed returns why the Log refuses appends: the local store's failure,
 // or the follower's if it stopped on a record it could not apply.
 func (l *Log) Failed() error {
@@ -339,8 +416,19 @@ const (
 	errWrongLastSequenceConstant = 10164
 )
 
-// Replicate publishes one atomic batch (see the package doc).
+// Replicate publishes one atomic batch (see the package doc). Any error
+// closes the chain to appends until the Sequencer (if one runs) has caught
+// up: the batch's callers fail, and what they folded into their view of
+// the chain may or may not be in the stream.
 func (r replicator) Replicate(ctx context.Context, chain string, first uint64, stored [][]byte, note []byte) error {
+	err := r.replicate(ctx, chain, first, stored, note)
+	if err != nil {
+		r.l.fenced(chain)
+	}
+	return err
+}
+
+func (r replicator) replicate(ctx context.Context, chain string, first uint64, stored [][]byte, note []byte) error {
 	l := r.l
 	expected, err := l.expectedLast(ctx, chain, first)
 	if err != nil {
@@ -368,6 +456,7 @@ func (r replicator) Replicate(ctx context.Context, chain string, first uint64, s
 	}
 	commit := msg(len(stored), KindCommit, last, note)
 	commit.Header.Set("Nats-Batch-Commit", "1")
+	commit.Header.Set(HeaderWriter, l.writer)
 	rctx, cancel := context.WithTimeout(ctx, l.opts.AckTimeout)
 	defer cancel()
 	resp, err := l.opts.Conn.RequestMsgWithContext(rctx, commit)
@@ -395,6 +484,27 @@ func (r replicator) Replicate(ctx context.Context, chain string, first uint64, s
 	st.tail = max(st.tail, last)
 	l.mu.Unlock()
 	return nil
+}
+
+// fenced tells the Sequencer, if one runs, that chain's writer was
+// refused: it closes the chain until it has caught up again.
+func (l *Log) fenced(chain string) {
+	if s := l.gate.Load(); s != nil {
+		s.fenced(chain)
+	}
+}
+
+// foreign closes chain (if a Sequencer has it open) before records
+// another writer sequenced are ingested into it: the caller's view of the
+// chain (the Ledger) must fold them in before it decides anything more.
+func (l *Log) foreign(chain string) {
+	s := l.gate.Load()
+	if s == nil {
+		return
+	}
+	l.gateMu.Lock()
+	s.foreign(chain)
+	l.gateMu.Unlock()
 }
 
 // expectedLast returns the stream sequence of chain's last commit message,

@@ -36,9 +36,11 @@ type BackupResult struct {
 }
 
 // Status answers the probes GET /healthz ("ok") and GET /readyz
-// ("ready").
+// ("ready"). Role is set on /readyz by a node of a cluster: "sequencer"
+// while it sequences a chain, else "follower".
 type Status struct {
 	Status string `json:"status"`
+	Role   string `json:"role,omitempty"`
 }
 
 // ErrorBody is the body of every answer with a status of 400 or more:

@@ -394,6 +394,12 @@ func (e *Engine) checkStore() {
 // is neither recorded nor delivered again.
 func (e *Engine) raise(ctx context.Context, a alerts.Raised) {
 	raised, rec, ok, err := e.cfg.Ledger.RaiseAlert(context.WithoutCancel(ctx), a)
+	if errors.Is(err, eventstore.ErrFenced) {
+		// A node of a cluster that does not sequence the chain: the
+		// sequencer's engine sees the same log and raises the alert.
+		e.cfg.Logger.Debug("alerting: alert left to the chain's sequencer", "rule_id", a.RuleID, "kind", a.Kind, "subject", a.Subject)
+		return
+	}
 	if err != nil {
 		e.cfg.Logger.Error("alerting: could not record alert", "rule_id", a.RuleID, "kind", a.Kind, "subject", a.Subject, "err", err)
 		return

@@ -191,17 +191,27 @@ func (r *Registry) openTenant(ctx context.Context, t tenants.Tenant, actor strin
 		_ = l.Close()
 		return nil, err
 	}
+	if err := r.publish(l, ix, t); err != nil {
+		return nil, err
+	}
+	tn, _ := r.Tenant(t.TenantID)
+	return tn, nil
+}
+
+// publish runs ix and what OnOpen starts for tenant t and makes it
+// visible. On error it closes l. The caller holds mu or is Open.
+func (r *Registry) publish(l *writeside.Ledger, ix *readside.Index, t tenants.Tenant) error {
 	ictx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
 	r.wg.Go(func() { defer close(done); _ = ix.Run(ictx) })
 	tn := &Tenant{ID: t.TenantID, Ledger: l, Index: ix, stop: sync.OnceFunc(func() { cancel(); <-done })}
 	tn.suspended.Store(t.Status == tenants.StatusSuspended)
 	if r.cfg.OnOpen != nil {
-		stop, err := r.cfg.OnOpen(ctx, tn)
+		stop, err := r.cfg.OnOpen(r.ctx, tn)
 		if err != nil {
 			tn.stop()
 			_ = l.Close()
-			return nil, fmt.Errorf("tenancy: start tenant %s: %w", t.TenantID, err)
+			return fmt.Errorf("tenancy: start tenant %s: %w", t.TenantID, err)
 		}
 		indexStop := tn.stop
 		tn.stop = sync.OnceFunc(func() { stop(); indexStop() })
@@ -209,7 +219,7 @@ func (r *Registry) openTenant(ctx context.Context, t tenants.Tenant, actor strin
 	next := maps.Clone(*r.tenants.Load())
 	next[t.TenantID] = tn
 	r.tenants.Store(&next)
-	return tn, nil
+	return nil
 }
 
 // catchUp makes the tenant's chain agree with the system chain's view of
@@ -338,6 +348,28 @@ func (r *Registry) EnsureDefault(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// ServeDefault opens chain default as tenant default without recording
+// anything on the system chain, for a node of a cluster, where chain
+// default alone is replicated and sequenced (docs/cluster.md): such a
+// deployment has no superadmin and no other tenant. Idempotent.
+func (r *Registry) ServeDefault(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.Tenant(tenants.DefaultID); ok {
+		return nil
+	}
+	l, err := r.openLedger(ctx, tenants.DefaultID)
+	if err != nil {
+		return err
+	}
+	ix, err := readside.NewIndex(r.cfg.Store, tenants.DefaultID, r.cfg.Logger)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	return r.publish(l, ix, tenants.Tenant{TenantID: tenants.DefaultID, Status: tenants.StatusActive})
 }
 
 // HasSuperadminKey reports whether the system chain holds a superadmin

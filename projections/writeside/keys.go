@@ -214,6 +214,9 @@ func (l *Ledger) RecordUse(ctx context.Context, key keys.Key) {
 	case errors.Is(err, keys.ErrInvalidKey):
 		// Revoked or expired since the request was authenticated: a use
 		// after that point is not recorded (Write refuses it).
+	case errors.Is(err, eventstore.ErrFenced):
+		// Another node sequences the chain (a cluster): reads served here
+		// are not recorded as use; the sequencer records the writes'.
 	case err != nil:
 		// A failed store is reported by the request's own write, if any.
 		l.cfg.Logger.Warn("record key use", "key_id", key.KeyID, "err", err)

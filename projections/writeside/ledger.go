@@ -63,8 +63,9 @@ type Config struct {
 	// disables them: Open always replays the whole chain and saves none.
 	SnapshotEvery int
 	// KeyAdded, if set, is called with the hash of every key this Ledger
-	// appends (key.created, and the new key of key.rotated), under the
-	// write lock and before the change returns, so a deployment-wide
+	// appends or folds in from another node (key.created, and the new key
+	// of key.rotated; CatchUp, Rebuild), under the write lock and before
+	// the change returns, so a deployment-wide
 	// directory of keys (projections/tenancy) knows the key before its
 	// creator can present it. It must be fast and must not call the
 	// Ledger. Keys already in the chain at Open are in KeyHashes. Default
@@ -116,9 +117,12 @@ type Ledger struct {
 	// mu). A change is decided at max(clock, lastTime): the store never
 	// lets time decrease, so the decider's now is the record's time.
 	lastTime time.Time
-	err      error        // set once the live state can no longer be trusted
-	snap     *snapshotter // nil when snapshots are off
-	auth     authCache    // lock-free key lookups for Authenticate (keys.go)
+	err      error // set once the live state can no longer be trusted
+	// stale is set once a write folded into state failed with
+	// eventstore.ErrFenced (follow.go): CatchUp rebuilds the state.
+	stale bool
+	snap  *snapshotter // nil when snapshots are off
+	auth  authCache    // lock-free key lookups for Authenticate (keys.go)
 }
 
 // Open builds a new Ledger from the chain: from the newest snapshot that
@@ -192,6 +196,7 @@ func (l *Ledger) Write(ctx context.Context, actor string, decide Decider) ([]eve
 	}
 	recs, err := p.Wait(ctx)
 	if err != nil {
+		l.fencedWrite(err)
 		return nil, fmt.Errorf("writeside: append: %w", err)
 	}
 	return recs, nil
@@ -201,8 +206,18 @@ func (l *Ledger) Write(ctx context.Context, actor string, decide Decider) ([]eve
 // and will be committed with the next group. Use it only for facts that may
 // be lost in a crash without harm (key.used).
 func (l *Ledger) WriteAsync(ctx context.Context, actor string, decide Decider) error {
-	_, err := l.enqueue(ctx, actor, decide)
-	return err
+	p, err := l.enqueue(ctx, actor, decide)
+	if err != nil || p == nil {
+		return err
+	}
+	// Nobody waits for it, but a fenced batch leaves its events in the
+	// live state only: note it for CatchUp (follow.go).
+	go func() {
+		if _, err := p.Wait(context.WithoutCancel(ctx)); err != nil {
+			l.fencedWrite(err)
+		}
+	}()
+	return nil
 }
 
 func (l *Ledger) enqueue(ctx context.Context, actor string, decide Decider) (*eventstore.Pending, error) {

@@ -1,0 +1,555 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/jetstream"
+	"github.com/custos-dev/custos/httpapi"
+	"github.com/custos-dev/custos/httpapi/wire"
+	"github.com/custos-dev/custos/projections/writeside"
+)
+
+// clusterFlags configure a node of a cluster on NATS JetStream
+// (docs/cluster.md). Without --nats and --nats-embedded the server is a
+// single node on Pebble, as before.
+type clusterFlags struct {
+	natsURLs    []string // --nats: servers to join
+	monitors    []string // --nats-monitor: their monitoring endpoints, for the sync check
+	embedded    bool     // --nats-embedded: run a nats-server in this process
+	listen      string   // --nats-listen: the embedded server's client HOST:PORT
+	clusterAddr string   // --nats-cluster-listen: its route HOST:PORT
+	routes      []string // --nats-routes: the other embedded servers' routes
+	clusterName string   // --nats-cluster
+	natsDir     string   // --nats-dir: the embedded server's JetStream folder
+	monitorPort int      // --nats-monitor-port: the embedded server's /varz
+	replicas    int      // --nats-replicas: of the stream and buckets when created
+	node        string   // --node
+	advertise   string   // --advertise: this node's API URL for the others
+	leaseTTL    time.Duration
+}
+
+// enabled reports whether the server joins a cluster.
+func (f clusterFlags) enabled() bool { return len(f.natsURLs) > 0 || f.embedded }
+
+func addClusterFlags(cmd *cobra.Command, f *clusterFlags) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.natsURLs, "nats", nil, "join a cluster: NATS servers (nats://host:port, comma-separated) whose JetStream holds the log; they must run with sync_interval: always (docs/cluster.md)")
+	fl.StringSliceVar(&f.monitors, "nats-monitor", nil, "monitoring endpoints (http://host:8222) of every NATS server of the cluster, read at start to confirm sync_always; default: each --nats host on port 8222")
+	fl.BoolVar(&f.embedded, "nats-embedded", false, "run a nats-server with JetStream (sync always) in this process, its store in --nats-dir; with --nats-routes, one server of a cluster")
+	fl.StringVar(&f.listen, "nats-listen", "127.0.0.1:4222", "client HOST:PORT of the embedded nats-server")
+	fl.StringVar(&f.clusterAddr, "nats-cluster-listen", "", "route HOST:PORT of the embedded nats-server (needed with --nats-routes)")
+	fl.StringSliceVar(&f.routes, "nats-routes", nil, "route URLs (nats://host:port) of the other embedded servers of the cluster")
+	fl.StringVar(&f.clusterName, "nats-cluster", "custos", "name of the embedded servers' cluster")
+	fl.StringVar(&f.natsDir, "nats-dir", "", "JetStream folder of the embedded nats-server (default DATA.nats, beside --data)")
+	fl.IntVar(&f.monitorPort, "nats-monitor-port", 0, "serve the embedded nats-server's monitoring endpoints (/varz) on this port; 0 disables")
+	fl.IntVar(&f.replicas, "nats-replicas", 0, "replicas of the stream and buckets when custos creates them: 3 in production; 0: 1 for a lone embedded server, else 3")
+	fl.StringVar(&f.node, "node", "", "this node's name, unique in the cluster (letters, digits, - and _); default the host name")
+	fl.StringVar(&f.advertise, "advertise", "", "URL where the other nodes reach this node's API (http://host:port); default http://--addr")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", 3*time.Second, "how long a sequencer's lease lives without renewal: how long the cluster waits for a sequencer that died")
+}
+
+// clusterNode is this process's part of a cluster: the embedded
+// nats-server (if any), the connection, the JetStream log and the
+// sequencer. It implements httpapi.Cluster. Close it after the store.
+type clusterNode struct {
+	name   string
+	logger *slog.Logger
+	srv    *server.Server // nil without --nats-embedded
+	nc     *nats.Conn
+	log    *jetstream.Log
+	seq    *jetstream.Sequencer
+	ttl    time.Duration // of the leases
+
+	mu      sync.Mutex
+	ledgers map[string]*writeside.Ledger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+var _ httpapi.Cluster = (*clusterNode)(nil)
+
+// openServeStore opens serve's store: the local Pebble store, or on a node
+// of a cluster the JetStream log materialized into it (store is then the
+// Log's local store, log the Log, node the cluster). The caller closes the
+// store, then node (nil for a single node, whose Close does nothing).
+func openServeStore(ctx context.Context, f clusterFlags, addr string, opts eventstore.Options, logger *slog.Logger) (store *eventstore.Store, log eventstore.LogStore, node *clusterNode, err error) {
+	if !f.enabled() {
+		store, err = eventstore.Open(opts)
+		return store, store, nil, err
+	}
+	opts.CreateIfMissing = true
+	node, err = joinCluster(ctx, f, addr, opts, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return node.log.Store, node.log, node, nil
+}
+
+// joinCluster starts the embedded server (if asked), connects, checks
+// sync_always, opens the log and starts the sequencer.
+func joinCluster(ctx context.Context, f clusterFlags, addr string, opts eventstore.Options, logger *slog.Logger) (n *clusterNode, err error) {
+	if f.embedded && len(f.natsURLs) > 0 {
+		return nil, errors.New("--nats and --nats-embedded exclude each other: an embedded server joins others through --nats-routes")
+	}
+	name := f.node
+	if name == "" {
+		h, herr := os.Hostname()
+		if herr != nil {
+			return nil, fmt.Errorf("--node: %w", herr)
+		}
+		name = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+				return r
+			}
+			return '-'
+		}, h)
+	}
+	advertise, err := advertiseURL(f.advertise, addr)
+	if err != nil {
+		return nil, err
+	}
+	n = &clusterNode{name: name, logger: logger.With("node", name), ledgers: map[string]*writeside.Ledger{}, ttl: f.leaseTTL}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	replicas := f.replicas
+	var check func(context.Context) error
+	urls := f.natsURLs
+	if f.embedded {
+		if n.srv, err = startEmbedded(f, name, opts.Dir); err != nil {
+			return nil, err
+		}
+		urls = []string{n.srv.ClientURL()}
+		if replicas == 0 && len(f.routes) == 0 {
+			replicas = 1
+		}
+		check = jetstream.EmbeddedSyncCheck(n.srv)
+		if len(f.monitors) > 0 {
+			local, peers := check, jetstream.MonitorSyncCheck(&http.Client{Timeout: 5 * time.Second}, f.monitors...)
+			check = func(ctx context.Context) error { return errors.Join(local(ctx), peers(ctx)) }
+		}
+	} else {
+		monitors := f.monitors
+		if len(monitors) == 0 {
+			if monitors, err = defaultMonitors(urls); err != nil {
+				return nil, err
+			}
+		}
+		check = jetstream.MonitorSyncCheck(&http.Client{Timeout: 5 * time.Second}, monitors...)
+	}
+	if replicas == 0 {
+		replicas = 3
+	}
+	// Every stream custos writes, R1 included, must be on servers that
+	// fsync each write: the local store is fsynced before it answers, and
+	// a stream that lost what the node acknowledged contradicts it.
+	if err := check(ctx); err != nil {
+		return nil, err
+	}
+	if n.nc, err = nats.Connect(strings.Join(urls, ","), nats.Name("custos "+name), nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true)); err != nil {
+		return nil, fmt.Errorf("connect to NATS %s: %w", strings.Join(urls, ","), err)
+	}
+	jo := jetstream.Options{Conn: n.nc, Store: opts, Replicas: replicas, SyncChecked: check, Logger: logger}
+	// A cluster that is forming has no JetStream leader yet: retry.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n.log, err = jetstream.Open(ctx, jo)
+		if err == nil || errors.Is(err, jetstream.ErrNotSyncAlways) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		logger.Info("waiting for JetStream", "err", err)
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the JetStream log: %w", err)
+	}
+	for {
+		n.seq, err = n.log.StartSequencer(ctx, jetstream.LeaseOptions{Node: name, URL: advertise, TTL: f.leaseTTL, Replicas: replicas,
+			Prepare: n.prepare, Logger: n.logger})
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		logger.Info("waiting for JetStream", "err", err)
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.logger.Info("joined the cluster", "nats", strings.Join(urls, ","), "replicas", replicas, "advertise", advertise)
+	return n, nil
+}
+
+// startEmbedded starts the in-process nats-server of --nats-embedded.
+func startEmbedded(f clusterFlags, name, dataDir string) (*server.Server, error) {
+	dir := f.natsDir
+	if dir == "" {
+		dir = filepath.Clean(dataDir) + ".nats"
+	}
+	host, port, err := splitHostPort("--nats-listen", f.listen)
+	if err != nil {
+		return nil, err
+	}
+	o := jetstream.EmbeddedOptions{Name: name, Dir: dir, Host: host, Port: port, MonitorPort: f.monitorPort}
+	if len(f.routes) > 0 || f.clusterAddr != "" {
+		if f.clusterAddr == "" {
+			return nil, errors.New("--nats-routes needs --nats-cluster-listen HOST:PORT for this server's own routes")
+		}
+		chost, cport, err := splitHostPort("--nats-cluster-listen", f.clusterAddr)
+		if err != nil {
+			return nil, err
+		}
+		if chost != host {
+			return nil, fmt.Errorf("--nats-cluster-listen %s: the embedded server listens for routes on the host of --nats-listen (%s)", f.clusterAddr, host)
+		}
+		o.Cluster, o.ClusterPort, o.Routes = f.clusterName, cport, f.routes
+	}
+	s, err := jetstream.StartEmbedded(o)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-embedded: %w", err)
+	}
+	return s, nil
+}
+
+func splitHostPort(flag, hp string) (string, int, error) {
+	host, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: %w", flag, hp, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%s %q: not a port", flag, hp)
+	}
+	return host, port, nil
+}
+
+// advertiseURL is --advertise, or http:// and --addr when that names a
+// host.
+func advertiseURL(advertise, addr string) (string, error) {
+	if advertise != "" {
+		u, err := url.Parse(advertise)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("--advertise %q: give http://host:port", advertise)
+		}
+		return strings.TrimRight(advertise, "/"), nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return "", fmt.Errorf("--addr %s listens on every address: give --advertise http://host:port, where the other nodes reach this one", addr)
+	}
+	return "http://" + addr, nil
+}
+
+// defaultMonitors is http://host:8222 for each NATS URL.
+func defaultMonitors(urls []string) ([]string, error) {
+	var out []string
+	for _, raw := range urls {
+		for _, one := range strings.Split(raw, ",") {
+			u, err := url.Parse(strings.TrimSpace(one))
+			if err != nil || u.Hostname() == "" {
+				return nil, fmt.Errorf("--nats %q: give nats://host:port", one)
+			}
+			out = append(out, "http://"+net.JoinHostPort(u.Hostname(), "8222"))
+		}
+	}
+	return out, nil
+}
+
+// follow makes the node contend for ledger's chain and keeps ledger
+// current while another node sequences it.
+func (n *clusterNode) follow(ledger *writeside.Ledger) {
+	if n == nil {
+		return
+	}
+	chain := ledger.Chain()
+	n.mu.Lock()
+	n.ledgers[chain] = ledger
+	n.mu.Unlock()
+	n.wg.Go(func() { n.followLedger(chain, ledger) })
+	n.seq.Register(chain)
+}
+
+// followLedger folds into ledger what other nodes sequence, each time the
+// log applied more than the ledger holds and at least once a second (a
+// ledger left with a fenced write of its own rebuilds then).
+func (n *clusterNode) followLedger(chain string, ledger *writeside.Ledger) {
+	for n.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+		err := n.log.WaitApplied(ctx, chain, ledger.Applied().Seq+1)
+		cancel()
+		if n.ctx.Err() != nil {
+			return
+		}
+		if n.seq.Sequencing(chain) {
+			if err == nil {
+				time.Sleep(time.Millisecond) // this node's own commits
+			}
+			continue
+		}
+		if _, err := ledger.CatchUp(n.ctx); err != nil {
+			if errors.Is(err, eventstore.ErrClosed) {
+				return
+			}
+			n.logger.Warn("follow the chain", "chain", chain, "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// prepare is the Sequencer's Prepare: the ledger of chain folds in what
+// it has not seen (or starts over after a fence) before this node
+// sequences it.
+func (n *clusterNode) prepare(ctx context.Context, chain string, fenced bool) error {
+	n.mu.Lock()
+	ledger := n.ledgers[chain]
+	n.mu.Unlock()
+	if ledger == nil {
+		return fmt.Errorf("no ledger for chain %s", chain)
+	}
+	if fenced {
+		return ledger.Rebuild(ctx)
+	}
+	_, err := ledger.CatchUp(ctx)
+	return err
+}
+
+// sequencerKnown waits (at most wait) until some node is known to
+// sequence chain, and reports whether it is this one.
+func (n *clusterNode) sequencerKnown(ctx context.Context, chain string, wait time.Duration) (local, known bool) {
+	deadline := time.Now().Add(wait)
+	for {
+		if h, local, ok := n.seq.Holder(chain); ok && (local || h.Node != n.name) {
+			return local, true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startChain makes the node contend for ledger's chain and follow it
+// (follow), then waits until some node sequences it. On the sequencer of
+// an empty chain it creates the first admin key and prints it once, as
+// serve does on a new folder. follows reports whether another node
+// sequences the chain: serve's start-up writes (--policies, the --alerts
+// rules) are that node's to make. A single node (nil) follows nothing.
+func (n *clusterNode) startChain(ctx context.Context, ledger *writeside.Ledger, stdout io.Writer) (follows bool, err error) {
+	if n == nil {
+		return false, nil
+	}
+	n.follow(ledger)
+	chain := ledger.Chain()
+	local, known := n.sequencerKnown(ctx, chain, 4*n.ttl)
+	switch {
+	case !known:
+		n.logger.Warn("no node sequences the chain yet: leaving --policies and --alerts rules to the one that will", "chain", chain)
+		return true, nil
+	case !local:
+		n.logger.Info("another node sequences the chain: its --policies and --alerts rules apply, not this node's", "chain", chain)
+		return true, nil
+	case ledger.Applied().Seq > 0:
+		return false, nil
+	}
+	key, created, err := createAdminKey(ctx, ledger, writeside.ActorInit, "bootstrap-admin")
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(stdout, `
+==================== custos: first admin key ====================
+%s
+Copy it now: this is the only time it is shown (custos keeps only
+its SHA-256, so it cannot show it again). Scope admin, key_id
+%s, expires %s (%d days). Node %s created it for the cluster.
+=================================================================
+
+`, key, created.KeyID, created.ExpiresAt.UTC().Format(time.RFC3339),
+		int(created.ExpiresAt.Sub(created.CreatedAt).Round(24*time.Hour).Hours()/24), n.name)
+	return false, nil
+}
+
+// bootstrapCluster is init against a cluster: it joins it with a node on
+// dir (created if missing), takes the sequencing lease of the default
+// chain and, if the chain is empty, creates the first admin key and
+// returns it; then it leaves the cluster. It refuses a chain with records
+// (errAlreadyInitialised) and a chain another node sequences (serve runs:
+// the cluster is initialised).
+func bootstrapCluster(ctx context.Context, f clusterFlags, dir string, sig signing, logger *slog.Logger) (string, keys.KeyCreated, error) {
+	if !storeExists(dir) {
+		if err := requireEmpty(dir); err != nil {
+			return "", keys.KeyCreated{}, err
+		}
+	}
+	// No other node forwards to this one: it never holds the lease while
+	// another serves.
+	_, log, node, err := openServeStore(ctx, f, "127.0.0.1:0", eventstore.Options{Dir: dir, Logger: logger, Signer: sig.signer}, logger)
+	if err != nil {
+		return "", keys.KeyCreated{}, err
+	}
+	defer node.Close()
+	ledger, err := writeside.Open(ctx, writeside.Config{Store: log, Logger: logger})
+	if err != nil {
+		return "", keys.KeyCreated{}, err
+	}
+	defer ledger.Close()
+	node.follow(ledger)
+	local, known := node.sequencerKnown(ctx, ledger.Chain(), 4*node.ttl)
+	if !local {
+		who := "no node took the lease in time"
+		if known {
+			h, _, _ := node.seq.Holder(ledger.Chain())
+			who = "node " + h.Node + " sequences it (serve runs on the cluster)"
+		}
+		return "", keys.KeyCreated{}, fmt.Errorf("init: could not sequence chain %s: %s", ledger.Chain(), who)
+	}
+	if head := ledger.Applied(); head.Seq > 0 {
+		return "", keys.KeyCreated{}, fmt.Errorf("%w: the cluster's chain %s holds %d events; use custos admin-key reset on a stopped node if the admin key is lost", errAlreadyInitialised, ledger.Chain(), head.Seq)
+	}
+	return createAdminKey(ctx, ledger, writeside.ActorInit, "bootstrap-admin")
+}
+
+// ready is serve's readiness: the store's, or on a node of a cluster the
+// log's (its follower included).
+func (n *clusterNode) ready(single func() error) func() error {
+	if n == nil {
+		return single
+	}
+	return n.log.Failed
+}
+
+// bootstrapSingle is bootstrap for a single node. A node of a cluster
+// creates no store here (its first admin key comes from the chain's
+// sequencer, startChain): it only refuses a folder that holds something
+// else, and answers errAlreadyInitialised.
+func bootstrapSingle(ctx context.Context, o serveOptions, sig signing, logger *slog.Logger) (string, keys.KeyCreated, error) {
+	if !o.cluster.enabled() {
+		return bootstrap(ctx, o.dataDir, sig, logger)
+	}
+	if !storeExists(o.dataDir) {
+		if err := requireEmpty(o.dataDir); err != nil {
+			return "", keys.KeyCreated{}, err
+		}
+	}
+	return "", keys.KeyCreated{}, errAlreadyInitialised
+}
+
+// api returns the node as an httpapi.Cluster, nil for a single node.
+func (n *clusterNode) api() httpapi.Cluster {
+	if n == nil {
+		return nil
+	}
+	return n
+}
+
+// Sequencer implements httpapi.Cluster.
+func (n *clusterNode) Sequencer(chain string) (string, bool, bool) {
+	h, local, ok := n.seq.Holder(chain)
+	if !ok || !local && h.Node == n.name {
+		return "", false, false // vacant, or this node is still preparing
+	}
+	return h.URL, local, true
+}
+
+// Role implements httpapi.Cluster.
+func (n *clusterNode) Role() string {
+	for _, c := range n.seq.Chains() {
+		if n.seq.Sequencing(c) {
+			return wire.RoleSequencer
+		}
+	}
+	return wire.RoleFollower
+}
+
+// Status implements httpapi.Cluster.
+func (n *clusterNode) Status(ctx context.Context) (wire.Cluster, error) {
+	st := wire.Cluster{Node: n.name, Role: n.Role(), Chains: []wire.ClusterChain{}, Nodes: []wire.ClusterNode{}}
+	tails := map[string]uint64{}
+	for _, c := range n.seq.Chains() {
+		tail, err := n.log.StreamSeq(ctx, c)
+		if err != nil {
+			return wire.Cluster{}, err
+		}
+		tails[c] = tail
+		cc := wire.ClusterChain{Chain: c, StreamSeq: tail}
+		if h, _, ok := n.seq.Holder(c); ok {
+			cc.Sequencer, cc.SequencerURL = &h.Node, &h.URL
+		}
+		st.Chains = append(st.Chains, cc)
+	}
+	reports, err := n.seq.Nodes(ctx)
+	if err != nil {
+		return wire.Cluster{}, err
+	}
+	for _, r := range reports {
+		cn := wire.ClusterNode{Node: r.Node, URL: r.URL, ReportedAt: r.At, Chains: []wire.NodeChain{}}
+		for _, c := range n.seq.Chains() {
+			applied, ok := r.Applied[c]
+			if !ok {
+				continue
+			}
+			nc := wire.NodeChain{Chain: c, AppliedSeq: applied}
+			if tails[c] > applied {
+				nc.Lag = tails[c] - applied
+			}
+			cn.Chains = append(cn.Chains, nc)
+		}
+		st.Nodes = append(st.Nodes, cn)
+	}
+	return st, nil
+}
+
+// Close gives up this node's leases, stops following, closes the log
+// (its local store is closed already, or now), the connection and the
+// embedded server. Safe on nil and twice.
+func (n *clusterNode) Close() {
+	if n == nil {
+		return
+	}
+	n.once.Do(func() {
+		if n.seq != nil {
+			n.seq.Close()
+		}
+		n.cancel()
+		n.wg.Wait()
+		if n.log != nil {
+			if err := n.log.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+				n.logger.Warn("close the JetStream log", "err", err)
+			}
+		}
+		if n.nc != nil {
+			n.nc.Close()
+		}
+		if n.srv != nil {
+			n.srv.Shutdown()
+			n.srv.WaitForShutdown()
+		}
+	})
+}
