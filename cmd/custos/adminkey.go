@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
@@ -28,14 +29,7 @@ stay as they are: revoke lost ones with the new key.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := newLogger(stderr, slog.LevelWarn)
-			if !storeExists(dataDir) {
-				return fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dataDir, dataDir, dataDir)
-			}
-			signer, err := loadSigningKey(keyFlags.keyPath(dataDir), dataDir)
-			if err != nil {
-				return err
-			}
-			s, err := openStore(dataDir, false, signing{signer: signer}, logger)
+			s, err := openForReset(dataDir, keyFlags, logger)
 			if err != nil {
 				return err
 			}
@@ -60,4 +54,17 @@ stay as they are: revoke lost ones with the new key.`,
 	addSigningKeyFlags(reset, &keyFlags, false)
 	parent.AddCommand(reset)
 	return parent
+}
+
+// openForReset opens the existing store in dir for an offline reset, with
+// its signing key (so the appended key is covered by a checkpoint).
+func openForReset(dir string, keyFlags signingKeyFlags, logger *slog.Logger) (*eventstore.Store, error) {
+	if !storeExists(dir) {
+		return nil, fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dir, dir, dir)
+	}
+	signer, err := loadSigningKey(keyFlags.keyPath(dir), dir)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(dir, false, signing{signer: signer}, logger)
 }

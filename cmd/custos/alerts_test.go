@@ -100,16 +100,8 @@ func TestEveryTenantsRulesRaiseTheirOwnAlerts(t *testing.T) {
 	t.Cleanup(recv.Close)
 	s := startServerWith(t, filepath.Join(t.TempDir(), "data"), []string{"CUSTOS_WEBHOOK_SECRET=whsec_tenants"}, "--webhook", recv.URL)
 	admin, super := adminKeyOf(t, s), superadminKeyOf(t, s)
-	code, body := s.do(t, http.MethodPost, "/v1/tenants", super, `{"tenant_id":"acme"}`)
-	require.Equal(t, http.StatusCreated, code, "%s", body)
-	var created struct {
-		AdminKey struct {
-			Key string `json:"key"`
-		} `json:"admin_key"`
-	}
-	require.NoError(t, json.Unmarshal(body, &created))
-	acme := created.AdminKey.Key
-	code, body = s.do(t, http.MethodPost, "/v1/alerts/rules", acme,
+	acme := createTenant(t, s, super, "acme")
+	code, body := s.do(t, http.MethodPost, "/v1/alerts/rules", acme,
 		`{"rule_id":"denials","kind":"denial_spike","group_by":"role","threshold":2,"window":"1m"}`)
 	require.Equal(t, http.StatusCreated, code, "%s", body)
 	time.Sleep(1500 * time.Millisecond) // the engine takes the rule within a check interval

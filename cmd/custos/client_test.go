@@ -29,6 +29,21 @@ func superadminKeyOf(t *testing.T, s *server) string {
 	return m[1]
 }
 
+// createTenant creates tenant id on s with the superadmin key super and
+// returns the tenant's first admin key.
+func createTenant(t *testing.T, s *server, super, id string) string {
+	t.Helper()
+	code, body := s.do(t, http.MethodPost, "/v1/tenants", super, `{"tenant_id":"`+id+`"}`)
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	var created struct {
+		AdminKey struct {
+			Key string `json:"key"`
+		} `json:"admin_key"`
+	}
+	require.NoError(t, json.Unmarshal(body, &created))
+	return created.AdminKey.Key
+}
+
 // clientEnv points client commands at s with key.
 func clientEnv(s *server, key string) []string {
 	return []string{"CUSTOS_SERVER=http://" + s.addr, "CUSTOS_API_KEY=" + key}

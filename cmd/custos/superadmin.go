@@ -71,14 +71,7 @@ on stdout. Existing keys stay as they are.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := newLogger(stderr, slog.LevelWarn)
-			if !storeExists(dataDir) {
-				return fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dataDir, dataDir, dataDir)
-			}
-			signer, err := loadSigningKey(keyFlags.keyPath(dataDir), dataDir)
-			if err != nil {
-				return err
-			}
-			s, err := openStore(dataDir, false, signing{signer: signer}, logger)
+			s, err := openForReset(dataDir, keyFlags, logger)
 			if err != nil {
 				return err
 			}

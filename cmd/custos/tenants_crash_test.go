@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -34,14 +33,7 @@ func TestCrashDrillWithTwoTenants(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	srv := startServer(t, dir)
 	admin, super := adminKeyOf(t, srv), superadminKeyOf(t, srv)
-	code, body := srv.do(t, http.MethodPost, "/v1/tenants", super, `{"tenant_id":"acme"}`)
-	require.Equal(t, http.StatusCreated, code, "%s", body)
-	var created struct {
-		AdminKey struct {
-			Key string `json:"key"`
-		} `json:"admin_key"`
-	}
-	require.NoError(t, json.Unmarshal(body, &created))
+	acmeAdmin := createTenant(t, srv, super, "acme")
 
 	type tenant struct {
 		chain, key, keyID string
@@ -49,7 +41,7 @@ func TestCrashDrillWithTwoTenants(t *testing.T) {
 	}
 	tenants := []*tenant{{chain: "default"}, {chain: "acme"}}
 	tenants[0].key, tenants[0].keyID = drillSetup(t, srv, admin)
-	tenants[1].key, tenants[1].keyID = drillSetup(t, srv, created.AdminKey.Key)
+	tenants[1].key, tenants[1].keyID = drillSetup(t, srv, acmeAdmin)
 
 	for cycle := range 3 {
 		if cycle > 0 {
@@ -95,7 +87,7 @@ func TestCrashDrillWithTwoTenants(t *testing.T) {
 		for _, tn := range tenants {
 			key := admin
 			if tn.chain == "acme" {
-				key = created.AdminKey.Key
+				key = acmeAdmin
 			}
 			code, body := re.do(t, http.MethodGet, "/v1/audit/verify", key, "")
 			require.Equal(t, http.StatusOK, code, "%s", body)
