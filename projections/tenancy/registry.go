@@ -300,13 +300,14 @@ func (r *Registry) Authenticate(plaintext string) (Principal, error) {
 	if keys.CheckFormat(plaintext) != nil {
 		return Principal{}, keys.ErrInvalidKey
 	}
-	owner, ok := r.owners.Load(keys.Hash(plaintext))
+	h := keys.Hash(plaintext)
+	owner, ok := r.owners.Load(h)
 	if !ok {
 		return Principal{}, keys.ErrInvalidKey
 	}
 	chain := owner.(string)
 	if chain == tenants.SystemChain {
-		k, err := r.system.Authenticate(plaintext)
+		k, err := r.system.AuthenticateHash(h)
 		if err != nil {
 			return Principal{}, err
 		}
@@ -319,7 +320,7 @@ func (r *Registry) Authenticate(plaintext string) (Principal, error) {
 	if !ok {
 		return Principal{}, keys.ErrInvalidKey // a tenant being created
 	}
-	k, err := t.Ledger.Authenticate(plaintext)
+	k, err := t.Ledger.AuthenticateHash(h)
 	if err != nil {
 		return Principal{}, err
 	}

@@ -95,7 +95,13 @@ func (l *Ledger) Authenticate(plaintext string) (keys.Key, error) {
 	if keys.CheckFormat(plaintext) != nil {
 		return keys.Key{}, keys.ErrInvalidKey
 	}
-	h := keys.Hash(plaintext)
+	return l.AuthenticateHash(keys.Hash(plaintext))
+}
+
+// AuthenticateHash is Authenticate for a key already checked with
+// keys.CheckFormat and hashed with keys.Hash, so a caller that needed the
+// hash first (projections/tenancy) does not hash it twice.
+func (l *Ledger) AuthenticateHash(h [32]byte) (keys.Key, error) {
 	now := l.Now()
 	if k, ok := l.auth.lookup(h); ok {
 		if !k.IsActive(now) {
