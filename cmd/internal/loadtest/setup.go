@@ -55,9 +55,12 @@ func (a *admin) call(ctx context.Context, method, path string, in, out any) erro
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if len(b) > maxAnswerBytes {
+		return fmt.Errorf("%s %s: answer larger than %d MiB", method, path, maxAnswerBytes>>20)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
@@ -75,6 +78,11 @@ func (a *admin) call(ctx context.Context, method, path string, in, out any) erro
 	}
 	return nil
 }
+
+// maxAnswerBytes bounds an answer the setup reads whole. The policy list
+// is the largest: about 450 bytes a policy, so 100k bulk policies (the most
+// --setup-policies creates) come to some 45 MB.
+const maxAnswerBytes = 256 << 20
 
 func isStatus(err error, status int) bool {
 	if e, ok := errors.AsType[*apiError](err); ok {
