@@ -66,7 +66,11 @@ func (n node) tryOpen() (*jetstream.Log, error) {
 		Subjects:    "custos." + n.stream,
 		Replicas:    n.reps,
 		SyncChecked: n.check,
-		Store:       eventstore.Options{Dir: n.dir, CreateIfMissing: true, Signer: n.signer},
+		// Under -race beside the other packages' cluster tests, two cores
+		// have been seen to take more than the default 5 s to acknowledge
+		// one batch; these tests assert behaviour, not that bound.
+		AckTimeout: 30 * time.Second,
+		Store:      eventstore.Options{Dir: n.dir, CreateIfMissing: true, Signer: n.signer},
 	})
 }
 
