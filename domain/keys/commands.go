@@ -194,8 +194,8 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 		return KeyRotated{}, "", err
 	}
 	oldRevokedAt := now.Add(grace)
-	if oldRevokedAt.After(old.expiresAt) {
-		oldRevokedAt = old.expiresAt
+	if expiresAt := old.expiresAt.Time(); oldRevokedAt.After(expiresAt) {
+		oldRevokedAt = expiresAt
 	}
 	ev := KeyRotated{
 		OldKeyID:     old.id,
@@ -205,7 +205,7 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 			Name:        old.name,
 			Scope:       old.scope,
 			CreatedAt:   now,
-			ExpiresAt:   now.Add(old.expiresAt.Sub(old.createdAt)),
+			ExpiresAt:   now.Add(old.expiresAt.Time().Sub(old.createdAt.Time())),
 			AgentID:     old.agentID,
 			RotatedFrom: old.id,
 		},
@@ -218,16 +218,16 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 }
 
 func (e *entry) rotatable(now time.Time) error {
-	if !e.revokedAt.IsZero() {
-		if !now.Before(e.revokedAt) {
+	if revokedAt := e.revokedAt(); !revokedAt.IsZero() {
+		if !now.Before(revokedAt) {
 			return ErrRevoked
 		}
 		return ErrRotated // revocation pending: only rotations schedule one
 	}
-	if e.rotatedTo != "" {
+	if e.rotatedTo() != "" {
 		return ErrRotated
 	}
-	if !now.Before(e.expiresAt) {
+	if !now.Before(e.expiresAt.Time()) {
 		return ErrExpired
 	}
 	return nil
@@ -246,7 +246,7 @@ func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, erro
 	if !ok {
 		return KeyRevoked{}, ErrNotFound
 	}
-	if !k.revokedAt.IsZero() && !now.Before(k.revokedAt) {
+	if revokedAt := k.revokedAt(); !revokedAt.IsZero() && !now.Before(revokedAt) {
 		return KeyRevoked{}, ErrRevoked
 	}
 	if keyID == actorKeyID && k.scope == ScopeAdmin && !s.otherAdmin(keyID, now) {
@@ -259,7 +259,7 @@ func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, erro
 // and not scheduled to stop working before it expires.
 func (s *State) otherAdmin(except string, now time.Time) bool {
 	for id, e := range s.byID.All() {
-		if id != except && e.scope == ScopeAdmin && e.revokedAt.IsZero() && now.Before(e.expiresAt) {
+		if id != except && e.scope == ScopeAdmin && e.revokedAt().IsZero() && now.Before(e.expiresAt.Time()) {
 			return true
 		}
 	}
@@ -295,9 +295,9 @@ func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
 			continue
 		}
 		n++
-		end := e.expiresAt
-		if !e.revokedAt.IsZero() && e.revokedAt.Before(end) {
-			end = e.revokedAt
+		end := e.expiresAt.Time()
+		if revokedAt := e.revokedAt(); !revokedAt.IsZero() && revokedAt.Before(end) {
+			end = revokedAt
 		}
 		if until.IsZero() || end.Before(until) {
 			until = end
@@ -307,7 +307,8 @@ func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
 }
 
 func (e *entry) active(now time.Time) bool {
-	return (e.revokedAt.IsZero() || now.Before(e.revokedAt)) && now.Before(e.expiresAt)
+	revokedAt := e.revokedAt()
+	return (revokedAt.IsZero() || now.Before(revokedAt)) && now.Before(e.expiresAt.Time())
 }
 
 // ShouldRecordUse reports whether a use of k at now should be recorded as a

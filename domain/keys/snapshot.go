@@ -28,14 +28,14 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		w.String(e.name)
 		w.String(e.prefix)
 		w.String(e.agentID)
-		w.String(e.rotatedFrom)
-		w.String(e.rotatedTo)
+		w.String(e.rotatedFrom())
+		w.String(e.rotatedTo())
 		w.String(string(e.scope))
 		w.Fixed(e.hash[:])
-		w.Time(e.createdAt)
-		w.Time(e.expiresAt)
-		w.Time(e.revokedAt)
-		w.Time(e.lastUsedAt)
+		w.Time(e.createdAt.Time())
+		w.Time(e.expiresAt.Time())
+		w.Time(e.revokedAt())
+		w.Time(e.lastUsedAt.Time())
 	}
 	return w.Bytes(), nil
 }
@@ -51,19 +51,21 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 	c := State{gen: s.gen}
 	for range n {
 		e := &entry{
-			id:          r.String(),
-			name:        r.String(),
-			prefix:      r.String(),
-			agentID:     r.String(),
-			rotatedFrom: r.String(),
-			rotatedTo:   r.String(),
-			scope:       Scope(r.String()),
+			id:      r.String(),
+			name:    r.String(),
+			prefix:  r.String(),
+			agentID: r.String(),
 		}
+		ch := change{rotatedFrom: r.String(), rotatedTo: r.String()}
+		e.scope = Scope(r.String())
 		r.Fixed(e.hash[:])
-		e.createdAt = r.Time()
-		e.expiresAt = r.Time()
-		e.revokedAt = r.Time()
-		e.lastUsedAt = r.Time()
+		e.createdAt = instantOf(r.Time())
+		e.expiresAt = instantOf(r.Time())
+		ch.revokedAt = instantOf(r.Time())
+		e.lastUsedAt = instantOf(r.Time())
+		if ch != (change{}) {
+			e.change = &ch
+		}
 		if r.Err() != nil {
 			break
 		}

@@ -2,7 +2,6 @@ package keys
 
 import (
 	"cmp"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -50,7 +49,7 @@ type State struct {
 	// so that FrozenCopy costs O(shards); an entry they share with a
 	// frozen copy is never changed in place (see mutable).
 	byID   cow.Map[string, *entry, cow.String]
-	byHash cow.Map[[32]byte, *entry, digest]
+	byHash hashIndex
 	// gen is the generation of s: it grows at every FrozenCopy, and an
 	// entry whose gen is below it may be shared with a frozen copy.
 	gen uint64
@@ -72,12 +71,6 @@ func (s *State) TakeChanged() []string {
 	return out
 }
 
-// digest spreads key hashes over the shards: they are SHA-256 digests, so
-// any eight of their bytes will do.
-type digest struct{}
-
-func (digest) Hash(h [32]byte) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
-
 // mutable returns the entry of key id for Apply to change, and records it
 // as changed. An entry that a frozen copy may share (from an older
 // generation) is copied first, so each entry is copied at most once per
@@ -97,16 +90,86 @@ func (s *State) mutable(id string) (*entry, bool) {
 	return e, true
 }
 
-// entry is the stored form of a key. It holds only values, so copying an
-// entry copies the key.
+// entry is the stored form of a key. It holds only values (its change is
+// never modified in place, only replaced), so copying an entry copies the
+// key. Its layout is chosen for size, since a store may hold millions of
+// keys: times are instants (16 bytes, not time.Time's 24) and what only a
+// revoked or rotated key has sits behind one pointer (176 bytes in all,
+// against 256 with time.Time and inline fields).
 type entry struct {
 	id, name, prefix, agentID string
-	rotatedFrom, rotatedTo    string
 	scope                     Scope
 	hash                      [32]byte
-	createdAt, expiresAt      time.Time
-	revokedAt, lastUsedAt     time.Time // zero: not set
-	gen                       uint64    // State.gen when the entry was made or copied
+	createdAt, expiresAt      instant
+	lastUsedAt                instant // zero: never recorded
+	change                    *change // nil: never revoked nor rotated
+	gen                       uint64  // State.gen when the entry was made or copied
+}
+
+// change is what rotation and revocation add to a key. Shared between
+// copies of an entry: replace it (withChange), never change it in place.
+type change struct {
+	rotatedFrom, rotatedTo string
+	revokedAt              instant // zero: not revoked
+}
+
+// withChange sets e's change to a copy of the current one (or a zero one)
+// edited by f.
+func (e *entry) withChange(f func(c *change)) {
+	var c change
+	if e.change != nil {
+		c = *e.change
+	}
+	f(&c)
+	e.change = &c
+}
+
+func (e *entry) rotatedFrom() string {
+	if e.change == nil {
+		return ""
+	}
+	return e.change.rotatedFrom
+}
+
+func (e *entry) rotatedTo() string {
+	if e.change == nil {
+		return ""
+	}
+	return e.change.rotatedTo
+}
+
+// revokedAt returns when e stops (or stopped) working; zero if never revoked.
+func (e *entry) revokedAt() time.Time {
+	if e.change == nil {
+		return time.Time{}
+	}
+	return e.change.revokedAt.Time()
+}
+
+// instant is a time.Time in UTC without its location pointer: Unix seconds
+// and nanoseconds, covering every time.Time exactly. The zero instant is
+// the zero time.Time.
+type instant struct {
+	sec  int64 // seconds since year 1 (time.Time's own epoch), so that zero means unset
+	nsec int32
+}
+
+// zeroUnix is the Unix time of the zero time.Time.
+var zeroUnix = time.Time{}.Unix()
+
+func instantOf(t time.Time) instant {
+	if t.IsZero() {
+		return instant{}
+	}
+	return instant{sec: t.Unix() - zeroUnix, nsec: int32(t.Nanosecond())}
+}
+
+// Time returns the instant in UTC, or the zero time.Time.
+func (i instant) Time() time.Time {
+	if i == (instant{}) {
+		return time.Time{}
+	}
+	return time.Unix(i.sec+zeroUnix, int64(i.nsec)).UTC()
 }
 
 func (e *entry) view() Key {
@@ -115,18 +178,16 @@ func (e *entry) view() Key {
 		Name:        e.name,
 		Scope:       e.scope,
 		Prefix:      e.prefix,
-		CreatedAt:   e.createdAt,
-		ExpiresAt:   e.expiresAt,
-		RotatedFrom: e.rotatedFrom,
-		RotatedTo:   e.rotatedTo,
+		CreatedAt:   e.createdAt.Time(),
+		ExpiresAt:   e.expiresAt.Time(),
+		RotatedFrom: e.rotatedFrom(),
+		RotatedTo:   e.rotatedTo(),
 		AgentID:     e.agentID,
 	}
-	if !e.revokedAt.IsZero() {
-		t := e.revokedAt
+	if t := e.revokedAt(); !t.IsZero() {
 		k.RevokedAt = &t
 	}
-	if !e.lastUsedAt.IsZero() {
-		t := e.lastUsedAt
+	if t := e.lastUsedAt.Time(); !t.IsZero() {
 		k.LastUsedAt = &t
 	}
 	return k
@@ -213,8 +274,8 @@ func (s *State) Apply(ev Event) error {
 		if !ok {
 			return inconsistent(e, e.OldKeyID, "unknown old_key_id")
 		}
-		if old.rotatedTo != "" {
-			return inconsistent(e, e.OldKeyID, "old key was already rotated to "+old.rotatedTo)
+		if to := old.rotatedTo(); to != "" {
+			return inconsistent(e, e.OldKeyID, "old key was already rotated to "+to)
 		}
 		if e.NewKey.RotatedFrom != e.OldKeyID {
 			return inconsistent(e, e.OldKeyID, "new_key.rotated_from must equal old_key_id")
@@ -227,8 +288,10 @@ func (s *State) Apply(ev Event) error {
 			return err
 		}
 		old, _ = s.mutable(e.OldKeyID)
-		old.rotatedTo = n.id
-		old.revokedAt = earliest(old.revokedAt, e.OldRevokedAt.UTC())
+		old.withChange(func(c *change) {
+			c.rotatedTo = n.id
+			c.revokedAt = instantOf(earliest(c.revokedAt.Time(), e.OldRevokedAt.UTC()))
+		})
 		s.insert(n)
 	case KeyRevoked:
 		if e.RevokedAt.IsZero() {
@@ -238,7 +301,9 @@ func (s *State) Apply(ev Event) error {
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
-		k.revokedAt = earliest(k.revokedAt, e.RevokedAt.UTC())
+		k.withChange(func(c *change) {
+			c.revokedAt = instantOf(earliest(c.revokedAt.Time(), e.RevokedAt.UTC()))
+		})
 	case KeyUsed:
 		if e.UsedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "used_at is missing")
@@ -247,8 +312,8 @@ func (s *State) Apply(ev Event) error {
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
-		if t := e.UsedAt.UTC(); t.After(k.lastUsedAt) {
-			k.lastUsedAt = t
+		if t := e.UsedAt.UTC(); t.After(k.lastUsedAt.Time()) {
+			k.lastUsedAt = instantOf(t)
 		}
 	default:
 		return fmt.Errorf("keys: apply %T: %w", ev, ErrUnknownEvent)
@@ -281,17 +346,20 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (*entry, error) {
 	if c.CreatedAt.IsZero() || !c.ExpiresAt.After(c.CreatedAt) {
 		return nil, inconsistent(ev, c.KeyID, "need created_at and expires_at after it")
 	}
-	return &entry{
-		id:          c.KeyID,
-		name:        c.Name,
-		prefix:      c.Prefix,
-		agentID:     c.AgentID,
-		rotatedFrom: c.RotatedFrom,
-		scope:       c.Scope,
-		hash:        h,
-		createdAt:   c.CreatedAt.UTC(),
-		expiresAt:   c.ExpiresAt.UTC(),
-	}, nil
+	n := &entry{
+		id:        c.KeyID,
+		name:      c.Name,
+		prefix:    c.Prefix,
+		agentID:   c.AgentID,
+		scope:     c.Scope,
+		hash:      h,
+		createdAt: instantOf(c.CreatedAt),
+		expiresAt: instantOf(c.ExpiresAt),
+	}
+	if c.RotatedFrom != "" {
+		n.change = &change{rotatedFrom: c.RotatedFrom}
+	}
+	return n, nil
 }
 
 // insert adds the new entry e and records it as changed.
@@ -304,7 +372,7 @@ func (s *State) insert(e *entry) {
 // put stores e under its id and its hash.
 func (s *State) put(e *entry) {
 	s.byID.Set(e.id, e)
-	s.byHash.Set(e.hash, e)
+	s.byHash.Set(e)
 }
 
 func inconsistent(ev Event, keyID, problem string) error {
@@ -323,8 +391,8 @@ func earliest(a, b time.Time) time.Time {
 // in no particular order.
 func (s *State) Hashes() [][32]byte {
 	out := make([][32]byte, 0, s.byHash.Len())
-	for h := range s.byHash.All() {
-		out = append(out, h)
+	for e := range s.byHash.All() {
+		out = append(out, e.hash)
 	}
 	return out
 }

@@ -1,7 +1,9 @@
 package keys_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -324,4 +326,45 @@ func TestConcurrentReads(t *testing.T) {
 	for range 8 {
 		<-done
 	}
+}
+
+// Keys whose hashes share their first 8 bytes (the hash index's short key)
+// are each found by their own hash, survive a snapshot and a frozen copy,
+// and a third hash with the same first bytes finds nothing.
+func TestLookupsByHashSharingAPrefix(t *testing.T) {
+	t.Parallel()
+	hashOf := func(last byte) [32]byte {
+		var h [32]byte
+		copy(h[:8], "samefirs")
+		h[31] = last
+		return h
+	}
+	var s keys.State
+	for i := range 3 {
+		h := hashOf(byte(i + 1))
+		require.NoError(t, s.Apply(keys.KeyCreated{
+			KeyID: keyID(i), Name: fmt.Sprint("k", i), Scope: keys.ScopeRead, Prefix: "cst_x",
+			KeyHash: hex.EncodeToString(h[:]), CreatedAt: t0, ExpiresAt: t0.Add(day),
+		}))
+	}
+	require.NoError(t, s.Apply(keys.KeyRevoked{KeyID: keyID(1), RevokedAt: t0.Add(time.Hour)}))
+	frozen := s.FrozenCopy()
+	b, err := s.MarshalSnapshot()
+	require.NoError(t, err)
+	var restored keys.State
+	require.NoError(t, restored.UnmarshalSnapshot(b))
+	for name, st := range map[string]*keys.State{"live": &s, "frozen": frozen, "restored": &restored} {
+		for i := range 3 {
+			k, ok := st.ByHash(hashOf(byte(i + 1)))
+			require.True(t, ok, "%s: key %d", name, i)
+			require.Equal(t, keyID(i), k.KeyID, name)
+			require.Equal(t, i == 1, k.RevokedAt != nil, "%s: key %d revoked", name, i)
+		}
+		_, ok := st.ByHash(hashOf(9))
+		require.False(t, ok, name)
+		require.Len(t, st.Hashes(), 3, name)
+	}
+	err = s.Apply(keys.KeyCreated{KeyID: keyID(7), Name: "dup", Scope: keys.ScopeRead,
+		KeyHash: hex.EncodeToString(func() []byte { h := hashOf(2); return h[:] }()), CreatedAt: t0, ExpiresAt: t0.Add(day)})
+	require.ErrorIs(t, err, keys.ErrInconsistent, "a hash held by a clashing key is still a duplicate")
 }
