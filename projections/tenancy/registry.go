@@ -115,7 +115,7 @@ type Registry struct {
 	// locks.
 	tenants atomic.Pointer[map[string]*Tenant]
 	// owners maps every key hash to the chain that holds the key.
-	owners sync.Map // [32]byte -> string
+	owners ownerIndex
 
 	ctx    context.Context // the Indexes' lifetime
 	cancel context.CancelFunc
@@ -301,11 +301,10 @@ func (r *Registry) Authenticate(plaintext string) (Principal, error) {
 		return Principal{}, keys.ErrInvalidKey
 	}
 	h := keys.Hash(plaintext)
-	owner, ok := r.owners.Load(h)
+	chain, ok := r.owners.Load(h)
 	if !ok {
 		return Principal{}, keys.ErrInvalidKey
 	}
-	chain := owner.(string)
 	if chain == tenants.SystemChain {
 		k, err := r.system.AuthenticateHash(h)
 		if err != nil {
