@@ -90,6 +90,13 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 	return nil
 }
 
+// Entries returns how many entries a snapshot of s encodes: keys, policies,
+// agents and sessions (alert rules and tenants are few). A snapshot's cost
+// grows with it.
+func (s *State) Entries() int {
+	return s.Keys.Len() + s.Policies.Len() + s.Agents.Len() + s.Sessions.Len()
+}
+
 // FrozenCopy returns a copy of s that may be encoded (MarshalSnapshot) on
 // another goroutine while s keeps applying events. It costs O(shards), not
 // O(state): keys, agents and sessions are copy-on-write maps

@@ -146,7 +146,7 @@ func (l *Ledger) rebuild(ctx context.Context) error {
 		}
 	}
 	if l.snap != nil {
-		l.snap.next = nextDue(last.Seq, l.snap.every)
+		l.snap.next = nextDue(last.Seq, l.snap.every, snapshotGap(l.snap.every, state))
 	}
 	l.cfg.Logger.Info("ledger state rebuilt after a fence", "chain", l.cfg.Chain, "seq", last.Seq)
 	return nil

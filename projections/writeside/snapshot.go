@@ -15,7 +15,8 @@ import (
 
 // Snapshots
 //
-// Every SnapshotEvery events the Ledger saves its state, encoded with
+// Every SnapshotEvery events, or every as many events as the state has
+// entries when that is more (see snapshotGap), the Ledger saves its state, encoded with
 // domain.State.MarshalSnapshot, in the store's Aux namespace "snap-<chain>"
 // (derived data: verify never reads it, and losing it only costs a longer
 // start). Open restores the newest snapshot whose seq and hash match the
@@ -62,8 +63,29 @@ type snapshotter struct {
 	stopped atomic.Bool
 }
 
-// nextDue returns the first multiple of every after seq.
-func nextDue(seq, every uint64) uint64 { return (seq/every + 1) * every }
+// snapshotGap returns how many events after a snapshot of state the next
+// one is due: every, or the number of entries state holds (domain.State.
+// Entries) when that is more. A snapshot encodes and writes every entry, and
+// what it saves is the replay of the events since the one before; with this
+// gap the snapshot work per event stays at most about one entry however
+// large the state (at 1M keys, a 164 MB snapshot every 100k events took a
+// core for 3.5 s of every 14 s at full load), while a start replays at most
+// max(every, entries) events after the newest snapshot.
+func snapshotGap(every uint64, state *domain.State) uint64 {
+	return max(every, uint64(state.Entries()))
+}
+
+// nextDue returns when the first snapshot of a Ledger whose state (folded
+// up to seq) was restored or rebuilt is due: the first multiple of every
+// after seq, so that a store whose state is small keeps taking its
+// snapshots at the same seqs across restarts, or gap events after seq when
+// gap is larger.
+func nextDue(seq, every, gap uint64) uint64 {
+	if gap > every {
+		return seq + gap
+	}
+	return (seq/every + 1) * every
+}
 
 // start restores the newest matching snapshot (if any), folds the records
 // after it and, when a snapshot is due, starts saving one.
@@ -81,7 +103,7 @@ func (l *Ledger) start(ctx context.Context) error {
 		} else if ok {
 			state, last = s, head
 		}
-		l.snap.next = nextDue(last.Seq, l.snap.every)
+		l.snap.next = nextDue(last.Seq, l.snap.every, snapshotGap(l.snap.every, state))
 	}
 	from := last.Seq
 	last, err := replay.Fold(ctx, l.cfg.Store, l.cfg.Chain, state, last)
@@ -134,7 +156,7 @@ func (l *Ledger) maybeSnapshot() {
 	began := time.Now()
 	head, frozen := l.last, l.state.FrozenCopy()
 	froze := time.Since(began)
-	s.next = nextDue(head.Seq, s.every)
+	s.next = nextDue(head.Seq, s.every, snapshotGap(s.every, frozen))
 	logger, chain := l.cfg.Logger, l.cfg.Chain
 	s.wg.Go(func() {
 		defer s.busy.Store(false)

@@ -197,13 +197,41 @@ func getSnapshotValue(t *testing.T, store *eventstore.Store, seq uint64) []byte 
 	return v
 }
 
+// Snapshots land at the end of the first Write that reaches the next due
+// seq: the first multiple of N, then max(N, the state's entries) events
+// after the last snapshot (so that snapshot work per event stays bounded
+// as the state grows). The Kept newest are kept, and one past the head is
+// deleted by the next save.
 func TestSnapshotsWrittenEveryNAndPruned(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	l := f.open(10, nil)
-	f.write(l, 75, 1)
-	require.Equal(t, []uint64{50, 60, 70}, storedSnapshots(t, f.store))
-	for _, seq := range []uint64{50, 60, 70} {
+	const every = 10
+	l := f.open(every, nil)
+	var want []uint64
+	next := uint64(every)
+	// writeOnce writes n events in one Write and adds the snapshot the
+	// rule expects to want.
+	writeOnce := func(n int) {
+		t.Helper()
+		f.writeOnce(l, n)
+		head := l.Applied().Seq
+		if head >= next {
+			var entries int
+			l.Read(func(s *domain.State) { entries = s.Entries() })
+			want = append(want, head)
+			next = head + max(every, uint64(entries))
+		}
+	}
+	for range 400 {
+		writeOnce(1 + f.gen.rng.IntN(3))
+	}
+	kept := want[len(want)-replay.Kept:]
+	require.Equal(t, kept, storedSnapshots(t, f.store))
+	require.Greater(t, len(want), replay.Kept)
+	var entries int
+	l.Read(func(s *domain.State) { entries = s.Entries() })
+	require.Greater(t, entries, every, "the state outgrew N, so later gaps are its size")
+	for _, seq := range kept {
 		head, _, err := replay.OpenEnvelope(getSnapshotValue(t, f.store, seq))
 		require.NoError(t, err)
 		rec, err := f.store.Get(context.Background(), eventstore.DefaultChain, seq)
@@ -211,16 +239,13 @@ func TestSnapshotsWrittenEveryNAndPruned(t *testing.T) {
 		require.Equal(t, eventstore.Head{Seq: seq, Hash: rec.Hash}, head)
 	}
 
-	// A Write that crosses a multiple of N snapshots after its last event.
-	f.write(l, 4, 1)
-	f.writeOnce(l, 5) // 80..84
-	require.Equal(t, []uint64{60, 70, 84}, storedSnapshots(t, f.store))
-
 	// A snapshot past the head (left by another history) is deleted by
 	// the next save.
-	putSnapshotValue(t, f.store, 1000, getSnapshotValue(t, f.store, 70))
-	f.write(l, 10, 1)
-	require.Equal(t, []uint64{70, 84, 90}, storedSnapshots(t, f.store))
+	putSnapshotValue(t, f.store, 100_000, getSnapshotValue(t, f.store, kept[0]))
+	for before := len(want); len(want) == before; {
+		writeOnce(1)
+	}
+	require.Equal(t, want[len(want)-replay.Kept:], storedSnapshots(t, f.store))
 }
 
 func TestSnapshotsOff(t *testing.T) {
