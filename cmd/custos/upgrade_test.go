@@ -102,8 +102,10 @@ func TestUpgradeAFolderTheReleaseBeforeTenantsWrote(t *testing.T) {
 	code, body = srv.do(t, http.MethodGet, "/v1/audit/sessions/sess-1", plain["read"], "")
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	assert.Contains(t, string(body), `"total_events":3`)
+	// A new session: sess-1 (600 minutes) has expired since the folder
+	// was written.
 	code, body = srv.do(t, http.MethodPost, "/v1/context/evaluate", plain["evaluate"],
-		`{"agent_role":"loan_officer","agent_id":"loan-agent","user_id":"u-1","source_id":"crm","sensitivity_level":"low","session_id":"sess-1"}`)
+		`{"agent_role":"loan_officer","agent_id":"loan-agent","user_id":"u-1","source_id":"crm","sensitivity_level":"low","session_id":"sess-after-upgrade"}`)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	assert.Contains(t, string(body), `"decision":"ALLOW"`)
 
