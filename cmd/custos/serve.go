@@ -135,7 +135,7 @@ shutdown after the store failed.`,
 	cmd.Flags().StringVar(&o.dataDir, "data", defaultDataDir, "data folder of the store (created if empty)")
 	cmd.Flags().StringVar(&o.addr, "addr", defaultAddr, "HOST:PORT to listen on")
 	cmd.Flags().BoolVar(&o.requireBound, "require-bound-keys", false, "let only keys bound to an agent evaluate: unbound evaluate keys cannot be created, and unbound keys get 403 on evaluate")
-	cmd.Flags().IntVar(&o.snapshotEvery, "snapshot-every", writeside.DefaultSnapshotEvery, "save a snapshot of the state every N events so restarts replay only the tail; negative disables")
+	cmd.Flags().IntVar(&o.snapshotEvery, "snapshot-every", writeside.DefaultSnapshotEvery, "save a snapshot of the state every N events (or, once the state holds more than N keys, policies, agents and sessions, every as many events as it holds) so restarts replay only the tail; negative disables")
 	cmd.Flags().StringVar(&o.policies, "policies", "", "policy file or folder to load at start; only differences from the stored policies are appended")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
