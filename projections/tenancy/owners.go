@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -10,15 +11,23 @@ import (
 // authentications on every core rarely meet on one lock.
 const ownerShards = 64
 
-// ownerIndex maps every key hash to the chain that holds the key. It is
-// safe for concurrent use. Its slots are a key hash and a 4-byte chain
-// number (36 bytes, against ~150 for a sync.Map entry with boxed key and
-// value), since a deployment may hold millions of keys. The zero value is
-// empty and ready to use.
+// sharedShort, as an ownerIndex value, says that keys of more than one
+// chain have hashes starting with the same 8 bytes.
+const sharedShort = math.MaxUint32
+
+// ownerIndex routes a key hash to the chain that holds the key. A
+// deployment may hold millions of keys, so its slots are small: the first
+// 8 bytes of the hash and a 4-byte chain number (12 bytes, against ~150 for
+// a sync.Map entry with the whole hash and the chain id boxed). It does not
+// prove that the chain holds the key: that chain's Ledger, which indexes
+// whole hashes, decides. Where keys of two chains share their first 8 hash
+// bytes (key hashes are SHA-256 digests of random keys: about one chance
+// in 10^7 at a million keys) the index says so, and the caller asks each
+// chain. It is safe for concurrent use; the zero value is empty and ready.
 type ownerIndex struct {
 	shards [ownerShards]struct {
 		mu sync.RWMutex
-		m  map[[32]byte]uint32
+		m  map[uint64]uint32 // short hash -> chain number or sharedShort
 	}
 	// chainsMu serializes additions to chains, an append-only list of
 	// chain ids indexed by chain number and read without locks.
@@ -26,9 +35,7 @@ type ownerIndex struct {
 	chains   atomic.Pointer[[]string]
 }
 
-func (o *ownerIndex) shard(h [32]byte) int {
-	return int(binary.LittleEndian.Uint64(h[:8]) % ownerShards)
-}
+func shortOf(h [32]byte) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
 
 // number returns the chain number of chain, giving it one if it has none.
 func (o *ownerIndex) number(chain string) uint32 {
@@ -55,43 +62,42 @@ func (o *ownerIndex) number(chain string) uint32 {
 	return uint32(len(next) - 1)
 }
 
-// Store records that chain holds the key with hash h.
-func (o *ownerIndex) Store(h [32]byte, chain string) {
-	n := o.number(chain)
-	s := &o.shards[o.shard(h)]
+// Store records that chain holds the key with hash h. It reports whether
+// the first 8 bytes of h were already recorded for another chain (the
+// caller may then check whether that chain holds h itself).
+func (o *ownerIndex) Store(h [32]byte, chain string) (clash bool) {
+	n, k := o.number(chain), shortOf(h)
+	s := &o.shards[k%ownerShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = make(map[[32]byte]uint32)
+		s.m = make(map[uint64]uint32)
 	}
-	s.m[h] = n
+	prev, ok := s.m[k]
+	switch {
+	case !ok:
+		s.m[k] = n
+	case prev != n:
+		s.m[k] = sharedShort
+		return true
+	}
+	return false
 }
 
-// LoadOrStore returns the chain recorded for h and true, or records chain
-// for h and returns it and false.
-func (o *ownerIndex) LoadOrStore(h [32]byte, chain string) (string, bool) {
-	n := o.number(chain)
-	s := &o.shards[o.shard(h)]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if prev, ok := s.m[h]; ok {
-		return (*o.chains.Load())[prev], true
-	}
-	if s.m == nil {
-		s.m = make(map[[32]byte]uint32)
-	}
-	s.m[h] = n
-	return chain, false
-}
-
-// Load returns the chain that holds the key with hash h.
-func (o *ownerIndex) Load(h [32]byte) (string, bool) {
-	s := &o.shards[o.shard(h)]
+// Load returns the chain that may hold the key with hash h, or shared when
+// keys of several chains start with the same 8 hash bytes (ask each), or
+// ok false when no chain holds it.
+func (o *ownerIndex) Load(h [32]byte) (chain string, shared, ok bool) {
+	k := shortOf(h)
+	s := &o.shards[k%ownerShards]
 	s.mu.RLock()
-	n, ok := s.m[h]
+	n, ok := s.m[k]
 	s.mu.RUnlock()
-	if !ok {
-		return "", false
+	switch {
+	case !ok:
+		return "", false, false
+	case n == sharedShort:
+		return "", true, true
 	}
-	return (*o.chains.Load())[n], true
+	return (*o.chains.Load())[n], false, true
 }

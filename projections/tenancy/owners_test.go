@@ -9,8 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Concurrent stores from several chains are each found under their own
-// hash, LoadOrStore keeps the first owner, and an unknown hash has none.
+// Concurrent stores from several chains are each routed to their chain,
+// two chains' hashes sharing their first 8 bytes are marked shared (and
+// only those), and an unknown hash has no chain.
 func TestOwnerIndex(t *testing.T) {
 	t.Parallel()
 	var o ownerIndex
@@ -20,24 +21,34 @@ func TestOwnerIndex(t *testing.T) {
 	for _, c := range chains {
 		wg.Go(func() {
 			for i := range 2000 {
-				o.Store(hash(c, i), c)
+				require.False(t, o.Store(hash(c, i), c))
 			}
 		})
 	}
 	wg.Wait()
 	for _, c := range chains {
 		for i := range 2000 {
-			got, ok := o.Load(hash(c, i))
+			got, shared, ok := o.Load(hash(c, i))
 			require.True(t, ok)
+			require.False(t, shared)
 			require.Equal(t, c, got)
 		}
 	}
-	prev, loaded := o.LoadOrStore(hash("acme", 7), "default")
-	require.True(t, loaded)
-	require.Equal(t, "acme", prev)
-	got, loaded := o.LoadOrStore(hash("new", 1), "new")
-	require.False(t, loaded)
-	require.Equal(t, "new", got)
-	_, ok := o.Load(sha256.Sum256([]byte("nobody")))
+	require.False(t, o.Store(hash("acme", 7), "acme"), "the same chain again is no clash")
+
+	clashing := hash("acme", 7)
+	clashing[31] ^= 1 // same first 8 bytes, another key
+	require.True(t, o.Store(clashing, "default"))
+	for _, h := range [][32]byte{clashing, hash("acme", 7)} {
+		_, shared, ok := o.Load(h)
+		require.True(t, ok)
+		require.True(t, shared)
+	}
+	got, shared, ok := o.Load(hash("acme", 8))
+	require.True(t, ok)
+	require.False(t, shared)
+	require.Equal(t, "acme", got)
+
+	_, _, ok = o.Load(sha256.Sum256([]byte("nobody")))
 	require.False(t, ok)
 }

@@ -164,12 +164,30 @@ func (r *Registry) openLedger(ctx context.Context, chain string) (*writeside.Led
 		return nil, fmt.Errorf("tenancy: open chain %s: %w", chain, err)
 	}
 	for _, h := range l.KeyHashes() {
-		if prev, loaded := r.owners.LoadOrStore(h, chain); loaded && prev != chain {
+		if !r.owners.Store(h, chain) {
+			continue
+		}
+		if prev := r.holder(h); prev != nil {
 			_ = l.Close()
-			return nil, fmt.Errorf("tenancy: a key hash is held by both chain %s and chain %s", prev, chain)
+			return nil, fmt.Errorf("tenancy: a key hash is held by both chain %s and chain %s", prev.Chain(), chain)
 		}
 	}
 	return l, nil
+}
+
+// holder returns the open Ledger (system chain or published tenant) that
+// holds the key with hash h, or nil. It asks each in turn: for hashes the
+// owner index cannot route alone.
+func (r *Registry) holder(h [32]byte) *writeside.Ledger {
+	if r.system != nil && r.system.HoldsKeyHash(h) {
+		return r.system
+	}
+	for _, t := range *r.tenants.Load() {
+		if t.Ledger.HoldsKeyHash(h) {
+			return t.Ledger
+		}
+	}
+	return nil
 }
 
 // openTenant opens the Ledger and Index of t (known to the system chain)
@@ -301,7 +319,14 @@ func (r *Registry) Authenticate(plaintext string) (Principal, error) {
 		return Principal{}, keys.ErrInvalidKey
 	}
 	h := keys.Hash(plaintext)
-	chain, ok := r.owners.Load(h)
+	chain, shared, ok := r.owners.Load(h)
+	if shared {
+		if l := r.holder(h); l != nil {
+			chain = l.Chain()
+		} else {
+			ok = false
+		}
+	}
 	if !ok {
 		return Principal{}, keys.ErrInvalidKey
 	}

@@ -127,6 +127,14 @@ func TestKeysAuthenticateOnlyInTheirOwnTenant(t *testing.T) {
 	d.reopen()
 	check()
 	require.Equal(t, []string{"acm", "acme", "acme2", "default", tenants.SystemChain}, d.reg.Chains())
+
+	// Keys whose hashes start like another chain's key's are still routed
+	// to their own tenant (the index asks each chain).
+	for _, key := range keysOf {
+		require.True(t, d.reg.ShareShortHash(key))
+	}
+	require.True(t, d.reg.ShareShortHash(saKey))
+	check()
 }
 
 // TestSuspendedTenantKeysAreRefused suspends a tenant: its keys are refused

@@ -277,6 +277,14 @@ func (l *Ledger) KeyHashes() [][32]byte {
 	return out
 }
 
+// HoldsKeyHash reports whether a key of this chain (revoked and expired
+// ones included) has hash h.
+func (l *Ledger) HoldsKeyHash(h [32]byte) bool {
+	var ok bool
+	l.Read(func(s *domain.State) { _, ok = s.Keys.ByHash(h) })
+	return ok
+}
+
 // Suspended reports whether this chain's tenant is suspended (its keys
 // change nothing).
 func (l *Ledger) Suspended() bool {
