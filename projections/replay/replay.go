@@ -371,11 +371,7 @@ func (s *Snapshots) write(seq uint64, pieces [][]byte, prune [][2][]byte) (int, 
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if batch != nil {
-			_ = batch.Close()
-		}
-	}()
+	defer func() { _ = batch.Close() }()
 	// A save interrupted after this batch leaves nothing listed at seq
 	// and no chunk of an older save there past the new ones.
 	for _, kind := range []byte{chunkKey, indexKey} {
@@ -392,16 +388,12 @@ func (s *Snapshots) write(seq uint64, pieces [][]byte, prune [][2][]byte) (int, 
 			if err := batch.Commit(); err != nil {
 				return err
 			}
-			_ = batch.Close()
-			batch = nil
 			if s.committed != nil {
 				if err := s.committed(n / chunksPerBatch); err != nil {
 					return err
 				}
 			}
-			if batch, err = s.aux.NewBatchSize(size); err != nil {
-				return err
-			}
+			batch.Reset() // and reuse its buffer
 			inBatch = 0
 		}
 		if err := batch.Set(chunkKeyOf(seq, uint32(n)), b); err != nil {

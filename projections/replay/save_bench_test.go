@@ -23,7 +23,7 @@ import (
 )
 
 // BenchmarkSave measures the memory a snapshot save takes on top of the
-// state, at 200k keys: alloc-MiB/op is what Save allocates, peak-heap-MiB
+// state, at 200k keys (CUSTOS_BENCH_SAVE_KEYS: another count): alloc-MiB/op is what Save allocates, peak-heap-MiB
 // the most heap (live and not yet collected objects, sampled every 200 µs)
 // above the heap before it, peak-rss-MiB the most resident memory (VmRSS,
 // sampled every 1 ms; Linux only) above the resident size before it
@@ -31,7 +31,10 @@ import (
 // through Apply, as a fold makes it. It uses only the exported API, so that
 // it runs unchanged against an older Save.
 func BenchmarkSave(b *testing.B) {
-	const n = 200_000
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("CUSTOS_BENCH_SAVE_KEYS")); err == nil && v > 0 {
+		n = v // e.g. 1000000
+	}
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	state := domain.NewState()
 	var h [32]byte
