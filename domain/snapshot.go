@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/custos-dev/custos/domain/internal/wire"
@@ -28,8 +29,30 @@ var (
 // compiled set; agents; sessions; alert rules; tenants) equals s's, and on which later events
 // apply the same way. Maps are written sorted, so equal states give equal
 // bytes. It only reads s; to encode without holding up writers, encode a
-// FrozenCopy.
+// FrozenCopy. It is the concatenation of MarshalSnapshotParts.
 func (s *State) MarshalSnapshot() ([]byte, error) {
+	parts, err := s.MarshalSnapshotParts()
+	if err != nil {
+		return nil, err
+	}
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	b := make([]byte, 0, size)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b, nil
+}
+
+// MarshalSnapshotParts encodes s as MarshalSnapshot does, but returns the
+// encoding as pieces whose concatenation, in order, is MarshalSnapshot's
+// result: each subdomain's encoding as it made it and the small framing
+// between them. A caller that writes the pieces out one after the other
+// (projections/replay stores them in chunks) saves the copy into one
+// buffer. The pieces are new and the caller's to keep.
+func (s *State) MarshalSnapshotParts() ([][]byte, error) {
 	parts := []struct {
 		name    string
 		marshal func() ([]byte, error)
@@ -41,22 +64,19 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		{"alerts", s.Alerts.MarshalSnapshot},
 		{"tenants", s.Tenants.MarshalSnapshot},
 	}
-	encoded := make([][]byte, len(parts))
-	size := 16
-	for i, p := range parts {
+	// The framing is wire's: the version, then each part as Raw (its
+	// length as a uvarint, then its bytes).
+	out := make([][]byte, 0, 2*len(parts))
+	head := binary.AppendUvarint(nil, SnapshotVersion)
+	for _, p := range parts {
 		b, err := p.marshal()
 		if err != nil {
 			return nil, fmt.Errorf("domain: snapshot %s: %w", p.name, err)
 		}
-		encoded[i] = b
-		size += len(b) + 10
+		out = append(out, binary.AppendUvarint(head, uint64(len(b))), b)
+		head = nil
 	}
-	w := wire.NewWriter(size)
-	w.Uvarint(SnapshotVersion)
-	for _, b := range encoded {
-		w.Raw(b)
-	}
-	return w.Bytes(), nil
+	return out, nil
 }
 
 // UnmarshalSnapshot replaces the contents of s with the state encoded in b

@@ -115,7 +115,13 @@ type AuxBatch struct {
 
 // NewBatch starts a write batch. It fails on a read-only or closed store
 // and once the derived database has failed (ErrDerivedFailed).
-func (a *Aux) NewBatch() (*AuxBatch, error) {
+func (a *Aux) NewBatch() (*AuxBatch, error) { return a.NewBatchSize(0) }
+
+// NewBatchSize is NewBatch with room for about size bytes of keys and
+// values allocated up front, for a batch known to be large: a batch
+// otherwise grows by doubling, allocating about twice its size on the way.
+// Reset keeps that room (up to size) for the next batch.
+func (a *Aux) NewBatchSize(size int) (*AuxBatch, error) {
 	if a.s.opts.ReadOnly || a.s.aux == nil {
 		return nil, ErrReadOnly
 	}
@@ -126,6 +132,9 @@ func (a *Aux) NewBatch() (*AuxBatch, error) {
 		return nil, err
 	}
 	defer a.s.readers.RUnlock()
+	if size > 0 {
+		return &AuxBatch{a: a, b: a.s.aux.NewBatchWithSize(size, pebble.WithMaxRetainedSizeBytes(size))}, nil
+	}
 	return &AuxBatch{a: a, b: a.s.aux.NewBatch()}, nil
 }
 
@@ -160,6 +169,9 @@ func (b *AuxBatch) Commit() error {
 	}
 	return nil
 }
+
+// Reset empties the batch, committed or not, for another batch of writes.
+func (b *AuxBatch) Reset() { b.b.Reset() }
 
 // Close releases the batch.
 func (b *AuxBatch) Close() error { return b.b.Close() }

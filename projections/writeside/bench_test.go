@@ -23,6 +23,7 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/export"
 	"github.com/custos-dev/custos/projections/readside"
+	"github.com/custos-dev/custos/projections/replay"
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
@@ -276,9 +277,8 @@ func BenchmarkOpen(b *testing.B) {
 	var snapBytes int
 	aux, err := store.Aux("snap-" + chain)
 	require.NoError(b, err)
-	value, ok, err := aux.Get(append([]byte{'s'}, be64(head.Seq)...))
-	require.NoError(b, err)
-	require.True(b, ok, "no snapshot at the head")
+	value, err := replay.StoredEnvelope(ctx, aux, head.Seq)
+	require.NoError(b, err, "no snapshot at the head")
 	snapBytes = len(value)
 	b.Logf("head seq %d, store %d MiB on disk, snapshot %d KiB", head.Seq, dirSize(b, dir)>>20, snapBytes>>10)
 

@@ -162,14 +162,16 @@ func snapAux(t *testing.T, store *eventstore.Store) *eventstore.Aux {
 	return aux
 }
 
-// storedSnapshots returns the seqs that have a stored snapshot value.
+// storedSnapshots returns the seqs that have a stored snapshot (a chunk 0).
 func storedSnapshots(t *testing.T, store *eventstore.Store) []uint64 {
 	t.Helper()
 	var seqs, listed []uint64
 	require.NoError(t, snapAux(t, store).Scan(context.Background(), nil, nil, func(key, _ []byte) error {
 		switch key[0] {
-		case 's':
-			seqs = append(seqs, binary.BigEndian.Uint64(key[1:]))
+		case 'c':
+			if binary.BigEndian.Uint32(key[9:]) == 0 {
+				seqs = append(seqs, binary.BigEndian.Uint64(key[1:]))
+			}
 		case 'i':
 			listed = append(listed, binary.BigEndian.Uint64(key[1:]))
 		}
@@ -181,19 +183,13 @@ func storedSnapshots(t *testing.T, store *eventstore.Store) []uint64 {
 
 func putSnapshotValue(t *testing.T, store *eventstore.Store, seq uint64, value []byte) {
 	t.Helper()
-	batch, err := snapAux(t, store).NewBatch()
-	require.NoError(t, err)
-	defer batch.Close()
-	require.NoError(t, batch.Set(append([]byte{'s'}, be64(seq)...), value))
-	require.NoError(t, batch.Set(append([]byte{'i'}, be64(seq)...), nil))
-	require.NoError(t, batch.Commit())
+	require.NoError(t, replay.StoreEnvelope(snapAux(t, store), seq, value))
 }
 
 func getSnapshotValue(t *testing.T, store *eventstore.Store, seq uint64) []byte {
 	t.Helper()
-	v, ok, err := snapAux(t, store).Get(append([]byte{'s'}, be64(seq)...))
+	v, err := replay.StoredEnvelope(context.Background(), snapAux(t, store), seq)
 	require.NoError(t, err)
-	require.True(t, ok)
 	return v
 }
 
