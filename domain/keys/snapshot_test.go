@@ -41,6 +41,7 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 	again, err := got.MarshalSnapshot()
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(b, again))
+	require.Equal(t, len(b), cap(b), "the buffer is sized exactly (entry.snapshotSize)")
 }
 
 func TestSnapshotRejects(t *testing.T) {

@@ -16,16 +16,16 @@ import (
 // Snapshots
 //
 // Every SnapshotEvery events, or every as many events as the state has
-// entries when that is more (see snapshotGap), the Ledger saves its state, encoded with
-// domain.State.MarshalSnapshot, in the store's Aux namespace "snap-<chain>"
-// (derived data: verify never reads it, and losing it only costs a longer
-// start), as projections/replay stores it: in chunks of 1 MiB written in
-// batches of 8 MiB, the last batch listing it, so that a save holds about
-// one copy of the encoded state and a crash during one leaves nothing that
-// Open reads. Open restores the newest snapshot whose seq and hash match the
-// chain's record at that seq and replays only the records after it; a
-// snapshot that does not match or does not decode is skipped with a warning
-// and the next older one is tried, then genesis.
+// entries when that is more (see snapshotGap), the Ledger saves its state,
+// encoded with domain.State.MarshalSnapshot, in the store's Aux namespace
+// "snap-<chain>" (derived data: verify never reads it, and losing it only
+// costs a longer start), as projections/replay stores it: in chunks of 1 MiB
+// written in batches of 8 MiB, the last batch listing it, so that a save
+// holds about one copy of the encoded state and a crash during one leaves
+// nothing that Open reads. Open restores the newest snapshot whose seq and
+// hash match the chain's record at that seq and replays only the records
+// after it; a snapshot that does not match or does not decode is skipped
+// with a warning and the next older one is tried, then genesis.
 //
 // Taking a snapshot does not hold up writers. Write already holds the write
 // lock when its events cross the next multiple of SnapshotEvery; there the

@@ -80,6 +80,33 @@ func (w *Writer) Time(t time.Time) {
 	w.Uvarint(uint64(t.Nanosecond()))
 }
 
+// Sizes of what Writer writes, for sizing a buffer exactly before writing.
+
+// UvarintSize is the size Uvarint(v) writes.
+func UvarintSize(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// VarintSize is the size Varint(v) writes.
+func VarintSize(v int64) int {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return UvarintSize(u)
+}
+
+// StringSize is the size String(s) writes.
+func StringSize(s string) int { return UvarintSize(uint64(len(s))) + len(s) }
+
+// TimeSize is the size Time(t) writes.
+func TimeSize(t time.Time) int { return VarintSize(t.Unix()) + UvarintSize(uint64(t.Nanosecond())) }
+
 // TimePtr writes whether t is set and then *t.
 func (w *Writer) TimePtr(t *time.Time) {
 	w.Bool(t != nil)
