@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,33 +38,6 @@ func keyState(tb testing.TB, n, from int) *domain.State {
 	}
 	s.Keys.TakeChanged()
 	return s
-}
-
-// logSink collects log lines.
-type logSink struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (s *logSink) Handle(_ context.Context, r slog.Record) error {
-	line := r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		line += " " + a.String()
-		return true
-	})
-	s.mu.Lock()
-	s.lines = append(s.lines, line)
-	s.mu.Unlock()
-	return nil
-}
-func (s *logSink) WithAttrs([]slog.Attr) slog.Handler { return s }
-func (s *logSink) WithGroup(string) slog.Handler      { return s }
-
-func (s *logSink) text() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.lines, "\n")
 }
 
 type fixture struct {
@@ -109,15 +80,15 @@ func (f *fixture) save(seq uint64, s *domain.State) int {
 // encoding, and what it logged.
 func (f *fixture) newest() (uint64, []byte, string) {
 	f.t.Helper()
-	sink := &logSink{}
+	sink := &eventstoretest.LogSink{}
 	s, head, ok, err := f.snaps.Newest(context.Background(), time.Time{}, slog.New(sink))
 	require.NoError(f.t, err)
 	if !ok {
-		return 0, nil, sink.text()
+		return 0, nil, sink.Text()
 	}
 	b, err := s.MarshalSnapshot()
 	require.NoError(f.t, err)
-	return head.Seq, b, sink.text()
+	return head.Seq, b, sink.Text()
 }
 
 // keysOf returns the stored keys of the namespace by kind and seq: for 'c'

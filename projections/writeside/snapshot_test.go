@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,47 +22,6 @@ import (
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
-// logSink collects log messages.
-type logSink struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (s *logSink) Handle(_ context.Context, r slog.Record) error {
-	line := r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		line += " " + a.String()
-		return true
-	})
-	s.mu.Lock()
-	s.msgs = append(s.msgs, line)
-	s.mu.Unlock()
-	return nil
-}
-func (s *logSink) WithAttrs([]slog.Attr) slog.Handler { return s }
-func (s *logSink) WithGroup(string) slog.Handler      { return s }
-
-// lines returns the messages so far.
-func (s *logSink) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.msgs...)
-}
-
-// count returns how many messages contain substr.
-func (s *logSink) count(substr string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, m := range s.msgs {
-		if strings.Contains(m, substr) {
-			n++
-		}
-	}
-	return n
-}
-
 type fixture struct {
 	t     *testing.T
 	store *eventstore.Store
@@ -80,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 
 // open opens a Ledger that logs to sink (if not nil) and closes it at the
 // end of the test, before the store.
-func (f *fixture) open(every int, sink *logSink) *writeside.Ledger {
+func (f *fixture) open(every int, sink *eventstoretest.LogSink) *writeside.Ledger {
 	f.t.Helper()
 	var h slog.Handler = slog.DiscardHandler
 	if sink != nil {
@@ -259,9 +217,9 @@ func TestOpenFromSnapshotEqualsFullReplay(t *testing.T) {
 	f.write(live, 437, 7)
 	require.NotEmpty(t, storedSnapshots(t, f.store))
 
-	sink := &logSink{}
+	sink := &eventstoretest.LogSink{}
 	fromSnap := f.open(50, sink)
-	require.Equal(t, 1, sink.count("snapshot restored"), sink.lines())
+	require.Equal(t, 1, sink.Count("snapshot restored"), sink.Lines())
 	full := f.open(writeside.NoSnapshots, nil)
 	requireSameState(t, f.gen, live, fromSnap)
 	requireSameState(t, f.gen, full, fromSnap)
@@ -270,9 +228,9 @@ func TestOpenFromSnapshotEqualsFullReplay(t *testing.T) {
 	// newer snapshot, with a tail) still equals a full replay.
 	require.NoError(t, live.Close())
 	f.write(fromSnap, 263, 5)
-	sink2 := &logSink{}
+	sink2 := &eventstoretest.LogSink{}
 	again := f.open(50, sink2)
-	require.Equal(t, 1, sink2.count("snapshot restored"), sink2.lines())
+	require.Equal(t, 1, sink2.Count("snapshot restored"), sink2.Lines())
 	requireSameState(t, f.gen, fromSnap, again)
 	requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), again)
 }
@@ -343,10 +301,10 @@ func TestOpenIgnoresBadSnapshots(t *testing.T) {
 			// Spoil the newest: Open falls back to the next older one.
 			newest := seqs[2]
 			putSnapshotValue(t, f.store, newest, tc.spoil(t, f, newest, getSnapshotValue(t, f.store, newest)))
-			sink := &logSink{}
+			sink := &eventstoretest.LogSink{}
 			l := f.open(40, sink)
-			require.GreaterOrEqual(t, sink.count("ignoring snapshot"), 1, sink.lines())
-			require.Equal(t, 1, sink.count("snapshot restored chain=default seq="+itoa(seqs[1])+" "), sink.lines())
+			require.GreaterOrEqual(t, sink.Count("ignoring snapshot"), 1, sink.Lines())
+			require.Equal(t, 1, sink.Count("snapshot restored chain=default seq="+itoa(seqs[1])+" "), sink.Lines())
 			requireSameState(t, f.gen, live, l)
 			// That Open saved a snapshot at the head (it replayed more than N
 			// events); spoil it too.
@@ -358,10 +316,10 @@ func TestOpenIgnoresBadSnapshots(t *testing.T) {
 			for _, seq := range []uint64{seqs[1], 130} { // seqs[2] is spoiled already
 				putSnapshotValue(t, f.store, seq, tc.spoil(t, f, seq, getSnapshotValue(t, f.store, seq)))
 			}
-			sink = &logSink{}
+			sink = &eventstoretest.LogSink{}
 			l = f.open(40, sink)
-			require.Equal(t, 0, sink.count("snapshot restored"), sink.lines())
-			require.GreaterOrEqual(t, sink.count("ignoring snapshot"), 3, sink.lines())
+			require.Equal(t, 0, sink.Count("snapshot restored"), sink.Lines())
+			require.GreaterOrEqual(t, sink.Count("ignoring snapshot"), 3, sink.Lines())
 			requireSameState(t, f.gen, live, l)
 			requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), l)
 		})
@@ -395,9 +353,9 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, l.Close())
 	require.NotEmpty(t, storedSnapshots(t, f.store))
-	sink := &logSink{}
+	sink := &eventstoretest.LogSink{}
 	restored := f.open(25, sink)
-	require.Equal(t, 1, sink.count("snapshot restored"), sink.lines())
+	require.Equal(t, 1, sink.Count("snapshot restored"), sink.Lines())
 	requireSameState(t, f.gen, l, restored)
 	requireSameState(t, f.gen, f.open(writeside.NoSnapshots, nil), restored)
 }
