@@ -15,7 +15,7 @@ func (r *Registry) ShareShortHash(plaintext string) bool {
 	}
 	clashing := h
 	clashing[31] ^= 1
-	r.owners.Store(clashing, other)
+	r.owners.Store(clashing, r.owners.Number(other))
 	_, shared, _ := r.owners.Load(h)
 	return shared
 }

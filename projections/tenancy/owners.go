@@ -37,8 +37,9 @@ type ownerIndex struct {
 
 func shortOf(h [32]byte) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
 
-// number returns the chain number of chain, giving it one if it has none.
-func (o *ownerIndex) number(chain string) uint32 {
+// Number returns the chain number of chain, giving it one if it has none.
+// It scans the chains: call it once per chain, not per key.
+func (o *ownerIndex) Number(chain string) uint32 {
 	if p := o.chains.Load(); p != nil {
 		for i, c := range *p {
 			if c == chain {
@@ -62,11 +63,12 @@ func (o *ownerIndex) number(chain string) uint32 {
 	return uint32(len(next) - 1)
 }
 
-// Store records that chain holds the key with hash h. It reports whether
-// the first 8 bytes of h were already recorded for another chain (the
-// caller may then check whether that chain holds h itself).
-func (o *ownerIndex) Store(h [32]byte, chain string) (clash bool) {
-	n, k := o.number(chain), shortOf(h)
+// Store records that the chain numbered n (Number) holds the key with hash
+// h. It reports whether the first 8 bytes of h were already recorded for
+// another chain (the caller may then check whether that chain holds h
+// itself).
+func (o *ownerIndex) Store(h [32]byte, n uint32) (clash bool) {
+	k := shortOf(h)
 	s := &o.shards[k%ownerShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -20,8 +20,9 @@ func TestOwnerIndex(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, c := range chains {
 		wg.Go(func() {
+			n := o.Number(c)
 			for i := range 2000 {
-				require.False(t, o.Store(hash(c, i), c))
+				require.False(t, o.Store(hash(c, i), n))
 			}
 		})
 	}
@@ -34,11 +35,11 @@ func TestOwnerIndex(t *testing.T) {
 			require.Equal(t, c, got)
 		}
 	}
-	require.False(t, o.Store(hash("acme", 7), "acme"), "the same chain again is no clash")
+	require.False(t, o.Store(hash("acme", 7), o.Number("acme")), "the same chain again is no clash")
 
 	clashing := hash("acme", 7)
 	clashing[31] ^= 1 // same first 8 bytes, another key
-	require.True(t, o.Store(clashing, "default"))
+	require.True(t, o.Store(clashing, o.Number("default")))
 	for _, h := range [][32]byte{clashing, hash("acme", 7)} {
 		_, shared, ok := o.Load(h)
 		require.True(t, ok)

@@ -158,13 +158,14 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 func (r *Registry) openLedger(ctx context.Context, chain string) (*writeside.Ledger, error) {
 	cfg := r.cfg.Ledger
 	cfg.Store, cfg.Chain = r.cfg.Store, chain
-	cfg.KeyAdded = func(h [32]byte) { r.owners.Store(h, chain) }
+	n := r.owners.Number(chain)
+	cfg.KeyAdded = func(h [32]byte) { r.owners.Store(h, n) }
 	l, err := writeside.Open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: open chain %s: %w", chain, err)
 	}
 	for _, h := range l.KeyHashes() {
-		if !r.owners.Store(h, chain) {
+		if !r.owners.Store(h, n) {
 			continue
 		}
 		if prev := r.holder(h); prev != nil {
