@@ -146,9 +146,9 @@ func (e *entry) revokedAt() time.Time {
 	return e.change.revokedAt.Time()
 }
 
-// instant is a time.Time in UTC without its location pointer: Unix seconds
-// and nanoseconds, covering every time.Time exactly. The zero instant is
-// the zero time.Time.
+// instant is a time.Time in UTC without its location pointer: seconds since
+// time.Time's own epoch (year 1) and nanoseconds, covering every time.Time
+// exactly. The zero instant is the zero time.Time.
 type instant struct {
 	sec  int64 // seconds since year 1 (time.Time's own epoch), so that zero means unset
 	nsec int32
