@@ -99,7 +99,10 @@ type chainWriter struct {
 }
 
 func newChainWriter(s *Store, chain string, last Record) (*chainWriter, error) {
-	tree, err := loadRange(s.db, chain, last.Seq)
+	tree, err := treeFactory.NewEmptyRange(0), error(nil)
+	if treeOn {
+		tree, err = loadRange(s.db, chain, last.Seq)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: load merkle tree of %s at %d: %w", chain, last.Seq, err)
 	}
@@ -345,12 +348,14 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 			}
 			// compact.Range keeps the slice it is given: give it its own
 			// copy, not one into records the callers hold.
-			leaf := r.Hash
-			if err := w.tree.Append(leaf[:], storeNode); err != nil {
-				return fail(fmt.Errorf("extend merkle tree of %s at %d: %w", w.chain, r.Seq, err))
-			}
-			if setErr != nil {
-				return fail(setErr)
+			if treeOn {
+				leaf := r.Hash
+				if err := w.tree.Append(leaf[:], storeNode); err != nil {
+					return fail(fmt.Errorf("extend merkle tree of %s at %d: %w", w.chain, r.Seq, err))
+				}
+				if setErr != nil {
+					return fail(setErr)
+				}
 			}
 			a.last = Head{Seq: r.Seq, Hash: r.Hash}
 			a.n++
@@ -360,7 +365,7 @@ func (w *chainWriter) apply(group []*Pending) (applied, bool) {
 		return fail(err)
 	}
 	ingested := group[0].ingested
-	if signer := w.store.opts.Signer; signer != nil {
+	if signer := w.store.opts.Signer; signer != nil && treeOn {
 		root, err := rangeRoot(w.tree)
 		if err != nil {
 			return fail(err)
