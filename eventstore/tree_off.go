@@ -11,7 +11,7 @@ package eventstore
 //
 //	go build -tags custos_notree -o custos-notree ./cmd/custos
 //
-// Such a binary gives none of the evidence docs/audit.md promises; a
+// Such a binary gives none of the evidence docs/proofs.md describes; a
 // folder it wrote has no tree and no checkpoint, and a release build
 // refuses to open it until it is verified and signed once. Never ship it.
 const treeOn = false
