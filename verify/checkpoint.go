@@ -49,35 +49,69 @@ func WithCheckpoint(cp checkpoint.Checkpoint) Option {
 	return func(o *options) { o.checkpoint = &cp }
 }
 
-// treeCheck recomputes a chain's tree from its records as they pass.
+// treeCheck recomputes a chain's tree from its records as they pass. A
+// treeCheck of a segment (Store checks long chains in segments at once)
+// covers the leaves from its begin; join appends a later segment's.
 type treeCheck struct {
 	cp   checkpoint.Checkpoint
 	tree *compact.Range
-	root []byte // set once the tree reaches cp.Size
+	root []byte // set once a tree from leaf 0 reaches cp.Size
 	err  error
 }
 
-func newTreeCheck(cp checkpoint.Checkpoint) *treeCheck {
-	f := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-	t := &treeCheck{cp: cp, tree: f.NewEmptyRange(0)}
+var treeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+func newTreeCheck(cp checkpoint.Checkpoint) *treeCheck { return newTreeCheckFrom(cp, 0) }
+
+// newTreeCheckFrom starts a tree at leaf index begin (seq begin+1).
+func newTreeCheckFrom(cp checkpoint.Checkpoint, begin uint64) *treeCheck {
+	t := &treeCheck{cp: cp, tree: treeFactory.NewEmptyRange(begin)}
 	if cp.Size == 0 {
 		t.root = rfc6962.DefaultHasher.EmptyRoot()
 	}
 	return t
 }
 
+// reached reports whether the tree has stopped growing: it holds the
+// checkpoint's size (or failed).
+func (t *treeCheck) reached() bool {
+	return t.root != nil || t.err != nil || t.tree.End() == t.cp.Size
+}
+
 // add extends the tree with the next chained record's hash.
 func (t *treeCheck) add(h []byte) {
-	if t.root != nil || t.err != nil {
+	if t.reached() {
 		return
 	}
 	// The range keeps leaf slices; h is the caller's buffer.
 	if t.err = t.tree.Append(bytes.Clone(h), nil); t.err != nil {
 		return
 	}
-	if t.tree.End() == t.cp.Size {
+	t.rootIfReached()
+}
+
+// rootIfReached computes the root once a tree from leaf 0 holds cp.Size.
+func (t *treeCheck) rootIfReached() {
+	if t.root == nil && t.err == nil && t.tree.Begin() == 0 && t.tree.End() == t.cp.Size {
 		t.root, t.err = t.tree.GetRootHash(nil)
 	}
+}
+
+// join appends the leaves of next, the tree of the segment that follows
+// t's (next.tree begins where t's ends, unless t stopped early: then the
+// join changes nothing, as a single pass would have stopped there too).
+func (t *treeCheck) join(next *treeCheck) {
+	if t.reached() || next.tree.Begin() != t.tree.End() {
+		return
+	}
+	if next.err != nil {
+		t.err = next.err
+		return
+	}
+	if t.err = t.tree.AppendRange(next.tree, nil); t.err != nil {
+		return
+	}
+	t.rootIfReached()
 }
 
 // finish adds the checkpoint's result to r and, if nothing failed before,
