@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -94,15 +95,16 @@ func treeSizeParam(c echo.Context, ev EvidenceLog, name string) (uint64, error) 
 	return th.Size, nil
 }
 
-// uintParamStrict parses an optional positive whole number; 0 or absent
-// gives def, anything else that is not a whole number from 1 is a 400.
+// uintParamStrict parses an optional positive whole number: absent or
+// empty gives def, anything that is not a whole number from 1 to
+// math.MaxInt64 (0, a sign, a fraction, more digits) is a 400.
 func uintParamStrict(c echo.Context, name string, def uint64) (uint64, error) {
 	if c.QueryParam(name) == "" {
 		return def, nil
 	}
 	n, err := uintParam(c, name, def, 1, math.MaxInt64)
 	if err != nil {
-		return 0, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid request: %s must be a whole number from 1.", name))
+		return 0, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid request: %s must be a whole number from 1 to %d.", name, int64(math.MaxInt64)))
 	}
 	return n, nil
 }
@@ -110,7 +112,7 @@ func uintParamStrict(c echo.Context, name string, def uint64) (uint64, error) {
 // proofError turns a size the tree does not have into a 400.
 func proofError(err error) error {
 	if errors.Is(err, eventstore.ErrBadTreeSize) {
-		return echo.NewHTTPError(http.StatusBadRequest, "Invalid request: "+err.Error()+".")
+		return echo.NewHTTPError(http.StatusBadRequest, "Invalid request: "+strings.TrimPrefix(err.Error(), "eventstore: ")+".")
 	}
 	return fmt.Errorf("httpapi: proof: %w", err)
 }

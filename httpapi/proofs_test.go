@@ -120,9 +120,30 @@ func TestEvidenceRoutes(t *testing.T) {
 		fmt.Sprintf("/v1/audit/proof/inclusion?seq=1&size=%d", cp.Size+1),
 		"/v1/audit/proof/inclusion?seq=x",
 		"/v1/audit/proof/inclusion?seq=1&other=1",
+		"/v1/audit/proof/inclusion?seq=-1",
+		"/v1/audit/proof/inclusion?seq=1.5",
+		"/v1/audit/proof/inclusion?seq=1&size=0",
+		"/v1/audit/proof/inclusion?seq=2&size=1",
+		"/v1/audit/proof/inclusion?seq=9223372036854775807",
+		"/v1/audit/proof/inclusion?seq=18446744073709551616",
+		"/v1/audit/proof/inclusion?seq=1&size=18446744073709551615",
+		"/v1/audit/proof/inclusion?seq=1&seq=2",
+		"/v1/audit/proof/consistency?from=0&to=1",
+		"/v1/audit/proof/consistency?from=1&to=0",
+		"/v1/audit/proof/consistency?from=x",
+		fmt.Sprintf("/v1/audit/proof/consistency?from=%d", s.head(t)+1),
+		fmt.Sprintf("/v1/audit/proof/consistency?from=1&to=%d", cp.Size+1000),
+		"/v1/audit/proof/consistency?from=9223372036854775807",
+		"/v1/audit/proof/consistency?from=9223372036854775808",
 	} {
 		r := s.get(t, path, s.admin)
 		assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", path, r.body)
+		var e struct {
+			Detail string `json:"detail"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &e), "%s: %s", path, r.body)
+		assert.NotEmpty(t, e.Detail, "%s: %s", path, r.body)
+		assert.NotContains(t, e.Detail, "eventstore:", "%s: a package name in an answer", path)
 	}
 	assert.Equal(t, http.StatusUnauthorized, s.get(t, "/v1/audit/checkpoint", "").status)
 }

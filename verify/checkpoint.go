@@ -115,7 +115,9 @@ func (t *treeCheck) join(next *treeCheck) {
 }
 
 // finish adds the checkpoint's result to r and, if nothing failed before,
-// its problem.
+// its problem. chain is "" for an empty export checked without an expected
+// chain: it names no chain to compare the origin with, and is short of any
+// checkpoint but one of size 0 (docs/export-format.md).
 func (t *treeCheck) finish(r *Report, chain string) {
 	b64 := base64.StdEncoding.EncodeToString
 	res := &CheckpointResult{Origin: t.cp.Origin, Size: t.cp.Size, Root: b64(t.cp.Root[:])}
@@ -128,7 +130,7 @@ func (t *treeCheck) finish(r *Report, chain string) {
 		return
 	}
 	switch {
-	case !strings.HasSuffix(t.cp.Origin, "/"+chain):
+	case chain != "" && !strings.HasSuffix(t.cp.Origin, "/"+chain):
 		r.Detail = &Problem{Seq: t.cp.Size, Kind: KindCheckpointMismatch, Expected: "origin ending in /" + chain, Got: t.cp.Origin,
 			Message: "the checkpoint is for another chain"}
 	case t.err != nil:

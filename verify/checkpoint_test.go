@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -180,4 +182,42 @@ func TestVerifyExportRangeAgainstCheckpointIsRefused(t *testing.T) {
 	}
 	_, err := verify.Export(context.Background(), &buf, verify.WithCheckpoint(f.cp))
 	require.ErrorContains(t, err, "from genesis")
+}
+
+// TestVerifyEmptyExportAgainstCheckpoint: an empty file names no chain, so
+// against a checkpoint it is short of it (checkpoint_truncated), unless the
+// checkpoint's size is 0 or --chain names another chain than its origin's
+// (docs/export-format.md, "Lines").
+func TestVerifyEmptyExportAgainstCheckpoint(t *testing.T) {
+	t.Parallel()
+	f := newSignedFixture(t, nil, "")
+	empty := f.cp
+	empty.Size, empty.Root = 0, sha256.Sum256(nil)
+	cases := []struct {
+		name string
+		cp   checkpoint.Checkpoint
+		opts []verify.Option
+		kind string // "" = valid
+	}{
+		{"checkpoint of 20 records", f.cp, nil, verify.KindCheckpointTruncated},
+		{"checkpoint of 20 records, --chain its chain", f.cp, []verify.Option{verify.ExpectChain(chain)}, verify.KindCheckpointTruncated},
+		{"checkpoint of 20 records, --chain another", f.cp, []verify.Option{verify.ExpectChain("tenant-b")}, verify.KindCheckpointMismatch},
+		{"checkpoint of the empty tree", empty, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := verify.Export(context.Background(), strings.NewReader(""), append(tc.opts, verify.WithCheckpoint(tc.cp))...)
+			require.NoError(t, err)
+			require.NotNil(t, r.Checkpoint)
+			if tc.kind == "" {
+				require.True(t, r.Valid, "%+v", r.Detail)
+				assert.True(t, r.Checkpoint.Contained)
+				return
+			}
+			require.False(t, r.Valid)
+			assert.Equal(t, tc.kind, r.Detail.Kind, "%+v", r.Detail)
+			assert.Equal(t, tc.cp.Size, r.Detail.Seq)
+		})
+	}
 }

@@ -165,3 +165,38 @@ func TestServeRefusesAStoreWithoutItsKey(t *testing.T) {
 	inside := requireCode(t, 1, runCLI(t, nil, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--signing-key", filepath.Join(dir, "key")))
 	assert.Contains(t, inside.stderr, "inside the data folder")
 }
+
+// TestInitRefusesASigningKeyLinkedIntoTheData: a key path that reaches the
+// data folder through a symlink is inside it too, and no key is written.
+func TestInitRefusesASigningKeyLinkedIntoTheData(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		// paths returns the --data and --signing-key arguments, and the
+		// key file as it lands in the real data folder.
+		paths func(t *testing.T, root string) (data, key, landed string)
+	}{
+		{"key through a link to the data folder", func(t *testing.T, root string) (string, string, string) {
+			data := filepath.Join(root, "data")
+			require.NoError(t, os.Mkdir(data, 0o700))
+			require.NoError(t, os.Symlink(data, filepath.Join(root, "link")))
+			return data, filepath.Join(root, "link", "key"), filepath.Join(data, "key")
+		}},
+		{"data folder through a link, key in its target", func(t *testing.T, root string) (string, string, string) {
+			real := filepath.Join(root, "real")
+			require.NoError(t, os.Mkdir(real, 0o700))
+			require.NoError(t, os.Symlink(real, filepath.Join(root, "data")))
+			return filepath.Join(root, "data"), filepath.Join(real, "key"), filepath.Join(real, "key")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			data, key, landed := tc.paths(t, t.TempDir())
+			r := requireCode(t, 2, runCLI(t, nil, "init", "--data", data, "--signing-key", key))
+			assert.Contains(t, r.stderr, "inside the data folder")
+			_, err := os.Lstat(landed)
+			assert.ErrorIs(t, err, os.ErrNotExist, "a signing key was written into the data folder")
+		})
+	}
+}

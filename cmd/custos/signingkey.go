@@ -61,10 +61,12 @@ func defaultOrigin() string {
 // errNoSigningKey means a store exists but its signing key file does not.
 var errNoSigningKey = errors.New("no checkpoint signing key")
 
-// checkKeyOutside refuses a key path inside the data folder.
+// checkKeyOutside refuses a key path inside the data folder, symlinks
+// resolved (of the key file itself, its folders and the data folder), so
+// that neither a link into the folder nor a linked data folder passes.
 func checkKeyOutside(path, dataDir string) error {
-	key, err1 := filepath.Abs(path)
-	data, err2 := filepath.Abs(dataDir)
+	key, err1 := resolveExisting(path)
+	data, err2 := resolveExisting(dataDir)
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
