@@ -91,6 +91,16 @@ type Config struct {
 	// TracerProvider is set. Default: W3C trace context (baggage from
 	// callers is not taken: nothing in custos reads it).
 	Propagator propagation.TextMapPropagator
+	// TraceRequest, with TracerProvider, decides for each request before
+	// any span exists whether it is traced, from the caller's span context
+	// (not valid when the request carries none): the head sampling of
+	// OTEL_TRACES_SAMPLER, made here so that a request it turns down runs
+	// without otelhttp's wrappers, at what tracing off costs. The provider
+	// must then sample every span it is asked for (sdktrace.AlwaysSample):
+	// the decision is already made. Nil traces every request through
+	// otelhttp and leaves the decision to the provider's sampler. Safe for
+	// concurrent use.
+	TraceRequest func(parent trace.SpanContext) bool
 	// Cluster, set on a node of a cluster (serve --nats), makes the node
 	// forward writes to the chain's sequencer, serve GET /v1/cluster and
 	// show its role in /readyz (see cluster.go). Default nil: a single

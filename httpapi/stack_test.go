@@ -82,6 +82,8 @@ type stack struct {
 	signer *checkpoint.Signer
 	// tracer, if set, is the store's and the server's TracerProvider.
 	tracer trace.TracerProvider
+	// traceRequest is Config.TraceRequest (withTraceRequest).
+	traceRequest func(parent trace.SpanContext) bool
 	// cluster and minSeqWait are Config.Cluster and Config.MinSeqWait.
 	cluster    httpapi.Cluster
 	minSeqWait time.Duration
@@ -117,6 +119,11 @@ func withAlerts(h httpapi.AlertHooks) stackOption { return func(s *stack) { s.al
 
 // withTracing sets the TracerProvider of the store and the server.
 func withTracing(tp trace.TracerProvider) stackOption { return func(s *stack) { s.tracer = tp } }
+
+// withTraceRequest sets Config.TraceRequest.
+func withTraceRequest(f func(parent trace.SpanContext) bool) stackOption {
+	return func(s *stack) { s.traceRequest = f }
+}
 
 // withCluster sets Config.Cluster and Config.MinSeqWait.
 func withCluster(c httpapi.Cluster, minSeqWait time.Duration) stackOption {
@@ -202,6 +209,7 @@ func (s *stack) open(create bool) {
 		VerifierKey: vkeyOf(s.signer),
 
 		TracerProvider: s.tracer,
+		TraceRequest:   s.traceRequest,
 		Cluster:        s.cluster,
 		MinSeqWait:     s.minSeqWait,
 	})

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -34,15 +35,40 @@ const (
 // once echo has routed the request. The Ledger's appends see the span in
 // the request's context, so the group commit that carries a request's
 // records links to it.
+//
+// With Config.TraceRequest, a request it turns down skips otelhttp and
+// runs h as it is, with no span in its context.
 func (s *Server) traced(h http.Handler) http.Handler {
 	tp := s.cfg.TracerProvider
 	if tp == nil {
 		return h
 	}
-	return otelhttp.NewHandler(h, "custos",
+	inner := otelhttp.NewHandler(h, "custos",
 		otelhttp.WithTracerProvider(tp),
 		otelhttp.WithPropagators(s.cfg.Propagator),
 		otelhttp.WithMeterProvider(noop.NewMeterProvider()))
+	decide, prop := s.cfg.TraceRequest, s.cfg.Propagator
+	if decide == nil {
+		return inner
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var parent trace.SpanContext
+		if !isTraceContext(prop) || r.Header.Get("Traceparent") != "" {
+			parent = trace.SpanContextFromContext(prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		if decide(parent) {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// isTraceContext reports whether p is the W3C trace context propagator
+// alone, which reads nothing from a request without a traceparent header.
+func isTraceContext(p propagation.TextMapPropagator) bool {
+	_, ok := p.(propagation.TraceContext)
+	return ok
 }
 
 // traceRoute names the request's span "METHOD /route" after the registered

@@ -156,6 +156,55 @@ func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
 	}
 }
 
+// TestTraceRequestSamplesBeforeTheSpan: with Config.TraceRequest, a request
+// it turns down makes no span at all (neither otelhttp's nor a commit's),
+// and is answered as usual; one it lets through is traced as always, and
+// its commit is linked to it. Here only callers with a sampled traceparent
+// are traced, as parentbased_always_off would.
+func TestTraceRequestSamplesBeforeTheSpan(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	var asked atomic.Int64
+	e := newEvalStack(t, withTracing(tp), withTraceRequest(func(parent trace.SpanContext) bool {
+		asked.Add(1)
+		return parent.IsValid() && parent.IsSampled()
+	}))
+	exp.Reset()
+	asked.Store(0)
+
+	for i := range 5 {
+		r := e.evaluate(t, e.agentKey, evalBody(fmt.Sprintf("s-untraced-%d", i), "crm", "low", "loan_review"))
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	}
+	unsampled := map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}
+	r := e.do(t, request{method: http.MethodPost, path: "/v1/context/evaluate", key: e.agentKey,
+		body: evalBody("s-untraced-flag", "crm", "low", "loan_review"), header: unsampled})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, int64(6), asked.Load(), "asked once per request")
+	assert.Empty(t, exp.GetSpans(), "a request turned down makes no span, nor does its commit")
+
+	sampled := map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	r = e.do(t, request{method: http.MethodPost, path: "/v1/context/evaluate", key: e.agentKey,
+		body: evalBody("s-traced", "crm", "low", "loan_review"), header: sampled})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var request, commit *tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		for _, s := range exp.GetSpans() {
+			switch s.Name {
+			case "POST /v1/context/evaluate":
+				request = &s
+			case "eventstore commit":
+				commit = &s
+			}
+		}
+		return request != nil && commit != nil
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", request.SpanContext.TraceID().String())
+	require.Len(t, commit.Links, 1)
+	assert.Equal(t, request.SpanContext.SpanID(), commit.Links[0].SpanContext.SpanID())
+}
+
 // BenchmarkEvaluateTracing runs durable evaluations through the server's
 // handler (no network) with tracing off (no TracerProvider) and on (the
 // SDK, every request sampled, a batch processor feeding a discarding

@@ -318,6 +318,7 @@ Lost it? custos admin-key reset --data %s
 		Alerts:      alerts.hooks(),
 		// nil when tracing is off
 		TracerProvider: tr.provider,
+		TraceRequest:   tr.traceRequest,
 		Cluster:        node.api(),
 		Backup: func(_ context.Context, dir string) error {
 			if err := store.Checkpoint(dir); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestTracingFollowsTheOTELEnvironment(t *testing.T) {
@@ -26,6 +27,9 @@ func TestTracingFollowsTheOTELEnvironment(t *testing.T) {
 		{name: "http/protobuf", env: map[string]string{envEndpoint: "http://x:4318", envProtocol: "http/protobuf"}, on: true},
 		{name: "grpc refused", env: map[string]string{envEndpoint: "http://x:4317", envTracesProtocol: "grpc"}, err: "http/protobuf only"},
 		{name: "console refused", env: map[string]string{envTracesExporter: "console"}, err: "otlp only"},
+		{name: "ratio sampler", env: map[string]string{envEndpoint: "http://x:4318", envSampler: "parentbased_traceidratio", envSamplerArg: "0.01"}, on: true},
+		{name: "unknown sampler refused", env: map[string]string{envEndpoint: "http://x:4318", envSampler: "jaeger_remote"}, err: "custos knows always_on"},
+		{name: "bad ratio refused", env: map[string]string{envEndpoint: "http://x:4318", envSampler: "traceidratio", envSamplerArg: "1.5"}, err: "want a ratio from 0 to 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -40,5 +44,66 @@ func TestTracingFollowsTheOTELEnvironment(t *testing.T) {
 			require.NoError(t, tr.shutdown(context.Background()))
 			require.NoError(t, tr.shutdown(context.Background()), "shutdown is safe twice")
 		})
+	}
+}
+
+// TestRequestSamplerFollowsTheSpecification: each OTEL_TRACES_SAMPLER value
+// decides for a request without a caller's trace context, with a sampled
+// one and with an unsampled one, as the OpenTelemetry SDK's sampler of that
+// name does.
+func TestRequestSamplerFollowsTheSpecification(t *testing.T) {
+	t.Parallel()
+	low, _ := trace.TraceIDFromHex("00000000000000000000000000000001")  // below any ratio but 0
+	high, _ := trace.TraceIDFromHex("0000000000000000ffffffffffffffff") // above any ratio but 1
+	span, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	parent := func(id trace.TraceID, sampled bool) trace.SpanContext {
+		cfg := trace.SpanContextConfig{TraceID: id, SpanID: span, Remote: true}
+		if sampled {
+			cfg.TraceFlags = trace.FlagsSampled
+		}
+		return trace.NewSpanContext(cfg)
+	}
+	type want struct{ rootLow, rootHigh, sampledHigh, unsampledLow bool }
+	for _, tc := range []struct {
+		sampler, arg string
+		want         want
+	}{
+		{"", "", want{true, true, true, false}},
+		{"parentbased_always_on", "", want{true, true, true, false}},
+		{"always_on", "", want{true, true, true, true}},
+		{"always_off", "", want{false, false, false, false}},
+		{"parentbased_always_off", "", want{false, false, true, false}},
+		{"traceidratio", "0.5", want{true, false, false, true}},
+		{"TraceIdRatio", "", want{true, true, true, true}}, // default ratio 1
+		{"parentbased_traceidratio", "0.5", want{true, false, true, false}},
+		{"parentbased_traceidratio", "0", want{false, false, true, false}},
+	} {
+		t.Run(tc.sampler+" "+tc.arg, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{envSampler: tc.sampler, envSamplerArg: tc.arg}
+			// random stands in for a request that starts a trace: 0.25 is
+			// below a ratio of 0.5, 0.75 above it.
+			for _, r := range []struct {
+				random float64
+				want   bool
+			}{{0.25, tc.want.rootLow}, {0.75, tc.want.rootHigh}} {
+				decide, err := requestSampler(func(k string) string { return env[k] }, func() float64 { return r.random })
+				require.NoError(t, err)
+				assert.Equal(t, r.want, decide(trace.SpanContext{}), "no caller, random %v", r.random)
+			}
+			decide, err := requestSampler(func(k string) string { return env[k] }, func() float64 { return 0.99 })
+			require.NoError(t, err)
+			assert.Equal(t, tc.want.sampledHigh, decide(parent(high, true)), "sampled caller, high trace id")
+			assert.Equal(t, tc.want.unsampledLow, decide(parent(low, false)), "unsampled caller, low trace id")
+		})
+	}
+	for _, bad := range []map[string]string{
+		{envSampler: "xray"},
+		{envSampler: "traceidratio", envSamplerArg: "-0.1"},
+		{envSampler: "traceidratio", envSamplerArg: "NaN"},
+		{envSampler: "parentbased_traceidratio", envSamplerArg: "half"},
+	} {
+		_, err := requestSampler(func(k string) string { return bad[k] }, func() float64 { return 0 })
+		require.Error(t, err, "%v", bad)
 	}
 }
