@@ -8,7 +8,10 @@
 // Map copies its shards, not its values. Values that are pointers and are
 // changed in place must themselves be copied before their first change
 // after a Clone (the projections stamp each value with the generation it
-// was copied in; see keys.State.mutable).
+// was copied in; see decision.Sessions.mutable). Values without pointers,
+// changed by a Set, need nothing of the kind (see keys.State), and a Map
+// whose keys and values hold no pointers is not traced by the garbage
+// collector entry by entry.
 //
 // A Map is not safe for concurrent use: Get, Len and All may run
 // concurrently with each other, but not with Set, Delete or Clone, which all
