@@ -186,7 +186,7 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 		}
 		grace = time.Duration(g) * time.Second
 	}
-	old, ok := s.byID.get(s, cmd.KeyID)
+	old, ok := s.get(cmd.KeyID)
 	if !ok {
 		return KeyRotated{}, "", ErrNotFound
 	}
@@ -197,7 +197,7 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 	if expiresAt := old.expiresAt.Time(); oldRevokedAt.After(expiresAt) {
 		oldRevokedAt = expiresAt
 	}
-	k := s.view(&old)
+	k := s.view(old)
 	ev := KeyRotated{
 		OldKeyID:     k.KeyID,
 		OldRevokedAt: oldRevokedAt,
@@ -243,7 +243,7 @@ func (e *entry) rotatable(now time.Time) error {
 // allowed. s is only read.
 func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, error) {
 	now = now.UTC()
-	k, ok := s.byID.get(s, keyID)
+	k, ok := s.get(keyID)
 	if !ok {
 		return KeyRevoked{}, ErrNotFound
 	}
@@ -259,7 +259,7 @@ func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, erro
 // otherAdmin reports whether an admin key other than except is active at now
 // and not scheduled to stop working before it expires.
 func (s *State) otherAdmin(except string, now time.Time) bool {
-	for e := range s.byID.all() {
+	for e := range s.all() {
 		if e.scope.Scope() == ScopeAdmin && e.revoked().IsZero() && now.Before(e.expiresAt.Time()) && !s.arena.is(e.id(), except) {
 			return true
 		}
@@ -276,14 +276,14 @@ func (s *State) otherAdmin(except string, now time.Time) bool {
 // not valid for it at its seq. Errors: ErrInvalidKey (unknown, revoked or
 // expired, without saying which) or ErrInsufficientScope.
 func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
-	e, ok := s.byID.get(s, keyID)
+	e, ok := s.get(keyID)
 	if !ok || !e.active(now) {
 		return Key{}, ErrInvalidKey
 	}
 	if scope := e.scope.Scope(); !scope.Allows(need) {
 		return Key{}, fmt.Errorf("%w: key %s has scope %s, the change needs %s", ErrInsufficientScope, keyID, scope, need)
 	}
-	return s.view(&e), nil
+	return s.view(e), nil
 }
 
 // ActiveAdmins returns how many admin keys are active at now, and the
@@ -291,7 +291,7 @@ func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
 // pending revocation or its expiry): until then, and until the next key
 // event, the count cannot change. It visits every key.
 func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
-	for e := range s.byID.all() {
+	for e := range s.all() {
 		if e.scope.Scope() != ScopeAdmin || !e.active(now) {
 			continue
 		}
@@ -326,7 +326,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 	if !validKeyID(c.KeyID) {
 		return "", fmt.Errorf("%w: got %q", ErrMalformedID, c.KeyID)
 	}
-	if _, dup := s.byID.get(s, c.KeyID); dup {
+	if _, dup := s.get(c.KeyID); dup {
 		return "", fmt.Errorf("%w: %q already exists", ErrMalformedID, c.KeyID)
 	}
 	plaintext, err := Generate(entropy)
@@ -334,7 +334,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 		return "", err
 	}
 	h := Hash(plaintext)
-	if _, dup := s.byHash.get(s, h); dup {
+	if _, dup := s.byHash.find(s, h); dup {
 		return "", errors.New("keys: generated key collides with an existing key; the entropy source is broken")
 	}
 	c.Prefix = DisplayPrefix(plaintext)

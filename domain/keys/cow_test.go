@@ -2,6 +2,7 @@ package keys
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -22,17 +23,18 @@ func TestFrozenCopySharesUntilChanged(t *testing.T) {
 			KeyHash: fmt.Sprintf("%x", h), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 	}
 	entryOf := func(s *State, id string) entry {
-		e, ok := s.byID.get(s, id)
+		i, ok := s.byID.find(s, id)
 		require.True(t, ok)
-		byHash, ok := s.byHash.get(s, s.arena.hash(&e))
+		byHash, ok := s.byHash.find(s, s.arena.hash(s.entries.at(i)))
 		require.True(t, ok)
-		require.Equal(t, e, byHash, "byID and byHash find the same entry")
-		return e
+		require.Equal(t, i, byHash, "byID and byHash find the same entry")
+		return *s.entries.at(i)
 	}
 	before := entryOf(&s, "key_0")
 	frozen := s.FrozenCopy()
 	require.Equal(t, before, entryOf(frozen, "key_0"))
 	require.Same(t, &s.arena.chunks[0][0], &frozen.arena.chunks[0][0], "a frozen copy shares the arena")
+	require.Same(t, s.entries.pages[0], frozen.entries.pages[0], "and the entries")
 	require.Equal(t, len(frozen.arena.chunks), cap(frozen.arena.chunks), "appending to the copy's chunk list copies it")
 
 	require.NoError(t, s.Apply(KeyUsed{KeyID: "key_0", UsedAt: t0.Add(time.Minute)}))
@@ -41,6 +43,7 @@ func TestFrozenCopySharesUntilChanged(t *testing.T) {
 		KeyID: "key_3", Name: "k", Scope: ScopeRead, KeyHash: fmt.Sprintf("%x", [32]byte{3}), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
 		RotatedFrom: "key_1"}}))
 	require.Equal(t, before, entryOf(frozen, "key_0"), "the frozen copy's entry is unchanged")
+	require.NotSame(t, s.entries.pages[0], frozen.entries.pages[0], "the first write copied the page")
 	require.Equal(t, t0.Add(time.Minute), entryOf(&s, "key_0").lastUsedAt.Time())
 	require.Equal(t, entryOf(frozen, "key_2"), entryOf(&s, "key_2"), "unchanged entries stay equal")
 	require.Zero(t, entryOf(frozen, "key_1").rotatedTo)
@@ -89,4 +92,39 @@ func TestArenaAppendsOnly(t *testing.T) {
 	big := b.intern(string(make([]byte, chunkMax+1)))
 	require.Len(t, b.string(big), chunkMax+1)
 	require.Equal(t, "", b.string(b.intern("")))
+}
+
+// A table shared by share keeps each side's entries its own, across pages
+// and appends on both sides, and a clone has the same entries.
+func TestTableCopiesOnWrite(t *testing.T) {
+	t.Parallel()
+	mark := func(n uint32) entry { return entry{idLen: n} }
+	var a table
+	for i := range uint32(3*pageLen - 5) {
+		require.Equal(t, i, a.add(mark(i)))
+	}
+	b := a.share()
+	a.set(1, mark(1000))
+	b.set(pageLen+1, mark(2000))
+	ia, ib := a.add(mark(3000)), b.add(mark(4000))
+	require.Equal(t, ia, ib, "both append at the same index")
+	for range 10 {
+		b.add(mark(5000)) // b grows a page of its own
+	}
+	require.Equal(t, uint32(1000), a.at(1).idLen)
+	require.Equal(t, uint32(1), b.at(1).idLen)
+	require.Equal(t, uint32(pageLen+1), a.at(pageLen+1).idLen)
+	require.Equal(t, uint32(2000), b.at(pageLen+1).idLen)
+	require.Equal(t, uint32(3000), a.at(ia).idLen)
+	require.Equal(t, uint32(4000), b.at(ib).idLen)
+	require.NotSame(t, a.pages[0], b.pages[0])
+	require.Equal(t, 3*pageLen-4, a.n)
+	require.Equal(t, 3*pageLen+6, b.n)
+	c := a.clone()
+	require.Equal(t, a.n, c.n)
+	for i := range uint32(a.n) {
+		require.Equal(t, *a.at(i), *c.at(i))
+	}
+	require.NotSame(t, a.pages[0], c.pages[0])
+	require.False(t, hasPointers(reflect.TypeFor[page]()), "a page holds a pointer")
 }

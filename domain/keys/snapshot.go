@@ -15,25 +15,27 @@ const SnapshotVersion = 1
 // MarshalSnapshot encodes every key of s, sorted by key id, so that equal
 // states give equal bytes. It only reads s.
 func (s *State) MarshalSnapshot() ([]byte, error) {
-	// Sort the ids where they are, in the arena: 12 bytes a key, no copy.
-	ids := make([]str, 0, s.byID.len())
-	for e := range s.byID.all() {
-		ids = append(ids, e.id())
+	// Sort the keys' indexes by id, the ids where they are: 4 bytes a
+	// key, no copy.
+	order := make([]uint32, s.entries.n)
+	for i := range order {
+		order[i] = uint32(i)
 	}
-	slices.SortFunc(ids, func(a, b str) int { return bytes.Compare(s.arena.bytes(a), s.arena.bytes(b)) })
+	slices.SortFunc(order, func(a, b uint32) int {
+		return bytes.Compare(s.arena.bytes(s.entries.at(a).id()), s.arena.bytes(s.entries.at(b).id()))
+	})
 	// Size the buffer exactly: at a million keys an estimate's slack is
 	// tens of megabytes per snapshot.
-	size := wire.UvarintSize(SnapshotVersion) + wire.UvarintSize(uint64(len(ids)))
-	for _, id := range ids {
-		e, _ := s.byID.getRef(s, id)
-		size += e.snapshotSize()
+	size := wire.UvarintSize(SnapshotVersion) + wire.UvarintSize(uint64(len(order)))
+	for _, i := range order {
+		size += s.entries.at(i).snapshotSize()
 	}
 	w := wire.NewWriter(size)
 	w.Uvarint(SnapshotVersion)
-	w.Uvarint(uint64(len(ids)))
-	for _, id := range ids {
-		e, _ := s.byID.getRef(s, id)
-		h := s.arena.hash(&e)
+	w.Uvarint(uint64(len(order)))
+	for _, i := range order {
+		e := s.entries.at(i)
+		h := s.arena.hash(e)
 		// Raw writes a length and bytes, as String does.
 		for _, x := range []str{e.id(), e.name(), e.prefix(), e.agentID(), e.rotatedFrom, e.rotatedTo} {
 			w.Raw(s.arena.bytes(x))
@@ -88,11 +90,11 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 		if r.Err() != nil {
 			break
 		}
-		if _, dup := c.byID.get(&c, f.id); dup {
+		if _, dup := c.byID.find(&c, f.id); dup {
 			r.Fail("key %q twice", f.id)
 			break
 		}
-		if _, dup := c.byHash.get(&c, f.hash); dup {
+		if _, dup := c.byHash.find(&c, f.hash); dup {
 			r.Fail("key %q: hash of another key", f.id)
 			break
 		}
@@ -105,6 +107,6 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("keys: restore snapshot: %w", err)
 	}
-	s.byID, s.byHash, s.arena = c.byID, c.byHash, c.arena
+	s.entries, s.byID, s.byHash, s.arena = c.entries, c.byID, c.byHash, c.arena
 	return nil
 }

@@ -49,12 +49,12 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 	require.NoError(t, got.UnmarshalSnapshot(b))
 	require.Equal(t, s.Len(), got.Len())
 	for _, f := range want {
-		e, ok := got.byID.get(&got, f.id)
+		i, ok := got.byID.find(&got, f.id)
 		require.True(t, ok, f.id)
-		require.Equal(t, f, got.fields(&e))
-		byHash, ok := got.byHash.get(&got, f.hash)
+		require.Equal(t, f, got.fields(got.entries.at(i)))
+		byHash, ok := got.byHash.find(&got, f.hash)
 		require.True(t, ok, f.id)
-		require.Equal(t, e, byHash, "byID and byHash find the same entry")
+		require.Equal(t, i, byHash, "byID and byHash find the same entry")
 	}
 	again, err := got.MarshalSnapshot()
 	require.NoError(t, err)
@@ -88,11 +88,9 @@ func TestSnapshotRejects(t *testing.T) {
 	// A scope Apply would not take.
 	var odd State
 	odd.add(&f)
-	odd.byID.primary.All()(func(d uint64, e entry) bool {
-		e.scope = 0
-		odd.byID.primary.Set(d, e)
-		return false
-	})
+	e := *odd.entries.at(0)
+	e.scope = 0
+	odd.entries.set(0, e)
 	b2, err := odd.MarshalSnapshot()
 	require.NoError(t, err)
 	require.ErrorIs(t, (&State{}).UnmarshalSnapshot(b2), wire.ErrCorrupt)

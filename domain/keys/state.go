@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 )
@@ -44,16 +45,19 @@ func (k Key) IsActive(now time.Time) bool {
 // concurrency contract: Apply must be serialized by the caller.
 //
 // A State may hold millions of keys, so it holds them without Go pointers:
-// each key is an entry value, whose strings and hash are bytes in arena,
-// stored in maps keyed by integers. The garbage collector then marks a
-// State of a million keys as fast as one of a thousand.
+// each key is an entry value in entries, its strings and hash bytes in
+// arena, and the indexes map integers to integers. The garbage collector
+// then marks a State of a million keys about as fast as one of a thousand.
 type State struct {
-	// byID and byHash index the same keys. They are copy-on-write maps
-	// of values, so that FrozenCopy costs O(shards) and a write to the
-	// State (a Set of a changed entry) never shows in a frozen copy.
-	byID   idIndex
-	byHash hashIndex
-	arena  arena
+	// entries holds every key, byID and byHash their indexes in it. All
+	// three are copy-on-write, so that FrozenCopy costs O(shards) (and
+	// keys/8192 words for entries; the first write after it copies the
+	// list of pages, keys/128 words) and a write to the State, a set of a
+	// changed entry, never shows in a frozen copy.
+	entries table
+	byID    idIndex
+	byHash  hashIndex
+	arena   arena
 	// digest, if set, replaces idDigest as the digest of key ids (tests
 	// set it to make ids clash; see export_test.go).
 	digest func(string) uint64
@@ -74,15 +78,14 @@ func (s *State) TakeChanged() []string {
 	return out
 }
 
-// entry is the stored form of a key. It holds no Go pointer (so that maps
-// of entries are not traced by the garbage collector) and is stored by
-// value: changing a key is storing a changed copy. Its strings are in the
-// State's arena: the hash, id, name, prefix and agent id of a key together
-// from rec (a record written once, when the key is made), the rotation ids
-// where they are (the id of the key at the other end of the rotation, when
-// it exists). Its layout is chosen for size, since a store may hold
-// millions of keys (100 bytes; a map keeps values of at most 128 bytes in
-// its own table and allocates larger ones one by one).
+// entry is the stored form of a key. It holds no Go pointer (so that the
+// table of entries is not traced by the garbage collector) and is stored
+// by value: changing a key is storing a changed copy. Its strings are in
+// the State's arena: the hash, id, name, prefix and agent id of a key
+// together, from rec (a record written once, when the key is made); each
+// rotation id is the id in the record of the key at the other end of the
+// rotation when the State has that key, else a copy. Its layout is chosen
+// for size, since a store may hold millions of keys (100 bytes).
 type entry struct {
 	rec                                         loc // hash [32]byte, then id, name, prefix, agentID
 	idLen, nameLen, prefixLen, agentLen         uint32
@@ -166,10 +169,30 @@ func (s *State) idRef(id string) str {
 	if id == "" {
 		return str{}
 	}
-	if e, ok := s.byID.get(s, id); ok {
+	if e, ok := s.get(id); ok {
 		return e.id()
 	}
 	return s.arena.intern(id)
+}
+
+// get returns the entry of key id, to read only.
+func (s *State) get(id string) (*entry, bool) {
+	i, ok := s.byID.find(s, id)
+	if !ok {
+		return nil, false
+	}
+	return s.entries.at(i), true
+}
+
+// all yields every entry, to read only, in order of creation.
+func (s *State) all() iter.Seq[*entry] {
+	return func(yield func(*entry) bool) {
+		for i := range uint32(s.entries.n) {
+			if !yield(s.entries.at(i)) {
+				return
+			}
+		}
+	}
 }
 
 // fields returns e as plain values.
@@ -269,31 +292,31 @@ func (s *State) view(e *entry) Key {
 
 // ByID returns the key with the given id.
 func (s *State) ByID(id string) (Key, bool) {
-	e, ok := s.byID.get(s, id)
+	e, ok := s.get(id)
 	if !ok {
 		return Key{}, false
 	}
-	return s.view(&e), true
+	return s.view(e), true
 }
 
 // ByHash returns the key whose Hash is h.
 func (s *State) ByHash(h [32]byte) (Key, bool) {
-	e, ok := s.byHash.get(s, h)
+	i, ok := s.byHash.find(s, h)
 	if !ok {
 		return Key{}, false
 	}
-	return s.view(&e), true
+	return s.view(s.entries.at(i)), true
 }
 
 // Len returns the number of keys, revoked and expired ones included.
-func (s *State) Len() int { return s.byID.len() }
+func (s *State) Len() int { return s.entries.n }
 
 // List returns every key, revoked and expired ones included, newest first:
 // by CreatedAt descending, then by KeyID descending (ULID ids sort by time).
 func (s *State) List() []Key {
-	out := make([]Key, 0, s.byID.len())
-	for e := range s.byID.all() {
-		out = append(out, s.view(&e))
+	out := make([]Key, 0, s.entries.n)
+	for e := range s.all() {
+		out = append(out, s.view(e))
 	}
 	slices.SortFunc(out, func(a, b Key) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
@@ -308,17 +331,17 @@ func (s *State) List() []Key {
 // point-in-time replay. It costs a copy of every key; a snapshot takes a
 // FrozenCopy instead.
 func (s *State) Clone() *State {
-	return &State{byID: s.byID.clone(), byHash: s.byHash.clone(), arena: s.arena.clone(), digest: s.digest}
+	return &State{entries: s.entries.clone(), byID: s.byID.clone(), byHash: s.byHash.clone(), arena: s.arena.clone(), digest: s.digest}
 }
 
 // FrozenCopy returns a copy of s in O(shards), for a snapshot to encode on
 // another goroutine while s keeps applying events: the two share their
-// maps' shards and their arena, s copies a shard of its maps on the first
-// write to it (at most once per FrozenCopy), and neither writes arena bytes
-// that the other may read. The copy must only be read. FrozenCopy changes
+// entries' pages, their maps' shards and their arena, s copies a page or a
+// shard on the first write to it (at most once per FrozenCopy), and
+// neither writes arena bytes that the other may read. The copy must only be read. FrozenCopy changes
 // s's bookkeeping, so call it where no Apply and no read of s can run.
 func (s *State) FrozenCopy() *State {
-	return &State{byID: s.byID.share(), byHash: s.byHash.share(), arena: s.arena.share(), digest: s.digest}
+	return &State{entries: s.entries.share(), byID: s.byID.share(), byHash: s.byHash.share(), arena: s.arena.share(), digest: s.digest}
 }
 
 // Apply folds one event into s. It is the one fold for live state, start-up
@@ -338,10 +361,11 @@ func (s *State) Apply(ev Event) error {
 		}
 		s.insert(&f)
 	case KeyRotated:
-		old, ok := s.byID.get(s, e.OldKeyID)
+		i, ok := s.byID.find(s, e.OldKeyID)
 		if !ok {
 			return inconsistent(e, e.OldKeyID, "unknown old_key_id")
 		}
+		old := *s.entries.at(i)
 		if old.rotatedTo != (str{}) {
 			return inconsistent(e, e.OldKeyID, "old key was already rotated to "+s.arena.string(old.rotatedTo))
 		}
@@ -358,32 +382,34 @@ func (s *State) Apply(ev Event) error {
 		n := s.add(&f) // n.rotatedFrom is old's id
 		old.rotatedTo = n.id()
 		old.revokedAt = instantOf(earliest(old.revoked(), e.OldRevokedAt.UTC()))
-		s.byID.set(s, e.OldKeyID, old)
+		s.entries.set(i, old)
 		s.changed = append(s.changed, e.OldKeyID, e.NewKey.KeyID)
 	case KeyRevoked:
 		if e.RevokedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "revoked_at is missing")
 		}
-		k, ok := s.byID.get(s, e.KeyID)
+		i, ok := s.byID.find(s, e.KeyID)
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
+		k := *s.entries.at(i)
 		if at := instantOf(earliest(k.revoked(), e.RevokedAt.UTC())); at != k.revokedAt {
 			k.revokedAt = at
-			s.byID.set(s, e.KeyID, k)
+			s.entries.set(i, k)
 		}
 		s.changed = append(s.changed, e.KeyID)
 	case KeyUsed:
 		if e.UsedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "used_at is missing")
 		}
-		k, ok := s.byID.get(s, e.KeyID)
+		i, ok := s.byID.find(s, e.KeyID)
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
-		if t := e.UsedAt.UTC(); t.After(k.lastUsedAt.Time()) {
+		if t := e.UsedAt.UTC(); t.After(s.entries.at(i).lastUsedAt.Time()) {
+			k := *s.entries.at(i)
 			k.lastUsedAt = instantOf(t)
-			s.byID.set(s, e.KeyID, k)
+			s.entries.set(i, k)
 		}
 		s.changed = append(s.changed, e.KeyID)
 	default:
@@ -398,7 +424,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (fields, error) {
 	if c.KeyID == "" {
 		return fields{}, inconsistent(ev, c.KeyID, "key_id is missing")
 	}
-	if _, dup := s.byID.get(s, c.KeyID); dup {
+	if _, dup := s.byID.find(s, c.KeyID); dup {
 		return fields{}, inconsistent(ev, c.KeyID, "key_id already exists")
 	}
 	if !c.Scope.Known() {
@@ -411,7 +437,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (fields, error) {
 	if _, err := hex.Decode(h[:], []byte(c.KeyHash)); err != nil {
 		return fields{}, inconsistent(ev, c.KeyID, "key_hash must be 64 hex characters")
 	}
-	if _, dup := s.byHash.get(s, h); dup {
+	if _, dup := s.byHash.find(s, h); dup {
 		return fields{}, inconsistent(ev, c.KeyID, "key_hash already belongs to another key")
 	}
 	if c.CreatedAt.IsZero() || !c.ExpiresAt.After(c.CreatedAt) {
@@ -441,8 +467,9 @@ func (s *State) insert(f *fields) entry {
 // add adds the new key f, whose id and hash s does not have, under both.
 func (s *State) add(f *fields) entry {
 	e := s.newEntry(f)
-	d, primary := s.byID.add(s, f.id, e)
-	s.byHash.add(f.hash, f.id, d, primary)
+	i := s.entries.add(e)
+	s.byID.add(s, f.id, i)
+	s.byHash.add(f.hash, i)
 	return e
 }
 
@@ -461,9 +488,9 @@ func earliest(a, b time.Time) time.Time {
 // Hashes returns the hash of every key, revoked and expired ones included,
 // in no particular order.
 func (s *State) Hashes() [][32]byte {
-	out := make([][32]byte, 0, s.byID.len())
-	for e := range s.byID.all() {
-		out = append(out, s.arena.hash(&e))
+	out := make([][32]byte, 0, s.entries.n)
+	for e := range s.all() {
+		out = append(out, s.arena.hash(e))
 	}
 	return out
 }
