@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
@@ -71,18 +72,33 @@ func foldKeys(tb testing.TB, n int) *keys.State {
 	return s
 }
 
+// scannable returns the heap bytes the garbage collector scans for
+// pointers (runtime/metrics /gc/scan/heap:bytes), as of the last GC.
+func scannable() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
+}
+
 // BenchmarkGCWithKeys measures what a State of CUSTOS_BENCH_KEYS keys
 // (default 100000) costs the garbage collector: the time of a full
-// runtime.GC while it is live (ns/op), and the live heap it adds per key
-// (heap-B/key, HeapAlloc after a GC with and without it).
+// runtime.GC while it is live (ns/op), the live heap it adds per key
+// (heap-B/key, HeapAlloc after a GC with and without it) and how much of
+// that the collector must scan for pointers (scan-B/key, the same
+// difference of /gc/scan/heap:bytes).
 func BenchmarkGCWithKeys(b *testing.B) {
 	n := benchKeys(b)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	scanBefore := scannable()
 	s := foldKeys(b, n)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	scanAfter := scannable()
 	b.ResetTimer()
 	for b.Loop() {
 		runtime.GC()
@@ -93,6 +109,7 @@ func BenchmarkGCWithKeys(b *testing.B) {
 	}
 	if n > 0 {
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "heap-B/key")
+		b.ReportMetric(float64(int64(scanAfter)-int64(scanBefore))/float64(n), "scan-B/key")
 	}
 	b.ReportMetric(float64(n), "keys")
 	runtime.KeepAlive(s)

@@ -30,8 +30,8 @@ const shardBits = 8
 
 // Shards is the number of shards of a Map, and so the cost of a Clone.
 // With 256 shards a Clone copies 256 map pointers; at 1M entries the first
-// write to a shard after a Clone copies about 4k entries (0.1-0.2 ms for
-// the two key maps, BenchmarkFrozenCopy in package domain).
+// write to a shard after a Clone copies about 4k entries (BenchmarkFrozenCopy
+// in package domain measures what the projections' copies cost).
 const Shards = 1 << shardBits
 
 // Hasher spreads keys over the shards of a Map. Hash must be a pure
