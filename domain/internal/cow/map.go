@@ -9,9 +9,9 @@
 // changed in place must themselves be copied before their first change
 // after a Clone (the projections stamp each value with the generation it
 // was copied in; see decision.Sessions.mutable). Values without pointers,
-// changed by a Set, need nothing of the kind (see keys.State), and a Map
-// whose keys and values hold no pointers is not traced by the garbage
-// collector entry by entry.
+// changed by a Set, need nothing of the kind, and a Map whose keys and
+// values hold no pointers is not traced by the garbage collector entry by
+// entry (keys.State indexes its keys so).
 //
 // A Map is not safe for concurrent use: Get, Len and All may run
 // concurrently with each other, but not with Set, Delete or Clone, which all
