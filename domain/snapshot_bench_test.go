@@ -84,8 +84,9 @@ func BenchmarkFrozenCopy(b *testing.B) {
 				}
 			}
 		})
-		// The worst write after a copy: a key change, whose first write to
-		// a shard of byID and byHash copies both shards (n/256 entries).
+		// The worst write after a copy: a key change, whose first write
+		// copies the page of its entry (128 entries) and the key table's
+		// list of pages (n/128 pointers).
 		b.Run(fmt.Sprintf("keys=%dk/frozen-copy+key-write", n/1000), func(b *testing.B) {
 			i := 0
 			for b.Loop() {

@@ -186,7 +186,7 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 		}
 		grace = time.Duration(g) * time.Second
 	}
-	old, ok := s.byID.Get(cmd.KeyID)
+	old, ok := s.get(cmd.KeyID)
 	if !ok {
 		return KeyRotated{}, "", ErrNotFound
 	}
@@ -197,17 +197,18 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 	if expiresAt := old.expiresAt.Time(); oldRevokedAt.After(expiresAt) {
 		oldRevokedAt = expiresAt
 	}
+	k := s.view(old)
 	ev := KeyRotated{
-		OldKeyID:     old.id,
+		OldKeyID:     k.KeyID,
 		OldRevokedAt: oldRevokedAt,
 		NewKey: KeyCreated{
 			KeyID:       newKeyID,
-			Name:        old.name,
-			Scope:       old.scope,
+			Name:        k.Name,
+			Scope:       k.Scope,
 			CreatedAt:   now,
-			ExpiresAt:   now.Add(old.expiresAt.Time().Sub(old.createdAt.Time())),
-			AgentID:     old.agentID,
-			RotatedFrom: old.id,
+			ExpiresAt:   now.Add(k.ExpiresAt.Sub(k.CreatedAt)),
+			AgentID:     k.AgentID,
+			RotatedFrom: k.KeyID,
 		},
 	}
 	plaintext, err := mint(s, &ev.NewKey, entropy)
@@ -218,13 +219,13 @@ func Rotate(s *State, cmd RotateCommand, now time.Time, newKeyID string, entropy
 }
 
 func (e *entry) rotatable(now time.Time) error {
-	if revokedAt := e.revokedAt(); !revokedAt.IsZero() {
+	if revokedAt := e.revoked(); !revokedAt.IsZero() {
 		if !now.Before(revokedAt) {
 			return ErrRevoked
 		}
 		return ErrRotated // revocation pending: only rotations schedule one
 	}
-	if e.rotatedTo() != "" {
+	if e.rotatedTo != (str{}) {
 		return ErrRotated
 	}
 	if !now.Before(e.expiresAt.Time()) {
@@ -242,14 +243,14 @@ func (e *entry) rotatable(now time.Time) error {
 // allowed. s is only read.
 func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, error) {
 	now = now.UTC()
-	k, ok := s.byID.Get(keyID)
+	k, ok := s.get(keyID)
 	if !ok {
 		return KeyRevoked{}, ErrNotFound
 	}
-	if revokedAt := k.revokedAt(); !revokedAt.IsZero() && !now.Before(revokedAt) {
+	if revokedAt := k.revoked(); !revokedAt.IsZero() && !now.Before(revokedAt) {
 		return KeyRevoked{}, ErrRevoked
 	}
-	if keyID == actorKeyID && k.scope == ScopeAdmin && !s.otherAdmin(keyID, now) {
+	if keyID == actorKeyID && k.scope.Scope() == ScopeAdmin && !s.otherAdmin(keyID, now) {
 		return KeyRevoked{}, ErrLastAdmin
 	}
 	return KeyRevoked{KeyID: keyID, RevokedAt: now}, nil
@@ -258,8 +259,8 @@ func Revoke(s *State, keyID, actorKeyID string, now time.Time) (KeyRevoked, erro
 // otherAdmin reports whether an admin key other than except is active at now
 // and not scheduled to stop working before it expires.
 func (s *State) otherAdmin(except string, now time.Time) bool {
-	for id, e := range s.byID.All() {
-		if id != except && e.scope == ScopeAdmin && e.revokedAt().IsZero() && now.Before(e.expiresAt.Time()) {
+	for e := range s.all() {
+		if e.scope.Scope() == ScopeAdmin && e.revoked().IsZero() && now.Before(e.expiresAt.Time()) && !s.arena.is(e.id(), except) {
 			return true
 		}
 	}
@@ -275,14 +276,14 @@ func (s *State) otherAdmin(except string, now time.Time) bool {
 // not valid for it at its seq. Errors: ErrInvalidKey (unknown, revoked or
 // expired, without saying which) or ErrInsufficientScope.
 func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
-	e, ok := s.byID.Get(keyID)
+	e, ok := s.get(keyID)
 	if !ok || !e.active(now) {
 		return Key{}, ErrInvalidKey
 	}
-	if !e.scope.Allows(need) {
-		return Key{}, fmt.Errorf("%w: key %s has scope %s, the change needs %s", ErrInsufficientScope, keyID, e.scope, need)
+	if scope := e.scope.Scope(); !scope.Allows(need) {
+		return Key{}, fmt.Errorf("%w: key %s has scope %s, the change needs %s", ErrInsufficientScope, keyID, scope, need)
 	}
-	return e.view(), nil
+	return s.view(e), nil
 }
 
 // ActiveAdmins returns how many admin keys are active at now, and the
@@ -290,13 +291,13 @@ func Authorize(s *State, keyID string, need Scope, now time.Time) (Key, error) {
 // pending revocation or its expiry): until then, and until the next key
 // event, the count cannot change. It visits every key.
 func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
-	for _, e := range s.byID.All() {
-		if e.scope != ScopeAdmin || !e.active(now) {
+	for e := range s.all() {
+		if e.scope.Scope() != ScopeAdmin || !e.active(now) {
 			continue
 		}
 		n++
 		end := e.expiresAt.Time()
-		if revokedAt := e.revokedAt(); !revokedAt.IsZero() && revokedAt.Before(end) {
+		if revokedAt := e.revoked(); !revokedAt.IsZero() && revokedAt.Before(end) {
 			end = revokedAt
 		}
 		if until.IsZero() || end.Before(until) {
@@ -307,7 +308,7 @@ func (s *State) ActiveAdmins(now time.Time) (n int, until time.Time) {
 }
 
 func (e *entry) active(now time.Time) bool {
-	revokedAt := e.revokedAt()
+	revokedAt := e.revoked()
 	return (revokedAt.IsZero() || now.Before(revokedAt)) && now.Before(e.expiresAt.Time())
 }
 
@@ -325,7 +326,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 	if !validKeyID(c.KeyID) {
 		return "", fmt.Errorf("%w: got %q", ErrMalformedID, c.KeyID)
 	}
-	if _, dup := s.byID.Get(c.KeyID); dup {
+	if _, dup := s.get(c.KeyID); dup {
 		return "", fmt.Errorf("%w: %q already exists", ErrMalformedID, c.KeyID)
 	}
 	plaintext, err := Generate(entropy)
@@ -333,7 +334,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 		return "", err
 	}
 	h := Hash(plaintext)
-	if _, dup := s.byHash.Get(h); dup {
+	if _, dup := s.byHash.find(s, h); dup {
 		return "", errors.New("keys: generated key collides with an existing key; the entropy source is broken")
 	}
 	c.Prefix = DisplayPrefix(plaintext)

@@ -3,7 +3,9 @@ package keys
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -12,31 +14,47 @@ import (
 	"github.com/custos-dev/custos/domain/internal/wire/wiretest"
 )
 
-// Internal test: it fills every field of the unexported entry, so a field
-// added to entry but not to the snapshot fails here.
+// Internal test: it fills every field of a key's plain form and checks
+// that every field of its entry is set, so a field added to entry but not
+// to the snapshot fails here.
 func TestSnapshotKeepsEveryField(t *testing.T) {
 	t.Parallel()
 	var s State
+	var want []fields
 	for i := range 5 {
-		var e entry
-		wiretest.Fill(&e, wiretest.Lists{EmptyAt: -1, NilAt: -1})
-		e.id = fmt.Sprintf("key_%d_%s", i, e.id)
-		e.hash[0] = byte(i)
+		var f fields
+		wiretest.Fill(&f, wiretest.Lists{EmptyAt: -1, NilAt: -1})
+		f.id = fmt.Sprintf("key_%d_%s", i, f.id)
+		f.scope = scopes[1+i%(len(scopes)-1)]
+		f.hash[0] = byte(i)
 		if i == 3 {
-			e.change.revokedAt = instantOf(e.change.revokedAt.Time().AddDate(-3000, 0, 0))
-			e.lastUsedAt, e.change.rotatedTo = instant{}, ""
+			f.revokedAt = f.revokedAt.AddDate(-3000, 0, 0)
+			f.lastUsedAt, f.rotatedTo = time.Time{}, ""
 		}
-		s.insert(&e)
+		if i == 4 {
+			f.rotatedFrom = want[0].id // points at key 0's id in the arena
+		}
+		e := s.add(&f)
+		if i == 4 {
+			v := reflect.ValueOf(e)
+			for j := range v.NumField() {
+				require.False(t, v.Field(j).IsZero(), "entry.%s is not made from fields", v.Type().Field(j).Name)
+			}
+		}
+		want = append(want, f)
 	}
 	b, err := s.MarshalSnapshot()
 	require.NoError(t, err)
 	var got State
 	require.NoError(t, got.UnmarshalSnapshot(b))
-	require.Equal(t, s.byID, got.byID)
-	require.Equal(t, s.byHash, got.byHash)
-	for e := range got.byHash.All() {
-		byID, _ := got.byID.Get(e.id)
-		require.Same(t, byID, e, "byID and byHash share entries, as Apply expects: %x", e.hash)
+	require.Equal(t, s.Len(), got.Len())
+	for _, f := range want {
+		i, ok := got.byID.find(&got, f.id)
+		require.True(t, ok, f.id)
+		require.Equal(t, f, got.fields(got.entries.at(i)))
+		byHash, ok := got.byHash.find(&got, f.hash)
+		require.True(t, ok, f.id)
+		require.Equal(t, i, byHash, "byID and byHash find the same entry")
 	}
 	again, err := got.MarshalSnapshot()
 	require.NoError(t, err)
@@ -47,9 +65,10 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 func TestSnapshotRejects(t *testing.T) {
 	t.Parallel()
 	var s State
-	var e entry
-	wiretest.Fill(&e, wiretest.Lists{EmptyAt: -1, NilAt: -1})
-	s.insert(&e)
+	var f fields
+	wiretest.Fill(&f, wiretest.Lists{EmptyAt: -1, NilAt: -1})
+	f.scope = ScopeRead
+	s.add(&f)
 	b, err := s.MarshalSnapshot()
 	require.NoError(t, err)
 
@@ -66,14 +85,52 @@ func TestSnapshotRejects(t *testing.T) {
 	w.Fixed(body)
 	require.ErrorIs(t, (&State{}).UnmarshalSnapshot(w.Bytes()), wire.ErrCorrupt)
 
+	// A scope Apply would not take.
+	var odd State
+	odd.add(&f)
+	e := *odd.entries.at(0)
+	e.scope = 0
+	odd.entries.set(0, e)
+	b2, err := odd.MarshalSnapshot()
+	require.NoError(t, err)
+	require.ErrorIs(t, (&State{}).UnmarshalSnapshot(b2), wire.ErrCorrupt)
+
 	keep := &State{}
-	keep.insert(&entry{id: "kept"})
+	keep.add(&fields{id: "kept", scope: ScopeRead})
 	require.Error(t, keep.UnmarshalSnapshot(b[:len(b)-1]))
 	require.Equal(t, 1, keep.Len(), "a failed restore leaves the state unchanged")
 }
 
 // A key's stored form stays small: a store may hold millions of keys, and
 // each byte here is a megabyte of heap per million.
+// An entry also holds no pointer, so that the maps of entries are not
+// traced by the garbage collector, and fits a map's table (at most 128
+// bytes; larger values a map allocates one by one).
 func TestEntrySize(t *testing.T) {
-	require.LessOrEqual(t, unsafe.Sizeof(entry{}), uintptr(176))
+	require.LessOrEqual(t, unsafe.Sizeof(entry{}), uintptr(100))
+	require.False(t, hasPointers(reflect.TypeFor[entry]()), "entry holds a pointer")
+	for _, typ := range []reflect.Type{reflect.TypeFor[instant](), reflect.TypeFor[str](), reflect.TypeFor[uint64]()} {
+		require.False(t, hasPointers(typ), "%s holds a pointer", typ)
+	}
+}
+
+// hasPointers reports whether a value of type t holds a pointer the
+// garbage collector must trace.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Array:
+		return t.Len() > 0 && hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }

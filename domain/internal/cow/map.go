@@ -8,7 +8,10 @@
 // Map copies its shards, not its values. Values that are pointers and are
 // changed in place must themselves be copied before their first change
 // after a Clone (the projections stamp each value with the generation it
-// was copied in; see keys.State.mutable).
+// was copied in; see decision.Sessions.mutable). Values without pointers,
+// changed by a Set, need nothing of the kind, and a Map whose keys and
+// values hold no pointers is not traced by the garbage collector entry by
+// entry (keys.State indexes its keys so).
 //
 // A Map is not safe for concurrent use: Get, Len and All may run
 // concurrently with each other, but not with Set, Delete or Clone, which all
@@ -27,8 +30,8 @@ const shardBits = 8
 
 // Shards is the number of shards of a Map, and so the cost of a Clone.
 // With 256 shards a Clone copies 256 map pointers; at 1M entries the first
-// write to a shard after a Clone copies about 4k entries (0.1-0.2 ms for
-// the two key maps, BenchmarkFrozenCopy in package domain).
+// write to a shard after a Clone copies about 4k entries (BenchmarkFrozenCopy
+// in package domain measures what the projections' copies cost).
 const Shards = 1 << shardBits
 
 // Hasher spreads keys over the shards of a Map. Hash must be a pure
