@@ -41,14 +41,25 @@ func TestExportCarriesItsCheckpoint(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
-// TestExportCarriesTheCosignedCheckpoint: after serve ran with a witness,
-// the offline export carries the checkpoint the witness cosigned (kept in
-// DATA.cosigned), even when later offline commits signed newer ones, so
-// that the pair verifies with the witness's key as well. A kept file that
-// is not a checkpoint is passed over with a warning.
+// TestExportCarriesTheCosignedCheckpoint: with serve running with a
+// witness, audit export writes the cosigned checkpoint beside the file;
+// after serve stopped, the offline export carries the checkpoint the
+// witness cosigned (kept in DATA.cosigned), even when later offline
+// commits signed newer ones. Both pairs verify with the witness's key as
+// well. A kept file that is not a checkpoint is passed over with a
+// warning.
 func TestExportCarriesTheCosignedCheckpoint(t *testing.T) {
 	t.Parallel()
 	c := newCosignedSetup(t, "custos.test/export")
+	online := filepath.Join(t.TempDir(), "online.jsonl")
+	requireCode(t, 0, runCLI(t, clientEnv(c.srv, c.admin), "audit", "export", "--out", online))
+	onlineCp, err := os.ReadFile(online + ".checkpoint")
+	require.NoError(t, err)
+	assert.Contains(t, string(onlineCp), "— witness.test/w1 ")
+	requireCode(t, 0, runCLI(t, nil, "verify", "--export", online, "--checkpoint", online+".checkpoint",
+		"--vkey", c.vkeyFile, "--witness-vkey", c.w.vkey))
+	c.srv.stop(t)
+
 	requireCode(t, 0, runCLI(t, nil, "admin-key", "reset", "--data", c.dir))
 	kept, err := os.ReadFile(c.dir + ".cosigned")
 	require.NoError(t, err)

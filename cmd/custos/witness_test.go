@@ -134,10 +134,12 @@ func TestServeWithTwoWitnessesGetsCosignedAndADownWitnessBlocksNothing(t *testin
 	require.Contains(t, failed.stderr, "contradicts its latest cosigned checkpoint")
 }
 
-// cosignedSetup is a folder that serve ran on with one witness until the
-// witness had cosigned its head; serve is stopped.
+// cosignedSetup is a folder that serve runs on with one witness, which has
+// cosigned its head; stop srv before touching the folder.
 type cosignedSetup struct {
 	base, dir, vkeyFile string
+	srv                 *server
+	admin               string
 	// backup is a copy of the folder taken after init, before serve.
 	backup string
 	w      *witnessProc
@@ -151,6 +153,7 @@ func newCosignedSetup(t *testing.T, origin string) cosignedSetup {
 	c := cosignedSetup{base: base, dir: filepath.Join(base, "data"), vkeyFile: filepath.Join(base, "vkey"), backup: filepath.Join(base, "backup")}
 	r := requireCode(t, 0, runCLI(t, nil, "init", "--data", c.dir, "--origin", origin, "--vkey-out", c.vkeyFile))
 	admin := strings.TrimSpace(r.stdout)
+	c.admin = admin
 	require.NoError(t, os.CopyFS(c.backup, os.DirFS(c.dir)))
 	c.w = startWitnessProc(t, base, "w1", c.vkeyFile)
 	srv := startServerWith(t, c.dir, nil, "--witness", c.w.url+"="+c.w.vkey, "--witness-interval", "100ms", "--witness-timeout", "2s")
@@ -166,7 +169,7 @@ func newCosignedSetup(t *testing.T, origin string) cosignedSetup {
 		c.cosigned = keptCosignedSize(t, c.dir)
 		return c.cosigned >= head.HeadSeq
 	}, 10*time.Second, 50*time.Millisecond, "the witness cosigned nothing up to %d; logs: %s", head.HeadSeq, srv.logs.String())
-	srv.stop(t)
+	c.srv = srv
 	return c
 }
 
@@ -214,6 +217,7 @@ func keptCosignedSize(t *testing.T, dir string) uint64 {
 func TestServeRefusesAForkTheWitnessContradictsWithNothingKept(t *testing.T) {
 	t.Parallel()
 	c := newCosignedSetup(t, "custos.test/fork")
+	c.srv.stop(t)
 	require.NoError(t, os.RemoveAll(c.dir))
 	require.NoError(t, os.Rename(c.backup, c.dir))
 	for range 3 {
@@ -236,6 +240,7 @@ func TestServeRefusesAForkTheWitnessContradictsWithNothingKept(t *testing.T) {
 func TestServeRefusesAWitnessThatRefusesItsKey(t *testing.T) {
 	t.Parallel()
 	c := newCosignedSetup(t, "custos.test/rekey")
+	c.srv.stop(t)
 	for _, f := range []string{c.dir, signingKeyOf(c.dir), c.dir + ".cosigned"} {
 		require.NoError(t, os.RemoveAll(f))
 	}
