@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ custos audit check --data DIR for who was allowed to do what.`,
 		newAuditVerifyCommand(stdout),
 		newAuditSessionCommand(stdout),
 		newAuditEventsCommand(stdout),
-		newAuditExportCommand(stdout),
+		newAuditExportCommand(stdout, stderr),
 		newAuditCheckCommand(stdout, stderr),
 	)
 	return parent
@@ -363,7 +364,7 @@ func (t *eventTable) add(e wire.Event) int {
 
 func (t *eventTable) flush() error { return t.t.flush() }
 
-func newAuditExportCommand(stdout io.Writer) *cobra.Command {
+func newAuditExportCommand(stdout, stderr io.Writer) *cobra.Command {
 	var f clientFlags
 	var ff eventFilterFlags
 	var format, out string
@@ -385,7 +386,16 @@ both hashes.
 --out FILE must not exist; it is created, fsynced when complete, and removed
 again when the export fails, so that no truncated file (which would verify
 as a shorter chain) is left behind. With --out, a summary (file, format,
-bytes) is printed as a table, or as JSON with -o json.
+bytes, checkpoint) is printed as a table, or as JSON with -o json.
+
+A whole-chain JSONL export to --out (no filters, --from-seq 1, --to-seq 0)
+also writes FILE.checkpoint: the checkpoint of GET /v1/audit/checkpoint,
+witness cosignatures included when the server has them, fetched before the
+export starts so that the file contains its tree. FILE.checkpoint must not
+exist either; it is fsynced, and removed with FILE when the export fails.
+A server without checkpoints (404) gets none, with a line on stderr. Check
+the pair against the verifier key pinned out of band:
+  custos verify --export FILE --checkpoint FILE.checkpoint --vkey KEY [--witness-vkey W]
 
 --timeout bounds each wait for the server, not the whole download.
 
@@ -405,11 +415,19 @@ request).`,
 			if toSeq != 0 && (toSeq < fromSeq || toSeq > maxSeqParam) {
 				problems = append(problems, fmt.Sprintf("--to-seq %d: want 0 (the head) or %d to %d", toSeq, fromSeq, uint64(maxSeqParam)))
 			}
-			if out != "" {
-				if _, err := os.Lstat(out); err == nil {
-					problems = append(problems, fmt.Sprintf("--out %s: already exists", out))
+			// A whole-chain JSONL file gets the checkpoint beside it.
+			cpOut := ""
+			if out != "" && format == client.ExportJSONL && filter == (client.EventFilter{}) && fromSeq == 1 && toSeq == 0 {
+				cpOut = out + ".checkpoint"
+			}
+			for _, name := range []string{out, cpOut} {
+				if name == "" {
+					continue
+				}
+				if _, err := os.Lstat(name); err == nil {
+					problems = append(problems, fmt.Sprintf("--out %s: already exists", name))
 				} else if !errors.Is(err, os.ErrNotExist) {
-					problems = append(problems, fmt.Sprintf("--out %s: %v", out, err))
+					problems = append(problems, fmt.Sprintf("--out %s: %v", name, err))
 				}
 			}
 			if err := badFlags(problems); err != nil {
@@ -421,7 +439,30 @@ request).`,
 			}
 			defer s.close()
 
-			var file *os.File
+			// The checkpoint first: its size is then at most the export's
+			// end, so that the export contains its tree.
+			var cpNote []byte
+			if cpOut != "" {
+				cpNote, err = s.client.Checkpoint(s.ctx)
+				var apiErr *client.APIError
+				if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+					fmt.Fprintf(stderr, "custos: the server has no checkpoint (%s); %s not written\n", escape(apiErr.Detail), cpOut)
+					cpOut, err = "", nil
+				}
+				if err != nil {
+					return s.fail(err, false)
+				}
+			}
+			var file, cpFile *os.File
+			// discard removes what was created when the export fails.
+			discard := func() {
+				for _, f := range []*os.File{file, cpFile} {
+					if f != nil {
+						_ = f.Close()
+						_ = os.Remove(f.Name())
+					}
+				}
+			}
 			var w io.Writer = stdout
 			if out != "" {
 				// O_EXCL: a file created since the check above is not overwritten.
@@ -430,33 +471,51 @@ request).`,
 				}
 				w = file
 			}
+			if cpOut != "" {
+				if cpFile, err = os.OpenFile(cpOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err != nil {
+					discard()
+					return withCode(2, fmt.Errorf("--out: %w", err))
+				}
+			}
 			ctx, touch, stop := idleContext(cmd.Context(), f.timeout)
 			defer stop()
 			tw := &touchWriter{w: w, touch: touch}
 			q := client.ExportQuery{EventFilter: filter, Format: format, FromSeq: fromSeq, ToSeq: toSeq}
 			n, err := s.client.Export(ctx, q, tw)
 			if err != nil {
-				if file != nil {
-					_ = file.Close()
-					_ = os.Remove(out)
-				}
+				discard()
 				return s.failStream(ctx, err, tw.err)
 			}
 			if file == nil {
 				return nil
 			}
 			if err := syncClose(file); err != nil {
+				file = nil
+				discard()
 				_ = os.Remove(out)
 				return withCode(2, fmt.Errorf("--out: %w", err))
 			}
+			if cpFile != nil {
+				_, err := cpFile.Write(cpNote)
+				if err = errors.Join(err, syncClose(cpFile)); err != nil {
+					_ = os.Remove(out)
+					_ = os.Remove(cpOut)
+					return withCode(2, fmt.Errorf("--out: %s: %w", cpOut, err))
+				}
+			}
 			if s.json() {
 				return s.printJSON(struct {
-					Out    string `json:"out"`
-					Format string `json:"format"`
-					Bytes  int64  `json:"bytes"`
-				}{out, format, n})
+					Out        string `json:"out"`
+					Format     string `json:"format"`
+					Bytes      int64  `json:"bytes"`
+					Checkpoint string `json:"checkpoint,omitempty"`
+				}{out, format, n, cpOut})
 			}
-			return fields(stdout, "out", out, "format", format, "bytes", fmt.Sprint(n))
+			pairs := []string{"out", out, "format", format, "bytes", fmt.Sprint(n)}
+			if cpOut != "" {
+				pairs = append(pairs, "checkpoint", cpOut)
+			}
+			return fields(stdout, pairs...)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", client.ExportJSONL, "jsonl or csv")

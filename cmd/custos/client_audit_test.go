@@ -30,7 +30,8 @@ type auditPage struct {
 
 func TestAuditEventsAndExportCommands(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	dataDir := filepath.Join(t.TempDir(), "data")
+	srv := startServer(t, dataDir)
 	admin := adminKeyOf(t, srv)
 	env := clientEnv(srv, admin)
 	cli := func(args ...string) result { return runCLI(t, env, args...) }
@@ -133,6 +134,22 @@ func TestAuditEventsAndExportCommands(t *testing.T) {
 		info, err := os.Stat(out)
 		require.NoError(t, err)
 		assert.Regexp(t, `(?m)^bytes:\s+`+strconv.FormatInt(info.Size(), 10)+`$`, r.stdout)
+		assert.Regexp(t, `(?m)^checkpoint:\s+`+regexp.QuoteMeta(out+".checkpoint")+`$`, r.stdout)
+
+		// The checkpoint beside it verifies the file against the verifier
+		// key pinned offline (from the signing key, not the server), and
+		// catches the file cut short.
+		vkeyFile := filepath.Join(dir, "vkey")
+		pinned := requireCode(t, 0, runCLI(t, nil, "vkey", "--data", dataDir))
+		require.NoError(t, os.WriteFile(vkeyFile, []byte(pinned.stdout), 0o644))
+		withCp := verifyReport(t, requireCode(t, 0, runCLI(t, nil, "verify", "--export", out, "--checkpoint", out+".checkpoint", "--vkey", vkeyFile)))
+		assert.Equal(t, true, withCp["checkpoint"].(map[string]any)["contained"])
+		raw, err := os.ReadFile(out)
+		require.NoError(t, err)
+		lines := strings.SplitAfter(strings.TrimSuffix(string(raw), "\n"), "\n")
+		cut := filepath.Join(dir, "cut.jsonl")
+		require.NoError(t, os.WriteFile(cut, []byte(strings.Join(lines[:len(lines)-1], "")), 0o644))
+		requireCode(t, 1, runCLI(t, nil, "verify", "--export", cut, "--checkpoint", out+".checkpoint", "--vkey", vkeyFile))
 
 		v := requireCode(t, 0, runCLI(t, nil, "verify", "--export", out))
 		report := decodeJSON[struct {
@@ -162,6 +179,19 @@ func TestAuditEventsAndExportCommands(t *testing.T) {
 		}](t, requireCode(t, 0, cli("audit", "export", "--from-seq", "2", "--to-seq", "4", "--out", ranged, "-o", "json")))
 		assert.Equal(t, ranged, sum.Out)
 		assert.Equal(t, "jsonl", sum.Format)
+		assert.NoFileExists(t, ranged+".checkpoint", "a range does not contain the signed tree")
+
+		// The whole chain as JSON names the checkpoint; one left in the
+		// way refuses the export before any request.
+		whole := filepath.Join(dir, "whole.jsonl")
+		wsum := decodeJSON[struct {
+			Checkpoint string `json:"checkpoint"`
+		}](t, requireCode(t, 0, cli("audit", "export", "--out", whole, "-o", "json")))
+		assert.Equal(t, whole+".checkpoint", wsum.Checkpoint)
+		blocked := filepath.Join(dir, "blocked.jsonl")
+		require.NoError(t, os.WriteFile(blocked+".checkpoint", nil, 0o644))
+		assert.Contains(t, requireCode(t, 2, cli("audit", "export", "--out", blocked)).stderr, blocked+".checkpoint: already exists")
+		assert.NoFileExists(t, blocked)
 		report = decodeJSON[struct {
 			Valid    bool   `json:"valid"`
 			Total    uint64 `json:"total"`
@@ -183,6 +213,7 @@ func TestAuditEventsAndExportCommands(t *testing.T) {
 		denied := requireCode(t, 2, runCLI(t, clientEnv(srv, "cst_garbage"), "audit", "export", "--out", refused))
 		assert.Contains(t, denied.stderr, "403 Forbidden")
 		assert.NoFileExists(t, refused)
+		assert.NoFileExists(t, refused+".checkpoint")
 	})
 
 	t.Run("bad flags exit 2 before any request", func(t *testing.T) {

@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/eventstore/export"
 	"github.com/custos-dev/custos/httpapi"
 )
 
 func newExportCommand(stdout, stderr io.Writer) *cobra.Command {
-	var dataDir, chain, format, out string
+	var dataDir, chain, format, out, cosigned string
 	var from, to uint64
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -29,12 +31,16 @@ JSONL follows docs/export-format.md, the same lines as GET /v1/audit/export:
 every line carries what recomputes its hash, so custos verify --export FILE
 (or any JSON parser and SHA-256) checks it with no database.
 
-A whole-chain JSONL export to --out also writes the chain's latest signed
-checkpoint beside it, as FILE.checkpoint, when the store has one (the store
-signs one in every commit): with the verifier key alone an auditor checks
-that the file holds exactly the signed tree,
+A whole-chain JSONL export to --out also writes a checkpoint beside it, as
+FILE.checkpoint, when the store has one (the store signs one in every
+commit): the latest one that witnesses cosigned, as serve keeps it in
+--cosigned, when there is one for the chain and the export reaches its
+size; else the chain's latest signed checkpoint. With the verifier key
+alone an auditor checks that the file holds the signed tree,
   custos verify --export FILE --checkpoint FILE.checkpoint --vkey KEY
-so that a file cut short or rewritten is caught even with recomputed hashes.`,
+so that a file cut short or rewritten is caught even with recomputed
+hashes, and with the witnesses' keys (--witness-vkey W, repeatable) that
+witnesses outside the host saw that tree too.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,7 +87,10 @@ so that a file cut short or rewritten is caught even with recomputed hashes.`,
 			if out == "" || format != "jsonl" || from > 1 || to != 0 {
 				return nil
 			}
-			return writeCheckpointBeside(cmd, s, chain, out+".checkpoint", stderr)
+			if cosigned == "" {
+				cosigned = defaultCosigned(dataDir)
+			}
+			return writeCheckpointBeside(cmd, s, chain, head.Seq, cosigned, out+".checkpoint", stderr)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
@@ -90,6 +99,7 @@ so that a file cut short or rewritten is caught even with recomputed hashes.`,
 	cmd.Flags().StringVar(&out, "out", "", "file to create (must not exist); default stdout")
 	cmd.Flags().Uint64Var(&from, "from-seq", 1, "first seq to export")
 	cmd.Flags().Uint64Var(&to, "to-seq", 0, "last seq to export (0: the head)")
+	cmd.Flags().StringVar(&cosigned, "cosigned", "", "file in which serve keeps the latest witness-cosigned checkpoint (serve's --cosigned); default DATA.cosigned beside the data folder")
 	return cmd
 }
 
@@ -127,11 +137,17 @@ func writeCSV(cmd *cobra.Command, w io.Writer, s *eventstore.Store, chain string
 	return nil
 }
 
-// writeCheckpointBeside writes chain's latest signed checkpoint to file. It
-// covers at most the durable head, which the whole-chain export ends at, so
-// the export contains and extends it. A store without checkpoints gets
-// none, with a line on stderr saying so.
-func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain, file string, stderr io.Writer) error {
+// writeCheckpointBeside writes to file the checkpoint that a whole-chain
+// export of chain ending at seq head carries: the witness-cosigned one kept
+// in cosignedPath when it is for chain (witnesses cosign the default chain
+// only) and its size is at most head, so that the export contains it;
+// otherwise chain's latest signed checkpoint, which covers at most the
+// durable head. A kept note that cannot be read, does not parse or names
+// another origin is passed over with a warning on stderr. Whether the
+// export extends the cosigned tree is left to verify: a folder that
+// contradicts its witnesses gives a pair that does not verify, as it
+// should. A store without checkpoints gets none, with a line on stderr.
+func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain string, head uint64, cosignedPath, file string, stderr io.Writer) error {
 	note, err := s.SignedCheckpoint(cmd.Context(), chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		fmt.Fprintf(stderr, "custos: the store has no signed checkpoint; %s not written\n", file)
@@ -139,6 +155,11 @@ func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain, file 
 	}
 	if err != nil {
 		return err
+	}
+	if chain == eventstore.DefaultChain {
+		if kept := keptCosigned(cosignedPath, note, head, stderr); kept != nil {
+			note = kept
+		}
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
@@ -149,4 +170,36 @@ func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain, file 
 		return fmt.Errorf("write %s: %w", file, err)
 	}
 	return errors.Join(f.Sync(), f.Close())
+}
+
+// keptCosigned returns the cosigned checkpoint kept at path if it is a
+// checkpoint of the same origin as signed, the store's own latest signed
+// checkpoint of the chain, and of size at most head; else nil. A missing
+// file is silent, any other reason to pass it over is a warning.
+func keptCosigned(path string, signed []byte, head uint64, stderr io.Writer) []byte {
+	kept, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	warn := func(why string) []byte {
+		fmt.Fprintf(stderr, "custos: warning: the cosigned checkpoint %s %s; the export carries the latest signed checkpoint instead\n", path, why)
+		return nil
+	}
+	if err != nil {
+		return warn(fmt.Sprintf("cannot be read (%v)", err))
+	}
+	own, err := checkpoint.Parse(checkpoint.Text(signed))
+	if err != nil {
+		return warn(fmt.Sprintf("cannot be compared: the store's own checkpoint: %v", err))
+	}
+	cp, err := checkpoint.Parse(checkpoint.Text(kept))
+	switch {
+	case err != nil:
+		return warn(fmt.Sprintf("is not a checkpoint (%v)", err))
+	case cp.Origin != own.Origin:
+		return warn(fmt.Sprintf("is for origin %q, not %q", cp.Origin, own.Origin))
+	case cp.Size > head:
+		return warn(fmt.Sprintf("covers %d records, more than the %d exported", cp.Size, head))
+	}
+	return kept
 }

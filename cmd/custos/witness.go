@@ -184,6 +184,12 @@ func addWitnessFlags(cmd *cobra.Command, w *witnessFlags) {
 	cmd.Flags().StringVar(&w.cosigned, "cosigned", "", "file keeping the latest checkpoint a quorum cosigned; default DATA.cosigned beside the data folder")
 }
 
+// defaultCosigned is where serve keeps the latest cosigned checkpoint
+// when --cosigned is not given: DATA.cosigned, beside the data folder.
+func defaultCosigned(dataDir string) string {
+	return strings.TrimSuffix(defaultSigningKey(dataDir), ".signing-key") + ".cosigned"
+}
+
 // startWitnesses checks the log against the kept cosigned checkpoint and
 // starts pushing to the witnesses. It returns nil, nil without witnesses;
 // stop waits for the pusher.
@@ -212,7 +218,7 @@ func startWitnesses(ctx context.Context, w witnessFlags, dataDir string, store *
 	}
 	path := w.cosigned
 	if path == "" {
-		path = strings.TrimSuffix(defaultSigningKey(dataDir), ".signing-key") + ".cosigned"
+		path = defaultCosigned(dataDir)
 	}
 	p, err = witness.NewPusher(witness.PusherConfig{Log: store, Chain: eventstore.DefaultChain, LogVkey: logVkey, Witnesses: eps, Quorum: quorum,
 		Interval: w.interval, Timeout: w.timeout, StatePath: path, Client: &http.Client{}, Logger: logger})

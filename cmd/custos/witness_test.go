@@ -2,14 +2,20 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-dev/custos/eventstore/eventstoretest"
@@ -126,4 +132,124 @@ func TestServeWithTwoWitnessesGetsCosignedAndADownWitnessBlocksNothing(t *testin
 	failed := runCLI(t, nil, "serve", "--data", dir, "--addr", freeAddr(t), "--witness", w1.url+"="+w1.vkey)
 	require.Equal(t, 1, failed.code, failed.stderr)
 	require.Contains(t, failed.stderr, "contradicts its latest cosigned checkpoint")
+}
+
+// cosignedSetup is a folder that serve runs on with one witness, which has
+// cosigned its head; stop srv before touching the folder.
+type cosignedSetup struct {
+	base, dir, vkeyFile string
+	srv                 *server
+	admin               string
+	// backup is a copy of the folder taken after init, before serve.
+	backup string
+	w      *witnessProc
+	// cosigned is the size the witness cosigned, as kept in DATA.cosigned.
+	cosigned uint64
+}
+
+func newCosignedSetup(t *testing.T, origin string) cosignedSetup {
+	t.Helper()
+	base := t.TempDir()
+	c := cosignedSetup{base: base, dir: filepath.Join(base, "data"), vkeyFile: filepath.Join(base, "vkey"), backup: filepath.Join(base, "backup")}
+	r := requireCode(t, 0, runCLI(t, nil, "init", "--data", c.dir, "--origin", origin, "--vkey-out", c.vkeyFile))
+	admin := strings.TrimSpace(r.stdout)
+	c.admin = admin
+	require.NoError(t, os.CopyFS(c.backup, os.DirFS(c.dir)))
+	c.w = startWitnessProc(t, base, "w1", c.vkeyFile)
+	srv := startServerWith(t, c.dir, nil, "--witness", c.w.url+"="+c.w.vkey, "--witness-interval", "100ms", "--witness-timeout", "2s")
+	code, body := srv.do(t, http.MethodPost, "/v1/policies", admin, `{"name":"p","agent_role":"loan_officer","allowed_sources":["crm"]}`)
+	require.Equal(t, http.StatusCreated, code, string(body))
+	code, body = srv.do(t, http.MethodGet, "/v1/audit/verify", admin, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	var head struct {
+		HeadSeq uint64 `json:"head_seq"`
+	}
+	require.NoError(t, json.Unmarshal(body, &head))
+	require.Eventually(t, func() bool {
+		c.cosigned = keptCosignedSize(t, c.dir)
+		return c.cosigned >= head.HeadSeq
+	}, 10*time.Second, 50*time.Millisecond, "the witness cosigned nothing up to %d; logs: %s", head.HeadSeq, srv.logs.String())
+	c.srv = srv
+	return c
+}
+
+// refusedServe runs serve with args, which must exit by itself within 30
+// seconds: a serve that starts instead is killed and fails the test.
+func refusedServe(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "serve started instead of refusing to; stderr: %s", stderr.String())
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+// keptCosignedSize is the size of the checkpoint in DATA.cosigned, 0 when
+// there is none.
+func keptCosignedSize(t *testing.T, dir string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(dir + ".cosigned")
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	require.NoError(t, err)
+	lines := strings.Split(string(b), "\n")
+	require.Greater(t, len(lines), 2, "%s", b)
+	n, err := strconv.ParseUint(lines[1], 10, 64)
+	require.NoError(t, err, "%s", b)
+	return n
+}
+
+// TestServeRefusesAForkTheWitnessContradictsWithNothingKept: whoever holds
+// the folder and its signing key restores an old copy and appends other
+// records (a fork, consistent with its own checkpoints), and deletes
+// DATA.cosigned so that nothing on the host remembers what witnesses saw.
+// serve --witness still refuses to start: the witness holds another root.
+func TestServeRefusesAForkTheWitnessContradictsWithNothingKept(t *testing.T) {
+	t.Parallel()
+	c := newCosignedSetup(t, "custos.test/fork")
+	c.srv.stop(t)
+	require.NoError(t, os.RemoveAll(c.dir))
+	require.NoError(t, os.Rename(c.backup, c.dir))
+	for range 3 {
+		requireCode(t, 0, runCLI(t, nil, "admin-key", "reset", "--data", c.dir))
+	}
+	require.NoError(t, os.Remove(c.dir+".cosigned"))
+	requireCode(t, 0, runCLI(t, nil, "verify", "--data", c.dir))
+
+	failed := requireCode(t, 1, refusedServe(t, "--data", c.dir, "--addr", freeAddr(t), "--witness", c.w.url+"="+c.w.vkey))
+	assert.Contains(t, failed.stderr, "contradicts its latest cosigned checkpoint")
+	assert.Contains(t, failed.stderr, c.w.url)
+	_, err := os.Stat(c.dir + ".cosigned")
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing was cosigned")
+}
+
+// TestServeRefusesAWitnessThatRefusesItsKey: the folder re-initialised
+// under the same origin with a new signing key (DATA.cosigned gone with
+// it). The witness answers 403, and serve refuses to start saying that
+// the log's signing key is not the one the witness knows.
+func TestServeRefusesAWitnessThatRefusesItsKey(t *testing.T) {
+	t.Parallel()
+	c := newCosignedSetup(t, "custos.test/rekey")
+	c.srv.stop(t)
+	for _, f := range []string{c.dir, signingKeyOf(c.dir), c.dir + ".cosigned"} {
+		require.NoError(t, os.RemoveAll(f))
+	}
+	newVkey := filepath.Join(c.base, "vkey2")
+	requireCode(t, 0, runCLI(t, nil, "init", "--data", c.dir, "--origin", "custos.test/rekey", "--vkey-out", newVkey))
+
+	failed := requireCode(t, 1, refusedServe(t, "--data", c.dir, "--addr", freeAddr(t), "--witness", c.w.url+"="+c.w.vkey))
+	assert.Contains(t, failed.stderr, "witness "+c.w.url)
+	assert.Contains(t, failed.stderr, "the log's signing key (verifier key ")
+	assert.Contains(t, failed.stderr, "is not the one the witness knows for origin custos.test/rekey/default")
+	assert.NotContains(t, failed.stderr, "contradicts", "the records were not shown to be rewritten")
 }

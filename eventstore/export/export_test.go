@@ -3,6 +3,7 @@ package export_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -82,6 +83,10 @@ func TestWriteGolden(t *testing.T) {
 	assert.Contains(t, string(doc), "\n"+enc+"\n")
 	h := eventstore.LeafHash(r.Encode(nil))
 	assert.Equal(t, l.Hash, hex.EncodeToString(h[:]))
+	// ... and the checkpoint shown beside it carries its tree's root.
+	th, err := s.TreeHead(context.Background(), eventstore.DefaultChain)
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), "\n2\n"+base64.StdEncoding.EncodeToString(th.Root[:])+"\n\n")
 }
 
 func TestExportLineRoundTripsHashVectors(t *testing.T) {

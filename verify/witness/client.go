@@ -18,6 +18,12 @@ import (
 // the one it cosigned at its size (HTTP 422).
 var ErrProofRefused = errors.New("witness refused the consistency proof")
 
+// ErrKeyRefused means a witness found no signature by the key it holds for
+// the checkpoint's origin (HTTP 403): the log signs with a key that is not
+// the one the witness was given, as after the signing key was replaced or
+// the data folder re-initialised under the same origin.
+var ErrKeyRefused = errors.New("witness refused the log's signature")
+
 // AddCheckpoint posts a checkpoint note to the witness at baseURL
 // (POST baseURL/add-checkpoint) with the consistency proof from old, the
 // size the caller believes the witness holds. It returns the witness's
@@ -58,6 +64,8 @@ func AddCheckpoint(ctx context.Context, client *http.Client, baseURL string, old
 			return nil, fmt.Errorf("witness %s: 409 with a malformed size %q", baseURL, b)
 		}
 		return nil, &ConflictError{Size: size, Fork: size == old}
+	case resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("%w: witness %s: %s", ErrKeyRefused, baseURL, strings.TrimSpace(string(b)))
 	case resp.StatusCode == http.StatusUnprocessableEntity:
 		return nil, fmt.Errorf("%w: witness %s: %s", ErrProofRefused, baseURL, strings.TrimSpace(string(b)))
 	default:

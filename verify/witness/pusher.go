@@ -263,7 +263,11 @@ func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.
 			continue
 		}
 		if err != nil {
-			if !w.down || errors.As(err, &conflict) {
+			switch {
+			case errors.Is(err, ErrKeyRefused) && !w.down:
+				p.cfg.Logger.Error("witness refuses the log's signature: the log's signing key is not the one the witness knows; decisions go on, this witness cosigns nothing",
+					"witness", w.URL, "size", cp.Size, "log_key", p.logV.Name(), "err", err)
+			case !w.down || errors.As(err, &conflict):
 				p.cfg.Logger.Warn("witness did not cosign; decisions go on, cosigning waits", "witness", w.URL, "size", cp.Size, "err", err)
 			}
 			w.down = true
@@ -283,9 +287,13 @@ func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.
 // another root at the same size (forked) or a consistency proof it refuses
 // (rewritten). This is the start check that needs nothing kept on this
 // host, so deleting the kept cosigned checkpoint does not disarm it. A
-// witness that does not answer, or refuses for another reason (say, it
-// does not know the log's key), is only logged: a witness that is down
-// delays cosigning, it never stops the service. Call it before Run.
+// witness that refuses the log's signature (403: it holds another key for
+// the origin, so the signing key was replaced or the folder re-initialised)
+// fails it too, with an error matching ErrKeyRefused that names the
+// witness; when both happen the error matches both. A witness that does
+// not answer, or refuses for another reason (say, an origin it does not
+// follow), is only logged: a witness that is down delays cosigning, it
+// never stops the service. Call it before Run.
 func (p *Pusher) CheckWitnesses(ctx context.Context) error {
 	msg, err := p.cfg.Log.SignedCheckpoint(ctx, p.cfg.Chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
@@ -304,10 +312,12 @@ func (p *Pusher) CheckWitnesses(ctx context.Context) error {
 		wg.Go(func() { errs[i] = p.push(ctx, w, msg, cp) })
 	}
 	wg.Wait()
-	var contradictions []string
+	var contradictions, refusals []string
 	for i, err := range errs {
 		var conflict *ConflictError
 		switch {
+		case errors.Is(err, ErrKeyRefused):
+			refusals = append(refusals, p.witnesses[i].URL)
 		case errors.Is(err, ErrInconsistent):
 			contradictions = append(contradictions, strings.TrimPrefix(err.Error(), ErrInconsistent.Error()+": ")+" ("+p.witnesses[i].URL+")")
 		case errors.Is(err, ErrProofRefused):
@@ -316,10 +326,16 @@ func (p *Pusher) CheckWitnesses(ctx context.Context) error {
 			contradictions = append(contradictions, fmt.Sprintf("witness %s cosigned another root at size %d (rewritten or forked)", p.witnesses[i].URL, conflict.Size))
 		}
 	}
+	var failed []error
 	if len(contradictions) > 0 {
-		return fmt.Errorf("%w: %s", ErrInconsistent, strings.Join(contradictions, "; "))
+		failed = append(failed, fmt.Errorf("%w: %s", ErrInconsistent, strings.Join(contradictions, "; ")))
 	}
-	return nil
+	if len(refusals) > 0 {
+		failed = append(failed, fmt.Errorf("%w: witness %s: the log's signing key (verifier key %s) is not the one the witness knows for origin %s; "+
+			"was the signing key replaced or the data folder re-initialised? Restore the key the witness knows, or have its operator change the key it follows",
+			ErrKeyRefused, strings.Join(refusals, ", "), strings.TrimSpace(p.cfg.LogVkey), cp.Origin))
+	}
+	return errors.Join(failed...)
 }
 
 func (p *Pusher) send(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) ([]byte, error) {

@@ -103,3 +103,52 @@ func mustParse(t *testing.T, msg []byte) checkpoint.Checkpoint {
 	require.NoError(t, err)
 	return cp
 }
+
+// TestCheckWitnessesRefusesALogSignedWithAnotherKey: the same origin
+// signed by a new key (the signing key replaced, or the folder
+// re-initialised) is refused by the witness with 403. At start that is an
+// error naming the witness and the key; while running it is only logged.
+func TestCheckWitnessesRefusesALogSignedWithAnotherKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	signer := eventstoretest.NewSigner(t, "custos.test/rekey")
+	skey, _, err := witness.GenerateKey(rand.Reader, "witness.test/a")
+	require.NoError(t, err)
+	w := startWitness(t, filepath.Join(t.TempDir(), "state"), skey, signer.VerifierKey())
+	logs := &eventstoretest.Buffer{}
+
+	s := openSigned(t, signer)
+	_, err = s.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(0), eventstoretest.Draft(1))
+	require.NoError(t, err)
+	require.NoError(t, newPusher(t, s, signer, filepath.Join(t.TempDir(), "none"), logs, w).CheckWitnesses(ctx))
+
+	other := eventstoretest.NewSigner(t, "custos.test/rekey")
+	_, err = witness.AddCheckpoint(ctx, http.DefaultClient, w.url, 0, nil, mustSigned(t, other))
+	require.ErrorIs(t, err, witness.ErrKeyRefused, "a 403 is ErrKeyRefused")
+
+	rekeyed := openSigned(t, other)
+	_, err = rekeyed.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(0), eventstoretest.Draft(1), eventstoretest.Draft(2))
+	require.NoError(t, err)
+	p := newPusher(t, rekeyed, other, filepath.Join(t.TempDir(), "none"), logs, w)
+	err = p.CheckWitnesses(ctx)
+	require.ErrorIs(t, err, witness.ErrKeyRefused)
+	require.NotErrorIs(t, err, witness.ErrInconsistent, "nothing says the records were rewritten")
+	require.Contains(t, err.Error(), "witness "+w.url)
+	require.Contains(t, err.Error(), "the log's signing key (verifier key "+other.VerifierKey()+") is not the one the witness knows")
+
+	// Running, the refusal is logged at error level and never returned.
+	running := &eventstoretest.Buffer{}
+	rp := newPusher(t, rekeyed, other, filepath.Join(t.TempDir(), "none"), running, w)
+	rp.PushOnce(ctx)
+	require.Nil(t, rp.Cosigned())
+	require.Contains(t, running.String(), "level=ERROR")
+	require.Contains(t, running.String(), "is not the one the witness knows")
+}
+
+// mustSigned is a checkpoint of size 1 signed by signer.
+func mustSigned(t *testing.T, signer *checkpoint.Signer) []byte {
+	t.Helper()
+	msg, err := signer.Sign(checkpoint.Checkpoint{Origin: checkpoint.Origin(signer.Name(), eventstore.DefaultChain), Size: 1, Root: [32]byte{1}})
+	require.NoError(t, err)
+	return msg
+}
