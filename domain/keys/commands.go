@@ -334,7 +334,7 @@ func mint(s *State, c *KeyCreated, entropy io.Reader) (string, error) {
 		return "", err
 	}
 	h := Hash(plaintext)
-	if _, dup := s.byHash.find(s, h); dup {
+	if _, dup := s.findHash(h); dup {
 		return "", errors.New("keys: generated key collides with an existing key; the entropy source is broken")
 	}
 	c.Prefix = DisplayPrefix(plaintext)

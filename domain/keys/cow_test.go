@@ -23,9 +23,9 @@ func TestFrozenCopySharesUntilChanged(t *testing.T) {
 			KeyHash: fmt.Sprintf("%x", h), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 	}
 	entryOf := func(s *State, id string) entry {
-		i, ok := s.byID.find(s, id)
+		i, ok := s.findID(id)
 		require.True(t, ok)
-		byHash, ok := s.byHash.find(s, s.arena.hash(s.entries.at(i)))
+		byHash, ok := s.findHash(s.arena.hash(s.entries.at(i)))
 		require.True(t, ok)
 		require.Equal(t, i, byHash, "byID and byHash find the same entry")
 		return *s.entries.at(i)

@@ -15,7 +15,8 @@ import (
 )
 
 // burst drives h through n random commands from now on: creations,
-// rotations, revocations and uses, as TestRandomizedReplayEqualsLive does.
+// rotations, revocations and uses (TestRandomizedReplayEqualsLive and the
+// copy-on-write tests share it).
 func burst(t *testing.T, h *harness, rng *rand.Rand, now time.Time, n int) time.Time {
 	t.Helper()
 	ids := make([]string, 0, h.state.Len())

@@ -90,11 +90,11 @@ func (s *State) UnmarshalSnapshot(b []byte) error {
 		if r.Err() != nil {
 			break
 		}
-		if _, dup := c.byID.find(&c, f.id); dup {
+		if _, dup := c.findID(f.id); dup {
 			r.Fail("key %q twice", f.id)
 			break
 		}
-		if _, dup := c.byHash.find(&c, f.hash); dup {
+		if _, dup := c.findHash(f.hash); dup {
 			r.Fail("key %q: hash of another key", f.id)
 			break
 		}

@@ -49,10 +49,10 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 	require.NoError(t, got.UnmarshalSnapshot(b))
 	require.Equal(t, s.Len(), got.Len())
 	for _, f := range want {
-		i, ok := got.byID.find(&got, f.id)
+		i, ok := got.findID(f.id)
 		require.True(t, ok, f.id)
 		require.Equal(t, f, got.fields(got.entries.at(i)))
-		byHash, ok := got.byHash.find(&got, f.hash)
+		byHash, ok := got.findHash(f.hash)
 		require.True(t, ok, f.id)
 		require.Equal(t, i, byHash, "byID and byHash find the same entry")
 	}

@@ -177,7 +177,7 @@ func (s *State) idRef(id string) str {
 
 // get returns the entry of key id, to read only.
 func (s *State) get(id string) (*entry, bool) {
-	i, ok := s.byID.find(s, id)
+	i, ok := s.findID(id)
 	if !ok {
 		return nil, false
 	}
@@ -301,7 +301,7 @@ func (s *State) ByID(id string) (Key, bool) {
 
 // ByHash returns the key whose Hash is h.
 func (s *State) ByHash(h [32]byte) (Key, bool) {
-	i, ok := s.byHash.find(s, h)
+	i, ok := s.findHash(h)
 	if !ok {
 		return Key{}, false
 	}
@@ -361,7 +361,7 @@ func (s *State) Apply(ev Event) error {
 		}
 		s.insert(&f)
 	case KeyRotated:
-		i, ok := s.byID.find(s, e.OldKeyID)
+		i, ok := s.findID(e.OldKeyID)
 		if !ok {
 			return inconsistent(e, e.OldKeyID, "unknown old_key_id")
 		}
@@ -388,7 +388,7 @@ func (s *State) Apply(ev Event) error {
 		if e.RevokedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "revoked_at is missing")
 		}
-		i, ok := s.byID.find(s, e.KeyID)
+		i, ok := s.findID(e.KeyID)
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
@@ -402,7 +402,7 @@ func (s *State) Apply(ev Event) error {
 		if e.UsedAt.IsZero() {
 			return inconsistent(e, e.KeyID, "used_at is missing")
 		}
-		i, ok := s.byID.find(s, e.KeyID)
+		i, ok := s.findID(e.KeyID)
 		if !ok {
 			return inconsistent(e, e.KeyID, "unknown key_id")
 		}
@@ -424,7 +424,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (fields, error) {
 	if c.KeyID == "" {
 		return fields{}, inconsistent(ev, c.KeyID, "key_id is missing")
 	}
-	if _, dup := s.byID.find(s, c.KeyID); dup {
+	if _, dup := s.findID(c.KeyID); dup {
 		return fields{}, inconsistent(ev, c.KeyID, "key_id already exists")
 	}
 	if !c.Scope.Known() {
@@ -437,7 +437,7 @@ func (s *State) checkCreated(ev Event, c KeyCreated) (fields, error) {
 	if _, err := hex.Decode(h[:], []byte(c.KeyHash)); err != nil {
 		return fields{}, inconsistent(ev, c.KeyID, "key_hash must be 64 hex characters")
 	}
-	if _, dup := s.byHash.find(s, h); dup {
+	if _, dup := s.findHash(h); dup {
 		return fields{}, inconsistent(ev, c.KeyID, "key_hash already belongs to another key")
 	}
 	if c.CreatedAt.IsZero() || !c.ExpiresAt.After(c.CreatedAt) {
@@ -468,8 +468,8 @@ func (s *State) insert(f *fields) entry {
 func (s *State) add(f *fields) entry {
 	e := s.newEntry(f)
 	i := s.entries.add(e)
-	s.byID.add(s, f.id, i)
-	s.byHash.add(f.hash, i)
+	s.byID.add(s.digestOf(f.id), f.id, i)
+	s.byHash.add(shortOf(f.hash), f.hash, i)
 	return e
 }
 

@@ -81,42 +81,7 @@ func TestRandomizedReplayEqualsLive(t *testing.T) {
 	seed := eventstoretest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	h := newHarness(t)
-	now := t0
-	var ids []string
-	pick := func() string {
-		if len(ids) == 0 {
-			return keyID(1_000_000)
-		}
-		return ids[rng.IntN(len(ids))]
-	}
-	scopes := []string{"admin", "read", "evaluate"}
-	for range 400 {
-		now = now.Add(time.Duration(rng.IntN(7200)) * time.Second)
-		switch rng.IntN(5) {
-		case 0, 1:
-			ev, _, err := keys.Create(h.state, keys.CreateCommand{
-				Name: "k", Scope: scopes[rng.IntN(3)], ExpiresDays: ptr(1 + rng.IntN(5)),
-			}, now, h.newID(), h.rng)
-			require.NoError(t, err)
-			h.commit(ev)
-			ids = append(ids, ev.KeyID)
-		case 2:
-			ev, _, err := keys.Rotate(h.state, keys.RotateCommand{KeyID: pick(), GraceSeconds: ptr(rng.IntN(20000))}, now, h.newID(), h.rng)
-			if err == nil {
-				h.commit(ev)
-				ids = append(ids, ev.NewKey.KeyID)
-			}
-		case 3:
-			id := pick()
-			if ev, err := keys.Revoke(h.state, id, id, now); err == nil {
-				h.commit(ev)
-			}
-		case 4:
-			if k, ok := h.state.ByID(pick()); ok && k.IsActive(now) && keys.ShouldRecordUse(k, now) {
-				h.commit(keys.KeyUsed{KeyID: k.KeyID, UsedAt: now})
-			}
-		}
-	}
+	burst(t, h, rng, t0, 400)
 	require.Equal(t, h.state, h.replay())
 }
 
