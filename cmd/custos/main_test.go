@@ -56,6 +56,14 @@ func runCLI(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd to its end and returns what it printed and its exit
+// code (-1 when a signal ended it); an error other than a non-zero exit
+// fails the test.
+func runCommand(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -179,18 +178,9 @@ func refusedServe(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"serve"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	require.NoError(t, ctx.Err(), "serve started instead of refusing to; stderr: %s", stderr.String())
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	res := runCommand(t, exec.CommandContext(ctx, binary, append([]string{"serve"}, args...)...))
+	require.NoError(t, ctx.Err(), "serve started instead of refusing to; stderr: %s", res.stderr)
+	return res
 }
 
 // keptCosignedSize is the size of the checkpoint in DATA.cosigned, 0 when
