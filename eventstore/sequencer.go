@@ -99,12 +99,12 @@ type chainWriter struct {
 }
 
 func newChainWriter(s *Store, chain string, last Record) (*chainWriter, error) {
-	tree, err := treeFactory.NewEmptyRange(0), error(nil)
+	tree := treeFactory.NewEmptyRange(0) // the measuring build without a tree (tree_off.go) keeps it empty
 	if treeOn {
-		tree, err = loadRange(s.db, chain, last.Seq)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("eventstore: load merkle tree of %s at %d: %w", chain, last.Seq, err)
+		var err error
+		if tree, err = loadRange(s.db, chain, last.Seq); err != nil {
+			return nil, fmt.Errorf("eventstore: load merkle tree of %s at %d: %w", chain, last.Seq, err)
+		}
 	}
 	cpSize, cp, err := s.latestCheckpoint(chain)
 	if err != nil {

@@ -338,11 +338,10 @@ func (s *Store) checkHeads() error {
 		case ok && (last.Seq != head.Seq || last.Hash != head.Hash):
 			return fmt.Errorf("%w: chain %s head says seq %d hash %x, last record is seq %d hash %x", ErrHeadMismatch, chain, head.Seq, head.Hash, last.Seq, last.Hash)
 		}
-		if !treeOn {
-			continue
-		}
-		if err := s.checkTree(chain, head); err != nil {
-			return err
+		if treeOn {
+			if err := s.checkTree(chain, head); err != nil {
+				return err
+			}
 		}
 	}
 	if err := it.Error(); err != nil {
