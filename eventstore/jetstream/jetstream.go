@@ -434,34 +434,31 @@ func (r replicator) replicate(ctx context.Context, chain string, first uint64, s
 	if err != nil {
 		return err
 	}
-	id := nuid.Next()
 	last := first + uint64(len(stored)) - 1
-	subject := l.subject(chain)
-	msg := func(i int, kind string, seq uint64, data []byte) *nats.Msg {
-		m := nats.NewMsg(subject)
-		m.Data = data
-		m.Header.Set(HeaderKind, kind)
-		m.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
-		m.Header.Set("Nats-Batch-Id", id)
-		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-		if i == 0 {
-			m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expected, 10))
-		}
-		return m
-	}
-	for i, b := range stored {
-		if err := l.opts.Conn.PublishMsg(msg(i, KindRecord, first+uint64(i), b)); err != nil {
-			return fmt.Errorf("jetstream: publish %s record %d: %w", chain, first+uint64(i), err)
-		}
-	}
-	commit := msg(len(stored), KindCommit, last, note)
-	commit.Header.Set("Nats-Batch-Commit", "1")
-	commit.Header.Set(HeaderWriter, l.writer)
 	rctx, cancel := context.WithTimeout(ctx, l.opts.AckTimeout)
 	defer cancel()
-	resp, err := l.opts.Conn.RequestMsgWithContext(rctx, commit)
+	var id string
+	var resp *nats.Msg
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		id = nuid.Next()
+		resp, err = l.publishBatch(rctx, chain, id, expected, first, stored, note)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			break
+		}
+		// No server took the commit message: the stream's subject has
+		// no interest yet where Conn is connected (a stream just
+		// created, a leader being elected). Nothing was committed;
+		// whatever records of the batch reached a server are dropped
+		// with the uncommitted batch, so a new batch is safe.
+		select {
+		case <-rctx.Done():
+		case <-time.After(wait):
+			continue
+		}
+		break
+	}
 	if err != nil {
-		return fmt.Errorf("jetstream: commit %s through %d (outcome unknown): %w", chain, last, err)
+		return err
 	}
 	var ack pubAck
 	if err := json.Unmarshal(resp.Data, &ack); err != nil {
@@ -484,6 +481,40 @@ func (r replicator) replicate(ctx context.Context, chain string, first uint64, s
 	st.tail = max(st.tail, last)
 	l.mu.Unlock()
 	return nil
+}
+
+// publishBatch sends stored as batch id, expected to follow stream
+// sequence expected, and returns the server's answer to its commit
+// message. An error from the commit request leaves the outcome unknown
+// unless it is nats.ErrNoResponders.
+func (l *Log) publishBatch(ctx context.Context, chain, id string, expected, first uint64, stored [][]byte, note []byte) (*nats.Msg, error) {
+	last := first + uint64(len(stored)) - 1
+	subject := l.subject(chain)
+	msg := func(i int, kind string, seq uint64, data []byte) *nats.Msg {
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(HeaderKind, kind)
+		m.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i == 0 {
+			m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(expected, 10))
+		}
+		return m
+	}
+	for i, b := range stored {
+		if err := l.opts.Conn.PublishMsg(msg(i, KindRecord, first+uint64(i), b)); err != nil {
+			return nil, fmt.Errorf("jetstream: publish %s record %d: %w", chain, first+uint64(i), err)
+		}
+	}
+	commit := msg(len(stored), KindCommit, last, note)
+	commit.Header.Set("Nats-Batch-Commit", "1")
+	commit.Header.Set(HeaderWriter, l.writer)
+	resp, err := l.opts.Conn.RequestMsgWithContext(ctx, commit)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: commit %s through %d (outcome unknown): %w", chain, last, err)
+	}
+	return resp, nil
 }
 
 // fenced tells the Sequencer, if one runs, that chain's writer was

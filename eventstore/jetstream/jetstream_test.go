@@ -301,3 +301,28 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// TestFirstAppendToANewReplicatedStream appends the moment a replicated
+// stream was created, on each server of the cluster in turn: while the
+// stream's interest is still spreading over the routes the commit message
+// finds no responders, which commits nothing, so the append is retried
+// rather than failed (custos init on a just-started cluster did this).
+func TestFirstAppendToANewReplicatedStream(t *testing.T) {
+	servers := cluster(t)
+	ctx := context.Background()
+	check := jetstream.EmbeddedSyncCheck(servers...)
+	for i := range 6 {
+		nc := connect(t, servers[i%len(servers)].ClientURL())
+		n := node{t: t, nc: nc, stream: newStream(), dir: t.TempDir(), check: check, reps: 3}
+		// Creating the stream may be refused while the cluster's meta
+		// layer still counts peers; custos serve retries it too.
+		var l *jetstream.Log
+		var err error
+		require.Eventually(t, func() bool { l, err = n.tryOpen(); return err == nil },
+			20*time.Second, 50*time.Millisecond, "open R3 stream: %v", err)
+		recs, err := l.Append(ctx, eventstore.DefaultChain, eventstoretest.Draft(i))
+		require.NoError(t, err, "first append to a new stream through server %d", i%len(servers))
+		require.Equal(t, uint64(1), recs[0].Seq)
+		require.NoError(t, l.Close())
+	}
+}
