@@ -152,8 +152,8 @@ func getSnapshotValue(t *testing.T, store *eventstore.Store, seq uint64) []byte 
 }
 
 // Snapshots land at the end of the first Write that reaches the next due
-// seq: the first multiple of N, then max(N, the state's entries) events
-// after the last snapshot (so that snapshot work per event stays bounded
+// seq: the next multiple of N while the state has at most N entries, else
+// as many events after the last snapshot as the state has entries (so that snapshot work per event stays bounded
 // as the state grows). The Kept newest are kept, and one past the head is
 // deleted by the next save.
 func TestSnapshotsWrittenEveryNAndPruned(t *testing.T) {
@@ -173,7 +173,11 @@ func TestSnapshotsWrittenEveryNAndPruned(t *testing.T) {
 			var entries int
 			l.Read(func(s *domain.State) { entries = s.Entries() })
 			want = append(want, head)
-			next = head + max(every, uint64(entries))
+			if uint64(entries) > every {
+				next = head + uint64(entries)
+			} else {
+				next = (head/every + 1) * every
+			}
 		}
 	}
 	for range 400 {
