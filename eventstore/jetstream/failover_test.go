@@ -90,7 +90,16 @@ func TestStreamLeaderLoss(t *testing.T) {
 	}
 	head, err := leader.Head(eventstore.DefaultChain)
 	require.NoError(t, err)
-	waitApplied(t, follower, eventstore.DefaultChain, head.Seq)
+	// The follower's consumer may have lived on the lost server: it is
+	// recreated after two missed heartbeats, and nats.go retries the
+	// creation with a backoff while the cluster settles, so a follower
+	// may lag for several seconds (docs/cluster.md, "Failover").
+	began := time.Now()
+	require.Eventually(t, func() bool {
+		h, err := follower.Head(eventstore.DefaultChain)
+		return err == nil && h.Seq >= head.Seq
+	}, 60*time.Second, 5*time.Millisecond, "the follower applied through %d", head.Seq)
+	t.Logf("the follower applied through %d %s after the leader's last append", head.Seq, time.Since(began).Round(time.Millisecond))
 	requireSame(t, leader, follower, eventstore.DefaultChain)
 	all := eventstoretest.All(t, leader, eventstore.DefaultChain)
 	for _, r := range acked {

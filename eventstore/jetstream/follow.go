@@ -13,11 +13,17 @@ import (
 	"github.com/custos-dev/custos/eventstore"
 )
 
+// followHeartbeat is how often the server confirms an idle follower's
+// consumer. Two missed heartbeats make the ordered consumer recreate itself:
+// with nats.go's default of 5 s a follower whose consumer lived on a lost
+// NATS server stopped applying for 10 s; with this, 2 s.
+const followHeartbeat = time.Second
+
 // follow applies the stream to the local store until ctx ends or a
 // message cannot be applied (then Failed reports why).
 func (l *Log) follow(ctx context.Context, cons jetstream.Consumer) {
 	defer close(l.followDone)
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		l.followFailed(fmt.Errorf("jetstream: follow %s: %w", l.opts.Stream, err))
 		return

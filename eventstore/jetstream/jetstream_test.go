@@ -93,13 +93,15 @@ func TestContract(t *testing.T) {
 	})
 }
 
-// waitApplied waits until l has applied chain through seq.
+// waitApplied waits until l has applied chain through seq: a follower whose
+// consumer is recreated (a server lost, a stream just created) may take a
+// few seconds.
 func waitApplied(t *testing.T, l *jetstream.Log, chain string, seq uint64) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		h, err := l.Head(chain)
 		return err == nil && h.Seq >= seq
-	}, 10*time.Second, 5*time.Millisecond, "node applied %s through %d", chain, seq)
+	}, 30*time.Second, 5*time.Millisecond, "node applied %s through %d", chain, seq)
 }
 
 func TestFollowerCatchesUp(t *testing.T) {
