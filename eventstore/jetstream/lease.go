@@ -57,6 +57,12 @@ type LeaseOptions struct {
 	// NodesBucket names the key-value bucket where each node reports how
 	// far it has applied each chain (see Nodes). Default "CUSTOS_NODES".
 	NodesBucket string
+	// Anchor, if set, names the chain whose lease decides this node's
+	// other leases: the node contends for any other chain only while it
+	// holds Anchor's, and gives the others up when it loses it. So one node
+	// sequences every chain, and a change that spans chains (one action
+	// recorded on two chains) is made on one node. Register Anchor too.
+	Anchor string
 	// Logger. Default the Log's.
 	Logger *slog.Logger
 }
@@ -361,13 +367,29 @@ func (s *Sequencer) run(chain string, ls *lease) {
 	}
 }
 
+// anchored reports whether this node may hold chain's lease: always
+// without an Anchor, else while it holds the Anchor's. The caller holds
+// s.mu.
+func (s *Sequencer) anchored(chain string) bool {
+	if s.o.Anchor == "" || chain == s.o.Anchor {
+		return true
+	}
+	a := s.chains[s.o.Anchor]
+	return a != nil && a.held
+}
+
 // step is one turn of chain's loop.
 func (s *Sequencer) step(chain string, ls *lease) {
 	s.mu.Lock()
 	held, open, fenced, rev, renewed := ls.held, ls.open, ls.fenced, ls.rev, ls.renewed
+	anchored := s.anchored(chain)
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, s.o.TTL/3)
 	defer cancel()
+	if held && !anchored {
+		s.release(ctx, chain, ls)
+		return
+	}
 	if held {
 		if time.Since(renewed) >= s.o.TTL/3 || !open {
 			if !s.renew(ctx, chain, ls, rev, renewed) {
@@ -385,7 +407,9 @@ func (s *Sequencer) step(chain string, ls *lease) {
 		s.mu.Lock()
 		ls.known = false
 		s.mu.Unlock()
-		s.take(ctx, chain, ls)
+		if anchored {
+			s.take(ctx, chain, ls)
+		}
 	case err != nil:
 		if s.ctx.Err() == nil {
 			s.o.Logger.Debug("sequencer: read lease", "chain", chain, "err", err)
@@ -399,7 +423,7 @@ func (s *Sequencer) step(chain string, ls *lease) {
 		s.mu.Lock()
 		ls.holder, ls.known = h, true
 		s.mu.Unlock()
-		if h.Node == s.o.Node {
+		if h.Node == s.o.Node && anchored {
 			// This node's lease from before a restart: take it back
 			// without waiting for it to expire.
 			s.claim(ctx, chain, ls, e.Revision())
@@ -431,7 +455,23 @@ func (s *Sequencer) renew(ctx context.Context, chain string, ls *lease, rev uint
 	s.mu.Lock()
 	ls.held, ls.open, ls.known = false, false, false
 	s.mu.Unlock()
+	if chain == s.o.Anchor {
+		s.wakeAll() // the other chains are given up now
+	}
 	return false
+}
+
+// release gives up chain's lease because this node no longer holds the
+// Anchor's: its appends close now, and another node may take it at once.
+func (s *Sequencer) release(ctx context.Context, chain string, ls *lease) {
+	s.mu.Lock()
+	rev := ls.rev
+	ls.held, ls.open, ls.known = false, false, false
+	s.mu.Unlock()
+	s.o.Logger.Warn("sequencer: gave up the lease: this node no longer sequences the anchor chain", "chain", chain, "anchor", s.o.Anchor, "node", s.o.Node)
+	if err := s.kv.Delete(ctx, chain, jetstream.LastRevision(rev)); err != nil && s.ctx.Err() == nil {
+		s.o.Logger.Debug("sequencer: give up lease", "chain", chain, "err", err)
+	}
 }
 
 // take creates the vacant lease of chain.
@@ -467,6 +507,21 @@ func (s *Sequencer) took(chain string, ls *lease, h Holder, rev uint64) {
 	s.mu.Unlock()
 	s.o.Logger.Info("sequencer: took the lease", "chain", chain, "node", s.o.Node)
 	s.prepare(chain, ls)
+	if chain == s.o.Anchor {
+		s.wakeAll() // the other chains may be taken now
+	}
+}
+
+// wakeAll makes every chain's loop act now.
+func (s *Sequencer) wakeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ls := range s.chains {
+		select {
+		case ls.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // prepare catches chain up with the stream, calls Prepare and opens the
@@ -501,6 +556,9 @@ func (s *Sequencer) prepare(chain string, ls *lease) {
 			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			_ = s.kv.Delete(dctx, chain, jetstream.LastRevision(rev))
+			if chain == s.o.Anchor {
+				s.wakeAll()
+			}
 		})
 		return
 	}

@@ -35,14 +35,102 @@ func (s *sequenced) prepare(_ context.Context, _ string, fenced bool) error {
 // name on it, with leases in bucket.
 func startSequenced(t *testing.T, n node, name, bucket string, ttl time.Duration) *sequenced {
 	t.Helper()
+	return startAnchored(t, n, name, bucket, ttl, "", eventstore.DefaultChain)
+}
+
+// startAnchored is startSequenced with LeaseOptions.Anchor and the chains
+// registered.
+func startAnchored(t *testing.T, n node, name, bucket string, ttl time.Duration, anchor string, chains ...string) *sequenced {
+	t.Helper()
 	s := &sequenced{Log: n.open()}
 	var err error
 	s.seq, err = s.StartSequencer(context.Background(), jetstream.LeaseOptions{Node: name, URL: "http://" + name + ".test:8080",
-		Bucket: bucket, NodesBucket: bucket + "_NODES", TTL: ttl, Prepare: s.prepare})
+		Bucket: bucket, NodesBucket: bucket + "_NODES", TTL: ttl, Prepare: s.prepare, Anchor: anchor})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.seq.Close(); _ = s.Close() })
-	s.seq.Register(eventstore.DefaultChain)
+	for _, c := range chains {
+		s.seq.Register(c)
+	}
 	return s
+}
+
+// TestSequencerAnchorKeepsChainsOnOneNode: with an anchor chain, the node
+// that holds the anchor's lease sequences every chain and the other none;
+// when the holder loses the anchor's lease (deleted behind its back, as if
+// it had expired while the node stalled) it gives the other chains up, and
+// the other node ends up sequencing all of them.
+func TestSequencerAnchorKeepsChainsOnOneNode(t *testing.T) {
+	s := startServer(t)
+	nc := connect(t, s.ClientURL())
+	signer := eventstoretest.NewSigner(t, "custos.test/js")
+	stream := newStream()
+	bucket := "L" + stream
+	chains := []string{"system", "acme", "acme2"}
+	mk := func(name string) *sequenced {
+		return startAnchored(t, node{t: t, nc: nc, stream: stream, dir: t.TempDir(), signer: signer}, name, bucket, time.Second, "system", chains...)
+	}
+	a, b := mk("a"), mk("b")
+	// allOn waits until one node sequences every chain and the other none.
+	allOn := func(msg string) (*sequenced, *sequenced) {
+		t.Helper()
+		var holder, other *sequenced
+		require.Eventually(t, func() bool {
+			for _, pair := range [][2]*sequenced{{a, b}, {b, a}} {
+				all, none := true, true
+				for _, c := range chains {
+					all = all && pair[0].seq.Sequencing(c)
+					none = none && !pair[1].seq.Sequencing(c)
+				}
+				if all && none {
+					holder, other = pair[0], pair[1]
+					return true
+				}
+			}
+			return false
+		}, 15*time.Second, 5*time.Millisecond, msg)
+		return holder, other
+	}
+	holder, other := allOn("one node sequences every chain")
+	ctx := context.Background()
+	for _, c := range chains {
+		_, err := holder.Append(ctx, c, eventstoretest.Draft(1))
+		require.NoError(t, err, "chain %s", c)
+		_, err = other.Append(ctx, c, eventstoretest.Draft(2))
+		require.ErrorIs(t, err, jetstream.ErrNotSequencer, "chain %s", c)
+	}
+
+	js, err := natsjs.New(nc)
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, bucket)
+	require.NoError(t, err)
+	// A third node takes the anchor's lease behind the holder's back: the
+	// holder loses it at its next renewal and gives up the other chains
+	// too, and neither node takes any chain while the anchor is another's.
+	require.NoError(t, kv.Delete(ctx, "system"))
+	_, err = kv.Create(ctx, "system", []byte(`{"node":"z","url":"http://z.test:8080"}`))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, n := range []*sequenced{a, b} {
+			for _, c := range chains {
+				if n.seq.Sequencing(c) {
+					return false
+				}
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "no node sequences any chain while a third holds the anchor")
+	for _, c := range chains[1:] {
+		h, _, ok := a.seq.Holder(c)
+		require.False(t, ok && h.Node != "z", "chain %s's lease was given up, not kept: %+v", c, h)
+	}
+	// The third node's lease expires (TTL 1 s; no one renews it).
+	next, _ := allOn("once the anchor is free, one node sequences every chain again")
+	for _, c := range chains {
+		waitApplied(t, next.Log, c, 1)
+		recs, err := next.Append(ctx, c, eventstoretest.Draft(3))
+		require.NoError(t, err, "chain %s", c)
+		require.Equal(t, uint64(2), recs[0].Seq, "chain %s goes on where it was", c)
+	}
 }
 
 // holderOf waits until exactly one of nodes sequences chain and returns it.
