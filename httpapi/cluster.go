@@ -72,10 +72,11 @@ func isWrite(method, route string) bool {
 	return !routeLocally[method+" "+route]
 }
 
-// chainOf returns the chain a forwarded write changes. A cluster
-// replicates chain default alone (docs/cluster.md), and forwarding runs
-// before authentication, so it is always tenant default's.
-func (s *Server) chainOf(echo.Context) string { return tenants.DefaultID }
+// sequencedBy is the chain whose sequencer takes every write: on a
+// cluster the node that sequences the system chain sequences every chain
+// (docs/cluster.md), so a write is forwarded there before authentication,
+// whichever tenant's key it carries, and that node authenticates it.
+const sequencedBy = tenants.SystemChain
 
 // clusterRoute runs before authorize on a node of a cluster: a write
 // whose chain another node sequences is forwarded there (that node
@@ -86,7 +87,7 @@ func (s *Server) clusterRoute(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		_, routed := s.scopes[req.Method+" "+c.Path()]
 		if cl := s.cfg.Cluster; cl != nil && routed && isWrite(req.Method, c.Path()) {
-			base, local, ok := cl.Sequencer(s.chainOf(c))
+			base, local, ok := cl.Sequencer(sequencedBy)
 			switch {
 			case local:
 				return next(c)
@@ -236,5 +237,30 @@ func (s *Server) clusterStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	return c.JSON(http.StatusOK, onlyChain(st, tenantOf(c).ID))
+}
+
+// onlyChain keeps of st the chain a tenant's key may see, its own: the
+// other tenants' chains and the system chain are not a tenant's business,
+// not even their names.
+func onlyChain(st wire.Cluster, chain string) wire.Cluster {
+	out := st
+	out.Chains = []wire.ClusterChain{}
+	for _, c := range st.Chains {
+		if c.Chain == chain {
+			out.Chains = append(out.Chains, c)
+		}
+	}
+	out.Nodes = make([]wire.ClusterNode, 0, len(st.Nodes))
+	for _, n := range st.Nodes {
+		kept := n
+		kept.Chains = []wire.NodeChain{}
+		for _, c := range n.Chains {
+			if c.Chain == chain {
+				kept.Chains = append(kept.Chains, c)
+			}
+		}
+		out.Nodes = append(out.Nodes, kept)
+	}
+	return out
 }

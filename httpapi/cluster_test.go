@@ -35,8 +35,13 @@ func (c sequencerAt) Role() string {
 
 func (c sequencerAt) Status(context.Context) (wire.Cluster, error) {
 	seq := "n0"
-	return wire.Cluster{Node: "n1", Role: c.Role(), Chains: []wire.ClusterChain{{Chain: "default", Sequencer: &seq, SequencerURL: &c.url, StreamSeq: 7}},
-		Nodes: []wire.ClusterNode{}}, nil
+	return wire.Cluster{Node: "n1", Role: c.Role(), Chains: []wire.ClusterChain{
+		{Chain: "acme", Sequencer: &seq, SequencerURL: &c.url, StreamSeq: 3},
+		{Chain: "default", Sequencer: &seq, SequencerURL: &c.url, StreamSeq: 7},
+		{Chain: "system", Sequencer: &seq, SequencerURL: &c.url, StreamSeq: 2},
+	}, Nodes: []wire.ClusterNode{{Node: "n0", URL: c.url, Chains: []wire.NodeChain{
+		{Chain: "acme", AppliedSeq: 3}, {Chain: "default", AppliedSeq: 6, Lag: 1}, {Chain: "system", AppliedSeq: 2},
+	}}}}, nil
 }
 
 // clusterOf is a cluster whose node sequences the chain and reports
@@ -103,7 +108,12 @@ func TestClusterRouteAndRole(t *testing.T) {
 	node := newStack(t, withCluster(sequencerAt{url: "http://127.0.0.1:1", local: true, ok: true}, 50*time.Millisecond))
 	r = node.get(t, "/v1/cluster", node.admin)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	assert.JSONEq(t, `{"node":"n1","role":"sequencer","chains":[{"chain":"default","sequencer":"n0","sequencer_url":"http://127.0.0.1:1","stream_seq":7}],"nodes":[]}`, string(r.body))
+	// A tenant's key sees its own chain alone: not the other tenants'
+	// chains, nor the system chain.
+	assert.JSONEq(t, `{"node":"n1","role":"sequencer","chains":[{"chain":"default","sequencer":"n0","sequencer_url":"http://127.0.0.1:1","stream_seq":7}],
+		"nodes":[{"node":"n0","url":"http://127.0.0.1:1","reported_at":"0001-01-01T00:00:00Z","chains":[{"chain":"default","applied_seq":6,"lag":1}]}]}`, string(r.body))
+	assert.NotContains(t, string(r.body), "acme")
+	assert.NotContains(t, string(r.body), "system")
 	assert.JSONEq(t, `{"status":"ready","role":"sequencer"}`, string(node.get(t, "/readyz", "").body))
 	// A local sequencer handles writes itself.
 	created := node.postJSON(t, "/v1/keys", node.admin, `{"name":"local","scope":"read"}`)

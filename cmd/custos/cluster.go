@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -21,10 +22,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/domain/keys"
+	"github.com/custos-dev/custos/domain/tenants"
 	"github.com/custos-dev/custos/eventstore"
 	"github.com/custos-dev/custos/eventstore/jetstream"
 	"github.com/custos-dev/custos/httpapi"
 	"github.com/custos-dev/custos/httpapi/wire"
+	"github.com/custos-dev/custos/projections/tenancy"
 	"github.com/custos-dev/custos/projections/writeside"
 )
 
@@ -82,13 +85,21 @@ type clusterNode struct {
 	mu      sync.Mutex
 	ledgers map[string]*writeside.Ledger
 
+	// reg is the deployment's Registry once it is open: the system
+	// chain's follower syncs it, and a node that starts sequencing a
+	// tenant's chain reconciles it.
+	reg atomic.Pointer[tenancy.Registry]
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 }
 
-var _ httpapi.Cluster = (*clusterNode)(nil)
+var (
+	_ httpapi.Cluster = (*clusterNode)(nil)
+	_ tenancy.Cluster = (*clusterNode)(nil)
+)
 
 // openServeStore opens serve's store: the local Pebble store, or on a node
 // of a cluster the JetStream log materialized into it (store is then the
@@ -190,8 +201,10 @@ func joinCluster(ctx context.Context, f clusterFlags, addr string, opts eventsto
 		return nil, fmt.Errorf("open the JetStream log: %w", err)
 	}
 	for {
+		// The system chain's holder sequences every chain: a superadmin
+		// action is recorded on the system chain and a tenant's.
 		n.seq, err = n.log.StartSequencer(ctx, jetstream.LeaseOptions{Node: name, URL: advertise, TTL: f.leaseTTL, Replicas: replicas,
-			Prepare: n.prepare, Logger: n.logger})
+			Prepare: n.prepare, Logger: n.logger, Anchor: tenants.SystemChain})
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
@@ -283,6 +296,30 @@ func defaultMonitors(urls []string) ([]string, error) {
 	return out, nil
 }
 
+// Opened implements tenancy.Cluster: the node follows ledger's chain and
+// contends for it.
+func (n *clusterNode) Opened(ledger *writeside.Ledger) { n.follow(ledger) }
+
+// Sequencing implements tenancy.Cluster.
+func (n *clusterNode) Sequencing(chain string) bool { return n.seq.Sequencing(chain) }
+
+// AwaitSequencing implements tenancy.Cluster: it waits at most four lease
+// TTLs.
+func (n *clusterNode) AwaitSequencing(ctx context.Context, chain string) error {
+	deadline := time.Now().Add(4 * n.ttl)
+	for !n.seq.Sequencing(chain) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: chain %s: this node did not take its lease in time", jetstream.ErrNotSequencer, chain)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // follow makes the node contend for ledger's chain and keeps ledger
 // current while another node sequences it.
 func (n *clusterNode) follow(ledger *writeside.Ledger) {
@@ -299,8 +336,11 @@ func (n *clusterNode) follow(ledger *writeside.Ledger) {
 
 // followLedger folds into ledger what other nodes sequence, each time the
 // log applied more than the ledger holds and at least once a second (a
-// ledger left with a fenced write of its own rebuilds then).
+// ledger left with a fenced write of its own rebuilds then). Each time
+// the node starts sequencing the chain it brings the Registry up to date
+// (sequenced).
 func (n *clusterNode) followLedger(chain string, ledger *writeside.Ledger) {
+	sequencing := false
 	for n.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 		err := n.log.WaitApplied(ctx, chain, ledger.Applied().Seq+1)
@@ -308,19 +348,58 @@ func (n *clusterNode) followLedger(chain string, ledger *writeside.Ledger) {
 		if n.ctx.Err() != nil {
 			return
 		}
-		if n.seq.Sequencing(chain) {
+		now := n.seq.Sequencing(chain)
+		if now && !sequencing {
+			n.sequenced(chain)
+		}
+		sequencing = now
+		if now {
 			if err == nil {
 				time.Sleep(time.Millisecond) // this node's own commits
 			}
 			continue
 		}
-		if _, err := ledger.CatchUp(n.ctx); err != nil {
+		before := ledger.Applied().Seq
+		head, err := ledger.CatchUp(n.ctx)
+		if err != nil {
 			if errors.Is(err, eventstore.ErrClosed) {
 				return
 			}
 			n.logger.Warn("follow the chain", "chain", chain, "err", err)
 			time.Sleep(100 * time.Millisecond)
+			continue
 		}
+		if head.Seq != before && chain == tenants.SystemChain {
+			n.syncTenants()
+		}
+	}
+}
+
+// syncTenants opens the tenants another node created and applies their
+// suspensions (tenancy.Registry.Sync).
+func (n *clusterNode) syncTenants() {
+	if reg := n.reg.Load(); reg != nil {
+		if err := reg.Sync(n.ctx); err != nil && n.ctx.Err() == nil {
+			n.logger.Warn("open the tenants the system chain lists", "err", err)
+		}
+	}
+}
+
+// sequenced runs when this node starts sequencing chain: for the system
+// chain it opens the tenants it does not know yet, for a tenant's chain it
+// records what the system chain holds of the tenant and the tenant's chain
+// does not (an action the previous sequencer left half done).
+func (n *clusterNode) sequenced(chain string) {
+	reg := n.reg.Load()
+	if reg == nil {
+		return // the Registry is opening; it reconciles what it opens
+	}
+	if chain == tenants.SystemChain {
+		n.syncTenants()
+		return
+	}
+	if err := reg.Reconcile(n.ctx, chain); err != nil && n.ctx.Err() == nil {
+		n.logger.Warn("record the system chain's view of the tenant", "chain", chain, "err", err)
 	}
 }
 
@@ -356,34 +435,73 @@ func (n *clusterNode) sequencerKnown(ctx context.Context, chain string, wait tim
 	}
 }
 
-// startChain makes the node contend for ledger's chain and follow it
-// (follow), then waits until some node sequences it. On the sequencer of
-// an empty chain it creates the first admin key and prints it once, as
-// serve does on a new folder. follows reports whether another node
-// sequences the chain: serve's start-up writes (--policies, the --alerts
-// rules) are that node's to make. A single node (nil) follows nothing.
-func (n *clusterNode) startChain(ctx context.Context, ledger *writeside.Ledger, stdout io.Writer) (follows bool, err error) {
+// startDeployment runs once reg is open on a node of a cluster. The node
+// that sequences the system chain (and so every chain) makes the
+// deployment's first records, as serve does on a new folder: tenant
+// default and its first admin key on an empty cluster, the superadmin key
+// on a cluster that has none (one written before tenants), each printed
+// once on stdout. Another node waits until tenant default is open. follows
+// reports whether another node sequences the deployment: serve's start-up
+// writes (--policies, the --alerts rules) are that node's to make. A
+// single node (nil) follows nothing and starts nothing.
+func (n *clusterNode) startDeployment(ctx context.Context, reg *tenancy.Registry, stdout io.Writer, dataDir string) (follows bool, err error) {
 	if n == nil {
 		return false, nil
 	}
-	n.follow(ledger)
-	chain := ledger.Chain()
-	local, known := n.sequencerKnown(ctx, chain, 4*n.ttl)
-	switch {
-	case !known:
-		n.logger.Warn("no node sequences the chain yet: leaving --policies and --alerts rules to the one that will", "chain", chain)
-		return true, nil
-	case !local:
-		n.logger.Info("another node sequences the chain: its --policies and --alerts rules apply, not this node's", "chain", chain)
-		return true, nil
-	case ledger.Applied().Seq > 0:
-		return false, nil
+	n.reg.Store(reg)
+	deadline := time.Now().Add(30 * time.Second)
+	warned := false
+	for {
+		if _, local, ok := n.seq.Holder(tenants.SystemChain); ok && local {
+			return false, n.firstRecords(ctx, reg, stdout, dataDir)
+		}
+		n.syncTenants()
+		if _, ok := reg.Tenant(tenants.DefaultID); ok {
+			if h, _, ok := n.seq.Holder(tenants.SystemChain); ok && h.Node != n.name {
+				n.logger.Info("another node sequences the deployment: its --policies and --alerts rules apply, not this node's", "sequencer", h.Node)
+				return true, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return false, errors.New("no node of the cluster sequences the deployment, or it has not created tenant default yet: check the other nodes")
+		}
+		if !warned && time.Now().After(deadline.Add(-25*time.Second)) {
+			n.logger.Warn("waiting for a node to sequence the deployment and create tenant default")
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	key, created, err := createAdminKey(ctx, ledger, writeside.ActorInit, "bootstrap-admin")
+}
+
+// firstRecords is startDeployment on the node that sequences the system
+// chain.
+func (n *clusterNode) firstRecords(ctx context.Context, reg *tenancy.Registry, stdout io.Writer, dataDir string) error {
+	if err := n.AwaitSequencing(ctx, tenants.SystemChain); err != nil {
+		return err
+	}
+	if err := reg.Sync(ctx); err != nil {
+		return err
+	}
+	_, known := reg.Tenant(tenants.DefaultID)
+	head, err := n.log.Store.Head(tenants.DefaultID)
 	if err != nil {
-		return false, err
+		return err
 	}
-	fmt.Fprintf(stdout, `
+	fresh := !known && head.Seq == 0
+	if _, err := reg.EnsureDefault(ctx); err != nil {
+		return err
+	}
+	if fresh {
+		def, _ := reg.Tenant(tenants.DefaultID)
+		key, created, err := createAdminKey(ctx, def.Ledger, writeside.ActorInit, "bootstrap-admin")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, `
 ==================== custos: first admin key ====================
 %s
 Copy it now: this is the only time it is shown (custos keeps only
@@ -392,16 +510,19 @@ its SHA-256, so it cannot show it again). Scope admin, key_id
 =================================================================
 
 `, key, created.KeyID, created.ExpiresAt.UTC().Format(time.RFC3339),
-		int(created.ExpiresAt.Sub(created.CreatedAt).Round(24*time.Hour).Hours()/24), n.name)
-	return false, nil
+			int(created.ExpiresAt.Sub(created.CreatedAt).Round(24*time.Hour).Hours()/24), n.name)
+	}
+	return upgradeToTenants(ctx, reg, stdout, dataDir, n.logger) // the superadmin key, once
 }
 
 // bootstrapCluster is init against a cluster: it joins it with a node on
-// dir (created if missing), takes the sequencing lease of the default
-// chain and, if the chain is empty, creates the first admin key and
-// returns it; then it leaves the cluster. It refuses a chain with records
-// (errAlreadyInitialised) and a chain another node sequences (serve runs:
-// the cluster is initialised).
+// dir (created if missing), takes the sequencing leases (the system
+// chain's, then tenant default's) and, if the cluster holds nothing yet,
+// records tenant default and creates its first admin key, which it
+// returns; then it leaves the cluster. The superadmin key is printed by
+// the first serve. It refuses a cluster with records
+// (errAlreadyInitialised) and one another node sequences (serve runs: the
+// cluster is initialised).
 func bootstrapCluster(ctx context.Context, f clusterFlags, dir string, sig signing, logger *slog.Logger) (string, keys.KeyCreated, error) {
 	if !storeExists(dir) {
 		if err := requireEmpty(dir); err != nil {
@@ -415,25 +536,37 @@ func bootstrapCluster(ctx context.Context, f clusterFlags, dir string, sig signi
 		return "", keys.KeyCreated{}, err
 	}
 	defer node.Close()
-	ledger, err := writeside.Open(ctx, writeside.Config{Store: log, Logger: logger})
+	reg, err := tenancy.Open(ctx, tenancy.Config{Store: log, Logger: logger, Cluster: node, Ledger: writeside.Config{Logger: logger}})
 	if err != nil {
 		return "", keys.KeyCreated{}, err
 	}
-	defer ledger.Close()
-	node.follow(ledger)
-	local, known := node.sequencerKnown(ctx, ledger.Chain(), 4*node.ttl)
+	defer reg.Close()
+	local, known := node.sequencerKnown(ctx, tenants.SystemChain, 4*node.ttl)
+	if local {
+		local = node.AwaitSequencing(ctx, tenants.SystemChain) == nil
+	}
 	if !local {
 		who := "no node took the lease in time"
 		if known {
-			h, _, _ := node.seq.Holder(ledger.Chain())
+			h, _, _ := node.seq.Holder(tenants.SystemChain)
 			who = "node " + h.Node + " sequences it (serve runs on the cluster)"
 		}
-		return "", keys.KeyCreated{}, fmt.Errorf("init: could not sequence chain %s: %s", ledger.Chain(), who)
+		return "", keys.KeyCreated{}, fmt.Errorf("init: could not sequence the cluster's chains: %s", who)
 	}
-	if head := ledger.Applied(); head.Seq > 0 {
-		return "", keys.KeyCreated{}, fmt.Errorf("%w: the cluster's chain %s holds %d events; use custos admin-key reset on a stopped node if the admin key is lost", errAlreadyInitialised, ledger.Chain(), head.Seq)
+	for _, chain := range []string{tenants.SystemChain, tenants.DefaultID} {
+		head, err := node.log.Store.Head(chain)
+		if err != nil {
+			return "", keys.KeyCreated{}, err
+		}
+		if head.Seq > 0 {
+			return "", keys.KeyCreated{}, fmt.Errorf("%w: the cluster's chain %s holds %d events; if the admin key is lost, mint one with the superadmin key (POST /v1/tenants/default/admin-keys)", errAlreadyInitialised, chain, head.Seq)
+		}
 	}
-	return createAdminKey(ctx, ledger, writeside.ActorInit, "bootstrap-admin")
+	if _, err := reg.EnsureDefault(ctx); err != nil {
+		return "", keys.KeyCreated{}, err
+	}
+	def, _ := reg.Tenant(tenants.DefaultID)
+	return createAdminKey(ctx, def.Ledger, writeside.ActorInit, "bootstrap-admin")
 }
 
 // ready is serve's readiness: the store's, or on a node of a cluster the

@@ -240,8 +240,12 @@ Lost it? custos admin-key reset --data %s
 	}()
 	alerts := &tenantAlerts{o: o.alerts, file: alertFile, targets: webhooks, dataDir: o.dataDir,
 		store: store, bus: bus, metrics: m, logger: logger}
-	reg, err := tenancy.Open(ctx, tenancy.Config{Store: logStore, Logger: logger, OnOpen: alerts.start,
-		Ledger: writeside.Config{Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound}})
+	tc := tenancy.Config{Store: logStore, Logger: logger, OnOpen: alerts.start,
+		Ledger: writeside.Config{Logger: logger, SnapshotEvery: o.snapshotEvery, RequireBoundKeys: o.requireBound}}
+	if node != nil {
+		tc.Cluster = node // cluster.go
+	}
+	reg, err := tenancy.Open(ctx, tc)
 	if err != nil {
 		return withCode(1, err)
 	}
@@ -255,11 +259,12 @@ Lost it? custos admin-key reset --data %s
 			return withCode(1, err)
 		}
 	}
+	follows := false
 	if node == nil {
 		if err := upgradeToTenants(ctx, reg, stdout, o.dataDir, logger); err != nil {
 			return withCode(1, err)
 		}
-	} else if err := reg.ServeDefault(ctx); err != nil { // a cluster replicates chain default alone (docs/cluster.md)
+	} else if follows, err = node.startDeployment(ctx, reg, stdout, o.dataDir); err != nil { // cluster.go
 		return withCode(1, err)
 	}
 	def, _ := reg.Tenant(tenants.DefaultID)
@@ -277,10 +282,6 @@ Lost it? custos admin-key reset --data %s
 		h, err := store.Head(eventstore.DefaultChain)
 		return h.Seq, err
 	}); err != nil {
-		return err
-	}
-	follows, err := node.startChain(ctx, ledger, stdout) // cluster.go
-	if err != nil {
 		return err
 	}
 	if follows {

@@ -65,6 +65,25 @@ type Config struct {
 	// are written (a restart retries it). Called with the Registry's lock
 	// held: it must not call the Registry.
 	OnOpen func(ctx context.Context, t *Tenant) (stop func(), err error)
+	// Cluster, if set, is the node of a cluster (serve --nats) the
+	// Registry runs on, which may append only to the chains it sequences.
+	// Nil for a single node.
+	Cluster Cluster
+}
+
+// Cluster is what a Registry needs of a node of a cluster. Its methods
+// are called concurrently, Opened with the Registry's lock held.
+type Cluster interface {
+	// Opened is called once for every Ledger the Registry opens, the
+	// system chain's first, before the Registry writes to it: the node
+	// follows the chain and contends for it.
+	Opened(l *writeside.Ledger)
+	// Sequencing reports whether this node may append to chain now.
+	Sequencing(chain string) bool
+	// AwaitSequencing waits until this node may append to chain, and
+	// returns an error if it may not by the time ctx ends or the node
+	// gives up.
+	AwaitSequencing(ctx context.Context, chain string) error
 }
 
 // Tenant is one tenant's projections. Its fields are set once and never
@@ -146,7 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	r.system = system
 	for _, t := range system.Tenants() {
-		if _, err := r.openTenant(ctx, t, ActorRepair); err != nil {
+		if _, err := r.openTenant(ctx, t, ActorRepair, false); err != nil {
 			_ = r.Close()
 			return nil, err
 		}
@@ -163,6 +182,9 @@ func (r *Registry) openLedger(ctx context.Context, chain string) (*writeside.Led
 	l, err := writeside.Open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: open chain %s: %w", chain, err)
+	}
+	if r.cfg.Cluster != nil {
+		r.cfg.Cluster.Opened(l)
 	}
 	for _, h := range l.KeyHashes() {
 		if !r.owners.Store(h, n) {
@@ -194,16 +216,30 @@ func (r *Registry) holder(h [32]byte) *writeside.Ledger {
 // openTenant opens the Ledger and Index of t (known to the system chain)
 // and publishes it. Where the tenant's chain does not yet record its
 // creation and status as the system chain does (a new tenant, or a crash
-// between the two appends), it appends them with actor. The caller holds
-// mu or is Open.
-func (r *Registry) openTenant(ctx context.Context, t tenants.Tenant, actor string) (*Tenant, error) {
+// between the two appends), it appends them with actor. On a node of a
+// cluster it appends only if this node sequences the chain, waiting for
+// that when await is set (a tenant this node creates); otherwise the
+// sequencer's Reconcile appends them. The caller holds mu or is Open.
+func (r *Registry) openTenant(ctx context.Context, t tenants.Tenant, actor string, await bool) (*Tenant, error) {
 	l, err := r.openLedger(ctx, t.TenantID)
 	if err != nil {
 		return nil, err
 	}
-	if err := catchUp(ctx, l, t, actor); err != nil {
-		_ = l.Close()
-		return nil, err
+	write := true
+	if cl := r.cfg.Cluster; cl != nil {
+		if await {
+			if err := cl.AwaitSequencing(ctx, t.TenantID); err != nil {
+				_ = l.Close()
+				return nil, fmt.Errorf("tenancy: sequence tenant %s's chain: %w", t.TenantID, err)
+			}
+		}
+		write = cl.Sequencing(t.TenantID)
+	}
+	if write {
+		if err := catchUp(ctx, l, t, actor); err != nil {
+			_ = l.Close()
+			return nil, err
+		}
 	}
 	ix, err := readside.NewIndex(r.cfg.Store, t.TenantID, r.cfg.Logger)
 	if err != nil {
@@ -370,32 +406,50 @@ func (r *Registry) EnsureDefault(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("tenancy: create tenant default: %w", err)
 	}
-	if _, err := r.openTenant(ctx, tenantOf(created), ActorUpgrade); err != nil {
+	if _, err := r.openTenant(ctx, tenantOf(created), ActorUpgrade, true); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-// ServeDefault opens chain default as tenant default without recording
-// anything on the system chain, for a node of a cluster, where chain
-// default alone is replicated and sequenced (docs/cluster.md): such a
-// deployment has no superadmin and no other tenant. Idempotent.
-func (r *Registry) ServeDefault(ctx context.Context) error {
+// Sync opens every tenant the system chain lists that is not open yet,
+// and brings each open tenant's suspension in line with the system
+// chain's record. On a node of a cluster the system chain's follower
+// calls it each time the chain moved: that is how a node learns of the
+// tenants another node created, suspended or resumed. A single node does
+// not need it.
+func (r *Registry) Sync(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.Tenant(tenants.DefaultID); ok {
+	var errs []error
+	for _, info := range r.system.Tenants() {
+		t, ok := r.Tenant(info.TenantID)
+		if !ok {
+			if _, err := r.openTenant(ctx, info, ActorRepair, false); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		t.suspended.Store(info.Status == tenants.StatusSuspended)
+	}
+	return errors.Join(errs...)
+}
+
+// Reconcile appends to tenant chain's own chain what the system chain
+// records of the tenant and that chain does not (its creation, a
+// suspension or resumption that a node recorded on the system chain alone
+// before it failed), with actor system:repair. A node of a cluster calls
+// it when it starts sequencing chain, after the system chain. It does
+// nothing for the system chain or a chain the Registry has not opened.
+func (r *Registry) Reconcile(ctx context.Context, chain string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, open := r.Tenant(chain)
+	info, known := r.system.Tenant(chain)
+	if !open || !known {
 		return nil
 	}
-	l, err := r.openLedger(ctx, tenants.DefaultID)
-	if err != nil {
-		return err
-	}
-	ix, err := readside.NewIndex(r.cfg.Store, tenants.DefaultID, r.cfg.Logger)
-	if err != nil {
-		_ = l.Close()
-		return err
-	}
-	return r.publish(l, ix, tenants.Tenant{TenantID: tenants.DefaultID, Status: tenants.StatusActive})
+	return catchUp(ctx, t.Ledger, info, ActorRepair)
 }
 
 // HasSuperadminKey reports whether the system chain holds a superadmin
@@ -450,7 +504,7 @@ func (r *Registry) CreateTenant(ctx context.Context, p Principal, cmd tenants.Cr
 	}
 	// openTenant records tenant.created on the tenant's own chain, with
 	// the superadmin as actor.
-	t, err := r.openTenant(ctx, tenantOf(created), p.Actor())
+	t, err := r.openTenant(ctx, tenantOf(created), p.Actor(), true)
 	r.mu.Unlock()
 	if err != nil {
 		return tenantOf(created), "", keys.KeyCreated{}, err
