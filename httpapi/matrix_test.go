@@ -260,6 +260,17 @@ func routeSpecs() []routeSpec {
 		{method: "GET", path: "/v1/tenants", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, _ string, r response) {
 			assert.Contains(t, string(r.body), `"tenant_id":"default"`)
 		}},
+		// AutoPIL's path for the same two routes.
+		{method: "POST", path: "/v1/admin/tenants", scope: keys.ScopeSuperadmin, ok: 201,
+			newBody: func() string { return fmt.Sprintf(`{"tenant_id":"matrix-autopil-%d"}`, unique.Add(1)) },
+			check: func(t *testing.T, _ string, r response) {
+				m := r.object(t)
+				assert.Equal(t, "active", m["status"])
+				assert.Regexp(t, keyPattern, m["admin_key"].(map[string]any)["key"])
+			}},
+		{method: "GET", path: "/v1/admin/tenants", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, _ string, r response) {
+			assert.Contains(t, string(r.body), `"tenant_id":"default"`)
+		}},
 		{method: "GET", path: "/v1/tenants/:tenant_id", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
 			assert.Equal(t, target, r.object(t)["tenant_id"])
 		}},

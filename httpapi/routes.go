@@ -61,6 +61,8 @@ func routeScopes() map[string]keys.Scope {
 		"GET /v1/audit/events/:event_id/receipt":  keys.ScopeRead,
 		"POST /v1/tenants":                        keys.ScopeSuperadmin,
 		"GET /v1/tenants":                         keys.ScopeSuperadmin,
+		"POST /v1/admin/tenants":                  keys.ScopeSuperadmin,
+		"GET /v1/admin/tenants":                   keys.ScopeSuperadmin,
 		"GET /v1/tenants/:tenant_id":              keys.ScopeSuperadmin,
 		"POST /v1/tenants/:tenant_id/suspend":     keys.ScopeSuperadmin,
 		"POST /v1/tenants/:tenant_id/resume":      keys.ScopeSuperadmin,
@@ -118,6 +120,9 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit/events/:event_id/receipt", s.receipt},
 		{http.MethodPost, "/v1/tenants", s.createTenant},
 		{http.MethodGet, "/v1/tenants", s.listTenants},
+		// AutoPIL's shape of the same two routes.
+		{http.MethodPost, "/v1/admin/tenants", s.createTenant},
+		{http.MethodGet, "/v1/admin/tenants", s.listTenants},
 		{http.MethodGet, "/v1/tenants/:tenant_id", s.getTenant},
 		{http.MethodPost, "/v1/tenants/:tenant_id/suspend", s.suspendTenant},
 		{http.MethodPost, "/v1/tenants/:tenant_id/resume", s.resumeTenant},
