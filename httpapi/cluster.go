@@ -54,6 +54,8 @@ const (
 	detailFenced         = "This node stopped sequencing the chain before the change was recorded; nothing was recorded, retry."
 	detailMinSeq         = "This node has not applied the chain through min_seq yet; retry, or ask another node."
 	detailNotClustered   = "This server is a single node (serve without --nats): there is no cluster to show."
+	// detailStatusUnavailable answers GET /v1/cluster while JetStream does not answer.
+	detailStatusUnavailable = "The cluster's stream did not answer (a NATS server is down or a leader is being elected); retry."
 )
 
 // routeLocally lists the writes every node serves itself, not the
@@ -235,7 +237,10 @@ func (s *Server) clusterStatus(c echo.Context) error {
 	}
 	st, err := s.cfg.Cluster.Status(c.Request().Context())
 	if err != nil {
-		return err
+		// The stream or the lease bucket did not answer: a NATS server
+		// is down or a leader is being elected.
+		s.cfg.Logger.LogAttrs(c.Request().Context(), slog.LevelWarn, "cluster status", slog.String("err", err.Error()))
+		return unavailable(c, detailStatusUnavailable)
 	}
 	return c.JSON(http.StatusOK, onlyChain(st, tenantOf(c).ID))
 }

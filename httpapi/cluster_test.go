@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -93,6 +94,24 @@ func TestFollowerForwardsWrites(t *testing.T) {
 	r = unreachable.postJSON(t, "/v1/keys", unreachable.admin, `{"name":"lost","scope":"read"}`)
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
 	assert.Contains(t, r.detail(t), "did not answer")
+}
+
+// statusFails is a cluster whose stream does not answer.
+type statusFails struct{ sequencerAt }
+
+func (statusFails) Status(context.Context) (wire.Cluster, error) {
+	return wire.Cluster{}, errors.New("jetstream: last message of default: context deadline exceeded")
+}
+
+// TestClusterStatusWhileTheStreamIsDown: GET /v1/cluster during a
+// failover is a retryable 503 with a detail, not a 500.
+func TestClusterStatusWhileTheStreamIsDown(t *testing.T) {
+	t.Parallel()
+	node := newStack(t, withCluster(statusFails{sequencerAt{url: "http://127.0.0.1:1", local: true, ok: true}}, 50*time.Millisecond))
+	r := node.get(t, "/v1/cluster", node.admin)
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
+	assert.Contains(t, r.detail(t), "retry")
+	assert.Equal(t, "1", r.header.Get("Retry-After"))
 }
 
 // TestClusterRouteAndRole: GET /v1/cluster and the role in /readyz come
