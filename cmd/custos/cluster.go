@@ -512,7 +512,7 @@ its SHA-256, so it cannot show it again). Scope admin, key_id
 `, key, created.KeyID, created.ExpiresAt.UTC().Format(time.RFC3339),
 			int(created.ExpiresAt.Sub(created.CreatedAt).Round(24*time.Hour).Hours()/24), n.name)
 	}
-	return upgradeToTenants(ctx, reg, stdout, dataDir, n.logger) // the superadmin key, once
+	return upgradeToTenants(ctx, reg, stdout, clusterHint, n.logger) // the superadmin key, once
 }
 
 // bootstrapCluster is init against a cluster: it joins it with a node on

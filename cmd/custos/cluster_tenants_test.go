@@ -64,6 +64,12 @@ func TestClusterServesTenants(t *testing.T) {
 		return a
 	})
 	admin, superadmin := printedKeys(t, nodes)
+	for _, n := range nodes {
+		if strings.Contains(n.stdout.String(), superadmin) {
+			require.Contains(t, n.stdout.String(), "Lost it? a cluster has no offline reset",
+				"a cluster node's folder must not be reset offline")
+		}
+	}
 	seqName := sequencerOf(t, nodes[0], admin)
 	var sequencer *node
 	var followers []*node

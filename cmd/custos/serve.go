@@ -261,7 +261,7 @@ Lost it? custos admin-key reset --data %s
 	}
 	follows := false
 	if node == nil {
-		if err := upgradeToTenants(ctx, reg, stdout, o.dataDir, logger); err != nil {
+		if err := upgradeToTenants(ctx, reg, stdout, resetHint(o.dataDir), logger); err != nil {
 			return withCode(1, err)
 		}
 	} else if follows, err = node.startDeployment(ctx, reg, stdout, o.dataDir); err != nil { // cluster.go

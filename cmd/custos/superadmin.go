@@ -19,7 +19,7 @@ import (
 // (a new folder's, or the one chain of a folder written before tenants)
 // on the system chain, and, once per deployment, a superadmin key printed
 // on stdout.
-func upgradeToTenants(ctx context.Context, reg *tenancy.Registry, stdout io.Writer, dataDir string, logger *slog.Logger) error {
+func upgradeToTenants(ctx context.Context, reg *tenancy.Registry, stdout io.Writer, lostHint string, logger *slog.Logger) error {
 	created, err := reg.EnsureDefault(ctx)
 	if err != nil {
 		return err
@@ -34,11 +34,18 @@ func upgradeToTenants(ctx context.Context, reg *tenancy.Registry, stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("create the superadmin key: %w", err)
 	}
-	printSuperadminKey(stdout, key, rec, dataDir)
+	printSuperadminKey(stdout, key, rec, lostHint)
 	return nil
 }
 
-func printSuperadminKey(w io.Writer, key string, rec keys.KeyCreated, dataDir string) {
+// resetHint is the superadmin key block's last line on a single node.
+func resetHint(dataDir string) string { return "custos superadmin-key reset --data " + dataDir }
+
+// clusterHint is that line on a cluster, where an offline reset would fork
+// the node's copy from the stream.
+const clusterHint = "a cluster has no offline reset; keep it safe (docs/cluster.md)"
+
+func printSuperadminKey(w io.Writer, key string, rec keys.KeyCreated, lostHint string) {
 	fmt.Fprintf(w, `
 ================= custos: deployment superadmin key =================
 %s
@@ -47,11 +54,11 @@ it creates, lists, suspends and resumes tenants, mints a tenant's
 admin keys and verifies or exports any tenant (the /v1/tenants
 routes); it cannot evaluate or act inside a tenant. key_id
 %s, expires %s (%d days).
-Lost it? custos superadmin-key reset --data %s
+Lost it? %s
 =====================================================================
 
 `, key, rec.KeyID, rec.ExpiresAt.UTC().Format(time.RFC3339),
-		int(rec.ExpiresAt.Sub(rec.CreatedAt).Round(24*time.Hour).Hours()/24), dataDir)
+		int(rec.ExpiresAt.Sub(rec.CreatedAt).Round(24*time.Hour).Hours()/24), lostHint)
 }
 
 func newSuperadminKeyCommand(stdout, stderr io.Writer) *cobra.Command {
