@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -61,6 +62,11 @@ stay as they are: revoke lost ones with the new key.`,
 func openForReset(dir string, keyFlags signingKeyFlags, logger *slog.Logger) (*eventstore.Store, error) {
 	if !storeExists(dir) {
 		return nil, fmt.Errorf("no custos store in %s (run `custos init --data %s` or `custos serve --data %s` first)", dir, dir, dir)
+	}
+	if _, err := os.Stat(clusterMarker(dir)); err == nil {
+		return nil, fmt.Errorf("%s is a cluster node's copy of the log (%s): an offline reset would fork it from the stream; "+
+			"mint an admin key with the superadmin key (POST /v1/tenants/{id}/admin-keys), or reset the superadmin key with "+
+			"`custos superadmin-key reset --nats URL` while no node serves (docs/cluster.md)", dir, clusterMarker(dir))
 	}
 	signer, err := loadSigningKey(keyFlags.keyPath(dir), dir)
 	if err != nil {

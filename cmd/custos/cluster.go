@@ -115,6 +115,10 @@ func openServeStore(ctx context.Context, f clusterFlags, addr string, opts event
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := markClusterFolder(opts.Dir, node.name); err != nil {
+		node.Close()
+		return nil, nil, nil, err
+	}
 	return node.log.Store, node.log, node, nil
 }
 
@@ -515,30 +519,28 @@ its SHA-256, so it cannot show it again). Scope admin, key_id
 	return upgradeToTenants(ctx, reg, stdout, clusterHint, n.logger) // the superadmin key, once
 }
 
-// bootstrapCluster is init against a cluster: it joins it with a node on
-// dir (created if missing), takes the sequencing leases (the system
-// chain's, then tenant default's) and, if the cluster holds nothing yet,
-// records tenant default and creates its first admin key, which it
-// returns; then it leaves the cluster. The superadmin key is printed by
-// the first serve. It refuses a cluster with records
-// (errAlreadyInitialised) and one another node sequences (serve runs: the
-// cluster is initialised).
-func bootstrapCluster(ctx context.Context, f clusterFlags, dir string, sig signing, logger *slog.Logger) (string, keys.KeyCreated, error) {
+// asSequencer joins the cluster with a node on dir (created if missing),
+// opens the deployment's Registry, takes the system chain's lease (and so
+// every chain's) and runs do; then it leaves the cluster. It is for the
+// commands that write to a cluster while no serve runs on it (init, the
+// superadmin key's reset): it fails when another node sequences the
+// deployment.
+func asSequencer(ctx context.Context, f clusterFlags, dir string, sig signing, logger *slog.Logger, do func(*clusterNode, *tenancy.Registry) error) error {
 	if !storeExists(dir) {
 		if err := requireEmpty(dir); err != nil {
-			return "", keys.KeyCreated{}, err
+			return err
 		}
 	}
 	// No other node forwards to this one: it never holds the lease while
 	// another serves.
 	_, log, node, err := openServeStore(ctx, f, "127.0.0.1:0", eventstore.Options{Dir: dir, Logger: logger, Signer: sig.signer}, logger)
 	if err != nil {
-		return "", keys.KeyCreated{}, err
+		return err
 	}
 	defer node.Close()
 	reg, err := tenancy.Open(ctx, tenancy.Config{Store: log, Logger: logger, Cluster: node, Ledger: writeside.Config{Logger: logger}})
 	if err != nil {
-		return "", keys.KeyCreated{}, err
+		return err
 	}
 	defer reg.Close()
 	local, known := node.sequencerKnown(ctx, tenants.SystemChain, 4*node.ttl)
@@ -549,24 +551,69 @@ func bootstrapCluster(ctx context.Context, f clusterFlags, dir string, sig signi
 		who := "no node took the lease in time"
 		if known {
 			h, _, _ := node.seq.Holder(tenants.SystemChain)
-			who = "node " + h.Node + " sequences it (serve runs on the cluster)"
+			who = "node " + h.Node + " sequences it (serve runs on the cluster: stop every node first)"
 		}
-		return "", keys.KeyCreated{}, fmt.Errorf("init: could not sequence the cluster's chains: %s", who)
+		return fmt.Errorf("could not sequence the cluster's chains: %s", who)
 	}
-	for _, chain := range []string{tenants.SystemChain, tenants.DefaultID} {
-		head, err := node.log.Store.Head(chain)
-		if err != nil {
-			return "", keys.KeyCreated{}, err
+	if err := reg.Sync(ctx); err != nil {
+		return err
+	}
+	return do(node, reg)
+}
+
+// bootstrapCluster is init against a cluster (asSequencer): if the
+// cluster holds nothing yet, it records tenant default and creates its
+// first admin key, which it returns. The superadmin key is printed by the
+// first serve. It refuses a cluster with records (errAlreadyInitialised).
+func bootstrapCluster(ctx context.Context, f clusterFlags, dir string, sig signing, logger *slog.Logger) (key string, created keys.KeyCreated, err error) {
+	err = asSequencer(ctx, f, dir, sig, logger, func(node *clusterNode, reg *tenancy.Registry) error {
+		for _, chain := range []string{tenants.SystemChain, tenants.DefaultID} {
+			head, err := node.log.Store.Head(chain)
+			if err != nil {
+				return err
+			}
+			if head.Seq > 0 {
+				return fmt.Errorf("%w: the cluster's chain %s holds %d events; if the admin key is lost, mint one with the superadmin key (POST /v1/tenants/default/admin-keys)", errAlreadyInitialised, chain, head.Seq)
+			}
 		}
-		if head.Seq > 0 {
-			return "", keys.KeyCreated{}, fmt.Errorf("%w: the cluster's chain %s holds %d events; if the admin key is lost, mint one with the superadmin key (POST /v1/tenants/default/admin-keys)", errAlreadyInitialised, chain, head.Seq)
+		if _, err := reg.EnsureDefault(ctx); err != nil {
+			return err
 		}
+		def, _ := reg.Tenant(tenants.DefaultID)
+		key, created, err = createAdminKey(ctx, def.Ledger, writeside.ActorInit, "bootstrap-admin")
+		return err
+	})
+	if err != nil && !errors.Is(err, errAlreadyInitialised) {
+		err = fmt.Errorf("init: %w", err)
 	}
-	if _, err := reg.EnsureDefault(ctx); err != nil {
-		return "", keys.KeyCreated{}, err
+	return key, created, err
+}
+
+// resetClusterSuperadmin is superadmin-key reset against a cluster
+// (asSequencer): a new superadmin key on the system chain, actor
+// system:reset.
+func resetClusterSuperadmin(ctx context.Context, f clusterFlags, dir string, sig signing, logger *slog.Logger) (key string, err error) {
+	err = asSequencer(ctx, f, dir, sig, logger, func(_ *clusterNode, reg *tenancy.Registry) error {
+		var err error
+		key, _, err = reg.CreateSuperadminKey(ctx, writeside.ActorReset, "reset-superadmin")
+		return err
+	})
+	return key, err
+}
+
+// clusterMarker is the file beside a cluster node's data folder that says
+// the folder is a copy of the cluster's log: written to offline, it would
+// fork from the stream (openForReset refuses it).
+func clusterMarker(dataDir string) string { return filepath.Clean(dataDir) + ".cluster" }
+
+// markClusterFolder writes clusterMarker for a node named name.
+func markClusterFolder(dataDir, name string) error {
+	body := fmt.Sprintf("custos cluster node %s: this data folder is a copy of the cluster's log in NATS JetStream.\n"+
+		"Do not write to it offline; see docs/cluster.md.\n", name)
+	if err := os.WriteFile(clusterMarker(dataDir), []byte(body), 0o600); err != nil {
+		return fmt.Errorf("mark %s as a cluster node's folder: %w", dataDir, err)
 	}
-	def, _ := reg.Tenant(tenants.DefaultID)
-	return createAdminKey(ctx, def.Ledger, writeside.ActorInit, "bootstrap-admin")
+	return nil
 }
 
 // ready is serve's readiness: the store's, or on a node of a cluster the

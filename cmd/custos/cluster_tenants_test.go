@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -152,4 +153,27 @@ func TestClusterServesTenants(t *testing.T) {
 		b := eventually(t, n, http.MethodGet, "/v1/tenants/acme/audit/verify", superadmin, "", http.StatusOK)
 		require.Contains(t, string(b), `"valid":true`)
 	}
+
+	// A lost superadmin key: a node's folder refuses an offline reset
+	// (it would fork from the stream); with every node stopped, a reset
+	// through the cluster mints a new key that the nodes take.
+	for _, n := range followers {
+		n.stop(t)
+	}
+	offline := runCLI(t, nil, "admin-key", "reset", "--data", followers[0].dir, "--signing-key", sharedKey(base))
+	require.Equal(t, 2, offline.code, "%s%s", offline.stdout, offline.stderr)
+	require.Contains(t, offline.stderr, "cluster node's copy")
+	offline = runCLI(t, nil, "superadmin-key", "reset", "--data", followers[0].dir, "--signing-key", sharedKey(base))
+	require.Equal(t, 2, offline.code, "%s%s", offline.stdout, offline.stderr)
+	require.Contains(t, offline.stderr, "cluster node's copy")
+	r := runCLI(t, nil, "superadmin-key", "reset", "--data", filepath.Join(base, "reset"), "--node", "reset", "--signing-key", sharedKey(base),
+		"--nats", strings.Join(clients, ","), "--nats-monitor", strings.Join(monitors, ","), "--lease-ttl", "2s")
+	require.Equal(t, 0, r.code, "%s%s", r.stdout, r.stderr)
+	reset := strings.TrimSpace(r.stdout)
+	require.Regexp(t, `^cst_[0-9A-Za-z]{49}$`, reset)
+	back := followers[0].restart(t)
+	b := eventually(t, back, http.MethodGet, "/v1/tenants", reset, "", http.StatusOK)
+	require.Contains(t, string(b), `"tenant_id":"acme"`)
+	b = eventually(t, back, http.MethodGet, "/v1/tenants", superadmin, "", http.StatusOK)
+	require.Contains(t, string(b), `"tenant_id":"acme"`, "the old superadmin key stays as it was")
 }

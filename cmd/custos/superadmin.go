@@ -68,16 +68,35 @@ func newSuperadminKeyCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	var dataDir string
 	var keyFlags signingKeyFlags
+	var cluster clusterFlags
 	reset := &cobra.Command{
 		Use:   "reset",
 		Short: "Create a new superadmin key offline",
 		Long: `reset opens the store (stop the server first), appends a key.created for a new
 superadmin key to the system chain with actor system:reset, and prints the key
-on stdout. Existing keys stay as they are.`,
+on stdout. Existing keys stay as they are.
+
+On a cluster (docs/cluster.md) a node's folder is a copy of the stream and
+is refused. Stop every node, then run reset with --nats (and the node
+flags serve uses; --data is a folder for this one-off node, refilled from
+the stream): it joins the cluster, takes the system chain's lease, appends
+the key to the stream and leaves. It fails while a node serves.`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := newLogger(stderr, slog.LevelWarn)
+			if cluster.enabled() { // cluster.go
+				signer, err := loadSigningKey(keyFlags.keyPath(dataDir), dataDir)
+				if err != nil {
+					return err
+				}
+				key, err := resetClusterSuperadmin(cmd.Context(), cluster, dataDir, signing{signer: signer}, logger)
+				if err != nil {
+					return fmt.Errorf("superadmin-key reset: %w", err)
+				}
+				fmt.Fprintln(stdout, key)
+				return nil
+			}
 			s, err := openForReset(dataDir, keyFlags, logger)
 			if err != nil {
 				return err
@@ -104,6 +123,7 @@ on stdout. Existing keys stay as they are.`,
 	}
 	reset.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
 	addSigningKeyFlags(reset, &keyFlags, false)
+	addClusterFlags(reset, &cluster)
 	parent.AddCommand(reset)
 	return parent
 }
