@@ -44,7 +44,9 @@ func newWitnessServeCommand(stderr io.Writer) *cobra.Command {
 		Short: "Serve POST /add-checkpoint (C2SP tlog-witness) for the logs of --log",
 		Long: `witness serve is the witness an auditor runs on a machine of their own. It
 follows the logs whose verifier keys are given with --log (the key custos
-init wrote; a key named NAME covers origins NAME/CHAIN) and answers
+init wrote; a key named NAME covers origins NAME/CHAIN, so the deployment
+key covers every tenant's chain: serve adds that key's signature to the
+tenant checkpoints it pushes) and answers
 POST /add-checkpoint as C2SP tlog-witness says: the body is "old SIZE", the
 consistency proof lines, an empty line and the signed checkpoint. It checks
 the log's signature (403 if none verifies, 404 for an unknown origin), that
