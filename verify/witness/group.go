@@ -89,7 +89,9 @@ func (g *Group) newPusher(chain string) (*Pusher, error) {
 
 // Start checks every chain of Chains against its kept cosigned checkpoint
 // (Pusher.CheckLog) and against the witnesses (Pusher.CheckWitnesses),
-// several chains at a time, and, when all pass, pushes them in the
+// several chains at a time (a witness that does not answer for one chain
+// is not asked for the chains checked after it), and, when all pass,
+// pushes them in the
 // background until Close. The error joins one error per failing chain,
 // each starting "chain NAME: " and matching ErrInconsistent or
 // ErrKeyRefused as the Pusher's do. Chains that appear after Start are
@@ -102,6 +104,16 @@ func (g *Group) Start(ctx context.Context) error {
 	pushers := make([]*Pusher, len(chains))
 	errs := make([]error, len(chains))
 	sem := make(chan struct{}, startCheckers)
+	// A witness that did not answer for one chain is not asked for the
+	// others: a witness that is down delays the start by one timeout, not
+	// one per chain.
+	var downMu sync.Mutex
+	down := map[string]bool{}
+	skip := func(url string) bool {
+		downMu.Lock()
+		defer downMu.Unlock()
+		return down[url]
+	}
 	var wg sync.WaitGroup
 	for i, chain := range chains {
 		wg.Go(func() {
@@ -112,7 +124,13 @@ func (g *Group) Start(ctx context.Context) error {
 				err = p.CheckLog(ctx)
 			}
 			if err == nil {
-				err = p.CheckWitnesses(ctx)
+				var unreachable []string
+				unreachable, err = p.checkWitnesses(ctx, skip)
+				downMu.Lock()
+				for _, url := range unreachable {
+					down[url] = true
+				}
+				downMu.Unlock()
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("chain %s: %w", chain, err)

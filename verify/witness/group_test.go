@@ -3,7 +3,9 @@ package witness_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -182,4 +184,62 @@ func TestGroupDoesNotPushANewChainThatContradictsItsKeptFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, kept, after, "the kept checkpoint is evidence: left as it was")
 	require.Equal(t, uint64(3), w.w.Size(checkpoint.Origin(signer.Name(), "acme")))
+}
+
+// TestGroupStartWaitsForADownWitnessOnce: a witness that accepts
+// connections and never answers times out for the first chains checked;
+// the chains checked after them do not ask it again, so the start takes
+// about one timeout, not one per chain (64 chains, 8 at a time, would be
+// 8 timeouts). The live witness still checks every chain.
+func TestGroupStartWaitsForADownWitnessOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	signer := eventstoretest.NewSigner(t, "custos.test/down")
+	skey, _, err := witness.GenerateKey(rand.Reader, "witness.test/up")
+	require.NoError(t, err)
+	up := startWitness(t, filepath.Join(t.TempDir(), "state"), skey, signer.VerifierKey())
+	_, downVkey, err := witness.GenerateKey(rand.Reader, "witness.test/down")
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		var held []net.Conn // never answered
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+
+	s := openSigned(t, signer)
+	var chains []string
+	for i := range 64 {
+		chain := fmt.Sprintf("t%02d", i)
+		chains = append(chains, chain)
+		_, err := s.Append(ctx, chain, eventstoretest.Draft(i))
+		require.NoError(t, err)
+	}
+	logs := &eventstoretest.Buffer{}
+	const timeout = 500 * time.Millisecond
+	g, err := witness.NewGroup(witness.GroupConfig{Log: s, Signer: signer, Chains: func() []string { return chains },
+		StatePath: func(chain string) string { return filepath.Join(t.TempDir(), chain) },
+		Witnesses: []witness.Endpoint{{URL: up.url, Vkey: up.vkey}, {URL: "http://" + ln.Addr().String(), Vkey: downVkey}}, Quorum: 1,
+		Interval: time.Hour, Timeout: timeout, Client: http.DefaultClient, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	require.NoError(t, err)
+	t.Cleanup(g.Close)
+	start := time.Now()
+	require.NoError(t, g.Start(ctx))
+	took := time.Since(start)
+	require.Less(t, took, 4*timeout, "the start asked the down witness for more than the first chains")
+	for _, chain := range chains {
+		require.Equal(t, uint64(1), up.w.Size(checkpoint.Origin(signer.Name(), chain)), "the live witness saw chain %s at start", chain)
+	}
 }

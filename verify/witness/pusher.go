@@ -332,27 +332,44 @@ func (p *Pusher) push(ctx context.Context, w *remote, msg, out []byte, cp checkp
 // follow), is only logged: a witness that is down delays cosigning, it
 // never stops the service. Call it before Run.
 func (p *Pusher) CheckWitnesses(ctx context.Context) error {
+	_, err := p.checkWitnesses(ctx, func(string) bool { return false })
+	return err
+}
+
+// checkWitnesses is CheckWitnesses without asking the witnesses whose URL
+// skip reports (known to be down); it also returns the URLs of those it
+// asked that did not answer.
+func (p *Pusher) checkWitnesses(ctx context.Context, skip func(url string) bool) (unreachable []string, err error) {
 	msg, err := p.cfg.Log.SignedCheckpoint(ctx, p.cfg.Chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("witness: start check: %w", err)
+		return nil, fmt.Errorf("witness: start check: %w", err)
 	}
 	cp, err := checkpoint.Parse(checkpoint.Text(msg))
 	if err != nil {
-		return fmt.Errorf("witness: start check: own checkpoint: %w", err)
+		return nil, fmt.Errorf("witness: start check: own checkpoint: %w", err)
 	}
 	out, err := p.outgoing(msg)
 	if err != nil {
-		return fmt.Errorf("witness: start check: %w", err)
+		return nil, fmt.Errorf("witness: start check: %w", err)
 	}
 	errs := make([]error, len(p.witnesses))
 	var wg sync.WaitGroup
 	for i, w := range p.witnesses {
+		if skip(w.URL) {
+			continue
+		}
 		wg.Go(func() { errs[i] = p.push(ctx, w, msg, out, cp) })
 	}
 	wg.Wait()
+	for i, err := range errs {
+		var u *unreachableError
+		if errors.As(err, &u) {
+			unreachable = append(unreachable, p.witnesses[i].URL)
+		}
+	}
 	var contradictions, refusals []string
 	for i, err := range errs {
 		var conflict *ConflictError
@@ -376,7 +393,7 @@ func (p *Pusher) CheckWitnesses(ctx context.Context) error {
 			"was the signing key replaced or the data folder re-initialised? Restore the key the witness knows, or have its operator change the key it follows",
 			ErrKeyRefused, strings.Join(refusals, ", "), p.witnessVkey, cp.Origin))
 	}
-	return errors.Join(failed...)
+	return unreachable, errors.Join(failed...)
 }
 
 // send pushes msg, as pushed (see outgoing), to w and returns w's
