@@ -56,12 +56,12 @@ func (s *Server) getCheckpoint(c echo.Context) error {
 }
 
 // cosigned returns the latest witness-cosigned checkpoint of chain, or
-// nil. Witnesses cosign the default chain only (Config.Cosigned).
+// nil (Config.Cosigned).
 func (s *Server) cosigned(chain string) []byte {
-	if s.cfg.Cosigned == nil || chain != eventstore.DefaultChain {
+	if s.cfg.Cosigned == nil {
 		return nil
 	}
-	return s.cfg.Cosigned()
+	return s.cfg.Cosigned(chain)
 }
 
 // getVerifierKey handles GET /v1/audit/vkey: the note verifier key of the

@@ -60,13 +60,14 @@ type Config struct {
 	// (GET /v1/audit/checkpoint and /v1/audit/proof/...); serve passes the
 	// store. Default nil: those routes answer 404.
 	Evidence EvidenceLog
-	// Cosigned returns the latest checkpoint that a quorum of witnesses
-	// cosigned (the signed note with their cosignature lines), or nil.
-	// When it returns one, GET /v1/audit/checkpoint serves it instead of
-	// the newer one that no witness has seen yet, and receipts use it when
-	// it covers their event. Called concurrently. Default nil: no
-	// witnesses.
-	Cosigned func() []byte
+	// Cosigned returns chain's latest checkpoint that a quorum of
+	// witnesses cosigned (the signed note with their cosignature lines),
+	// or nil. When it returns one, GET /v1/audit/checkpoint (for a
+	// tenant's keys, and a superadmin's on the tenant's routes) serves it
+	// instead of the newer one that no witness has seen yet, and receipts
+	// use it when it covers their event. Called concurrently. Default nil:
+	// no witnesses.
+	Cosigned func(chain string) []byte
 	// VerifierKey returns the note verifier key of chain's checkpoints
 	// (each tenant's chain has its own key, eventstore.Store's
 	// ChainVerifierKey), served on GET /v1/audit/vkey to that tenant's

@@ -87,6 +87,8 @@ type stack struct {
 	// cluster and minSeqWait are Config.Cluster and Config.MinSeqWait.
 	cluster    httpapi.Cluster
 	minSeqWait time.Duration
+	// cosigned is Config.Cosigned.
+	cosigned func(chain string) []byte
 
 	store   *eventstore.Store
 	ledger  *writeside.Ledger // tenant default's
@@ -129,6 +131,9 @@ func withTraceRequest(f func(parent trace.SpanContext) bool) stackOption {
 func withCluster(c httpapi.Cluster, minSeqWait time.Duration) stackOption {
 	return func(s *stack) { s.cluster, s.minSeqWait = c, minSeqWait }
 }
+
+// withCosigned sets Config.Cosigned.
+func withCosigned(f func(chain string) []byte) stackOption { return func(s *stack) { s.cosigned = f } }
 
 // withReady sets Config.Ready.
 func withReady(f func() error) stackOption { return func(s *stack) { s.ready = f } }
@@ -207,6 +212,7 @@ func (s *stack) open(create bool) {
 		Alerts:      s.alerts,
 		Evidence:    store,
 		VerifierKey: vkeyOf(s.signer),
+		Cosigned:    s.cosigned,
 
 		TracerProvider: s.tracer,
 		TraceRequest:   s.traceRequest,

@@ -33,9 +33,11 @@ every line carries what recomputes its hash, so custos verify --export FILE
 
 A whole-chain JSONL export to --out also writes a checkpoint beside it, as
 FILE.checkpoint, when the store has one (the store signs one in every
-commit): the latest one that witnesses cosigned, as serve keeps it in
---cosigned, when there is one for the chain and the export reaches its
-size; else the chain's latest signed checkpoint. With the verifier key
+commit): the latest one that witnesses cosigned, as serve keeps it (chain
+default's in --cosigned, default DATA.cosigned; any other chain's in
+--cosigned's file with .<chain> appended, e.g. DATA.cosigned.acme), when
+there is one for the chain and the export reaches its size; else the
+chain's latest signed checkpoint. With the verifier key
 alone an auditor checks that the file holds the signed tree,
   custos verify --export FILE --checkpoint FILE.checkpoint --vkey KEY
 so that a file cut short or rewritten is caught even with recomputed
@@ -90,7 +92,7 @@ witnesses outside the host saw that tree too.`,
 			if cosigned == "" {
 				cosigned = defaultCosigned(dataDir)
 			}
-			return writeCheckpointBeside(cmd, s, chain, head.Seq, cosigned, out+".checkpoint", stderr)
+			return writeCheckpointBeside(cmd, s, chain, head.Seq, cosignedPath(cosigned, chain), out+".checkpoint", stderr)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", defaultDataDir, "data folder of the store")
@@ -99,7 +101,7 @@ witnesses outside the host saw that tree too.`,
 	cmd.Flags().StringVar(&out, "out", "", "file to create (must not exist); default stdout")
 	cmd.Flags().Uint64Var(&from, "from-seq", 1, "first seq to export")
 	cmd.Flags().Uint64Var(&to, "to-seq", 0, "last seq to export (0: the head)")
-	cmd.Flags().StringVar(&cosigned, "cosigned", "", "file in which serve keeps the latest witness-cosigned checkpoint (serve's --cosigned); default DATA.cosigned beside the data folder")
+	cmd.Flags().StringVar(&cosigned, "cosigned", "", "file in which serve keeps chain default's latest witness-cosigned checkpoint (serve's --cosigned); another chain's is FILE.<chain>; default DATA.cosigned beside the data folder")
 	return cmd
 }
 
@@ -139,15 +141,15 @@ func writeCSV(cmd *cobra.Command, w io.Writer, s *eventstore.Store, chain string
 
 // writeCheckpointBeside writes to file the checkpoint that a whole-chain
 // export of chain ending at seq head carries: the witness-cosigned one kept
-// in cosignedPath when it is for chain (witnesses cosign the default chain
-// only) and its size is at most head, so that the export contains it;
+// in kept (chain's file: cosignedPath) when it is for chain and its size
+// is at most head, so that the export contains it;
 // otherwise chain's latest signed checkpoint, which covers at most the
 // durable head. A kept note that cannot be read, does not parse or names
 // another origin is passed over with a warning on stderr. Whether the
 // export extends the cosigned tree is left to verify: a folder that
 // contradicts its witnesses gives a pair that does not verify, as it
 // should. A store without checkpoints gets none, with a line on stderr.
-func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain string, head uint64, cosignedPath, file string, stderr io.Writer) error {
+func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain string, head uint64, kept, file string, stderr io.Writer) error {
 	note, err := s.SignedCheckpoint(cmd.Context(), chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
 		fmt.Fprintf(stderr, "custos: the store has no signed checkpoint; %s not written\n", file)
@@ -156,10 +158,8 @@ func writeCheckpointBeside(cmd *cobra.Command, s *eventstore.Store, chain string
 	if err != nil {
 		return err
 	}
-	if chain == eventstore.DefaultChain {
-		if kept := keptCosigned(cosignedPath, note, head, stderr); kept != nil {
-			note = kept
-		}
+	if k := keptCosigned(kept, note, head, stderr); k != nil {
+		note = k
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {

@@ -105,14 +105,20 @@ contradicts it (rewritten, truncated, forked) or holds records no
 checkpoint covers (appended without the key). See docs/runbook.md,
 "Signing key".
 
-With --witness URL=VKEY (repeatable) it pushes the latest checkpoint, with
-its consistency proof, to each witness (custos witness serve, or any C2SP
-tlog-witness) every --witness-interval while it changes, in the background:
-a witness that is down delays cosigning, never a decision. Once
---witness-quorum of them cosigned a checkpoint it is kept in --cosigned
-(fsynced) and GET /v1/audit/checkpoint serves it with their cosignature
-lines. At start the log must be consistent with that kept checkpoint, or
-serve refuses to start. See docs/proofs.md, "Witnesses".
+With --witness URL=VKEY (repeatable) it pushes the latest checkpoint of
+every chain (each tenant's, including tenants created while it runs, and
+the system chain), with its consistency proof, to each witness (custos
+witness serve, or any C2SP tlog-witness) every --witness-interval while it
+changes, in the background: a witness that is down delays cosigning, never
+a decision. Tenant checkpoints also carry the deployment key's signature
+when pushed, so a witness given the deployment verifier key cosigns every
+tenant. Once --witness-quorum of them cosigned a chain's checkpoint it is
+kept (fsynced) in --cosigned (default DATA.cosigned) for tenant default and
+in that file with .<chain> appended (DATA.cosigned.acme) for any other, and
+GET /v1/audit/checkpoint serves it with their cosignature lines to that
+tenant's keys. At start every chain must be consistent with its kept
+checkpoint and with what the witnesses cosigned, or serve refuses to start
+naming the chain. See docs/proofs.md, "Witnesses".
 
 Exit codes: 0 after a clean shutdown, 1 when the store cannot be opened at
 start (one line on stderr says why), 2 for other errors, including a
@@ -269,14 +275,16 @@ Lost it? custos admin-key reset --data %s
 	}
 	def, _ := reg.Tenant(tenants.DefaultID)
 	ledger := def.Ledger
-	pusher, stopWitnesses, err := startWitnesses(ctx, o.witnesses, o.dataDir, store, sig.signer.VerifierKey(), logger)
+	// Every tenant's chain, those created later too, and system; on a
+	// cluster every node pushes the same checkpoints.
+	witnesses, stopWitnesses, err := startWitnesses(ctx, o.witnesses, o.dataDir, store, sig.signer, reg.Chains, logger)
 	if err != nil {
 		return withCode(1, err)
 	}
 	defer stopWitnesses()
-	var cosigned func() []byte
-	if pusher != nil {
-		cosigned = pusher.Cosigned
+	var cosigned func(chain string) []byte
+	if witnesses != nil {
+		cosigned = witnesses.Cosigned
 	}
 	if err := m.Track(ledger, func() (uint64, error) {
 		h, err := store.Head(eventstore.DefaultChain)

@@ -13,13 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/custos-dev/custos/eventstore"
+	"github.com/custos-dev/custos/eventstore/checkpoint"
 	"github.com/custos-dev/custos/verify/witness"
 )
 
@@ -44,7 +44,9 @@ func newWitnessServeCommand(stderr io.Writer) *cobra.Command {
 		Short: "Serve POST /add-checkpoint (C2SP tlog-witness) for the logs of --log",
 		Long: `witness serve is the witness an auditor runs on a machine of their own. It
 follows the logs whose verifier keys are given with --log (the key custos
-init wrote; a key named NAME covers origins NAME/CHAIN) and answers
+init wrote; a key named NAME covers origins NAME/CHAIN, so the deployment
+key covers every tenant's chain: serve adds that key's signature to the
+tenant checkpoints it pushes) and answers
 POST /add-checkpoint as C2SP tlog-witness says: the body is "old SIZE", the
 consistency proof lines, an empty line and the signed checkpoint. It checks
 the log's signature (403 if none verifies, 404 for an unknown origin), that
@@ -173,27 +175,42 @@ type witnessFlags struct {
 	quorum    int      // 0: all of them
 	interval  time.Duration
 	timeout   time.Duration
-	cosigned  string // "" means DATA.cosigned
+	cosigned  string // chain default's file, others' derived (cosignedPath); "" means DATA.cosigned
 }
 
 func addWitnessFlags(cmd *cobra.Command, w *witnessFlags) {
 	cmd.Flags().StringArrayVar(&w.witnesses, "witness", nil, "witness to push checkpoints to, as URL=VKEY (its URL prefix and cosignature verifier key, or a file holding it); repeatable")
 	cmd.Flags().IntVar(&w.quorum, "witness-quorum", 0, "how many witnesses must cosign a checkpoint before it is served as cosigned; 0: all of them")
-	cmd.Flags().DurationVar(&w.interval, "witness-interval", time.Second, "how often the latest checkpoint is pushed to the witnesses while it changes")
+	cmd.Flags().DurationVar(&w.interval, "witness-interval", time.Second, "how often each chain's latest checkpoint is pushed to the witnesses while it changes (and new tenants' chains are looked for)")
 	cmd.Flags().DurationVar(&w.timeout, "witness-timeout", 5*time.Second, "how long one push to a witness may take")
-	cmd.Flags().StringVar(&w.cosigned, "cosigned", "", "file keeping the latest checkpoint a quorum cosigned; default DATA.cosigned beside the data folder")
+	cmd.Flags().StringVar(&w.cosigned, "cosigned", "", "file keeping chain default's latest checkpoint a quorum cosigned; each other chain's (tenants, system) is FILE.<chain>; default DATA.cosigned beside the data folder")
 }
 
-// defaultCosigned is where serve keeps the latest cosigned checkpoint
-// when --cosigned is not given: DATA.cosigned, beside the data folder.
+// defaultCosigned is where serve keeps the latest cosigned checkpoint of
+// chain default when --cosigned is not given: DATA.cosigned, beside the
+// data folder.
 func defaultCosigned(dataDir string) string {
 	return strings.TrimSuffix(defaultSigningKey(dataDir), ".signing-key") + ".cosigned"
 }
 
-// startWitnesses checks the log against the kept cosigned checkpoint and
-// starts pushing to the witnesses. It returns nil, nil without witnesses;
-// stop waits for the pusher.
-func startWitnesses(ctx context.Context, w witnessFlags, dataDir string, store *eventstore.Store, logVkey string, logger *slog.Logger) (p *witness.Pusher, stop func(), err error) {
+// cosignedPath is the file that keeps chain's latest cosigned checkpoint,
+// given base, the default chain's (--cosigned, default DATA.cosigned):
+// base itself for chain default (the one file of deployments from before
+// tenants were witnessed), base.<chain> for every other chain (tenant ids
+// and "system" hold no '.' or '/').
+func cosignedPath(base, chain string) string {
+	if chain == eventstore.DefaultChain {
+		return base
+	}
+	return base + "." + chain
+}
+
+// startWitnesses checks every chain that chains lists against its kept
+// cosigned checkpoint and against the witnesses, then pushes them in the
+// background, and the chains that chains lists later as they appear
+// (witness.Group). It returns nil and a no-op stop without witnesses;
+// stop waits for the pushers and is safe to call twice.
+func startWitnesses(ctx context.Context, w witnessFlags, dataDir string, store *eventstore.Store, signer *checkpoint.Signer, chains func() []string, logger *slog.Logger) (g *witness.Group, stop func(), err error) {
 	if len(w.witnesses) == 0 {
 		if w.quorum != 0 {
 			return nil, nil, errors.New("--witness-quorum needs --witness")
@@ -216,25 +233,20 @@ func startWitnesses(ctx context.Context, w witnessFlags, dataDir string, store *
 	if quorum == 0 {
 		quorum = len(eps)
 	}
-	path := w.cosigned
-	if path == "" {
-		path = defaultCosigned(dataDir)
+	base := w.cosigned
+	if base == "" {
+		base = defaultCosigned(dataDir)
 	}
-	p, err = witness.NewPusher(witness.PusherConfig{Log: store, Chain: eventstore.DefaultChain, LogVkey: logVkey, Witnesses: eps, Quorum: quorum,
-		Interval: w.interval, Timeout: w.timeout, StatePath: path, Client: &http.Client{}, Logger: logger})
+	g, err = witness.NewGroup(witness.GroupConfig{Log: store, Signer: signer, Chains: chains,
+		StatePath: func(chain string) string { return cosignedPath(base, chain) },
+		Witnesses: eps, Quorum: quorum, Interval: w.interval, Timeout: w.timeout, Client: &http.Client{}, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := p.CheckLog(ctx); err != nil {
+	if err := g.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	if err := p.CheckWitnesses(ctx); err != nil {
-		return nil, nil, err
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(runCtx) }()
-	logger.Info("pushing checkpoints to witnesses", "witnesses", len(eps), "quorum", quorum, "interval", w.interval, "cosigned", path)
-	var once sync.Once
-	return p, func() { once.Do(func() { cancel(); <-done }) }, nil
+	logger.Info("pushing checkpoints to witnesses", "witnesses", len(eps), "quorum", quorum, "interval", w.interval,
+		"chains", len(chains()), "cosigned", base, "cosigned_others", cosignedPath(base, "<chain>"))
+	return g, g.Close, nil
 }

@@ -224,20 +224,25 @@ func TestServeRefusesAForkTheWitnessContradictsWithNothingKept(t *testing.T) {
 }
 
 // TestServeRefusesAWitnessThatRefusesItsKey: the folder re-initialised
-// under the same origin with a new signing key (DATA.cosigned gone with
-// it). The witness answers 403, and serve refuses to start saying that
-// the log's signing key is not the one the witness knows.
+// under the same origin with a new signing key (DATA.cosigned and every
+// chain's DATA.cosigned.<chain> gone with it). The witness answers 403,
+// and serve refuses to start saying that the log's signing key is not the
+// one the witness knows.
 func TestServeRefusesAWitnessThatRefusesItsKey(t *testing.T) {
 	t.Parallel()
 	c := newCosignedSetup(t, "custos.test/rekey")
 	c.srv.stop(t)
-	for _, f := range []string{c.dir, signingKeyOf(c.dir), c.dir + ".cosigned"} {
+	kept, err := filepath.Glob(c.dir + ".cosigned*")
+	require.NoError(t, err)
+	require.Contains(t, kept, c.dir+".cosigned.system", "the system chain is witnessed too")
+	for _, f := range append([]string{c.dir, signingKeyOf(c.dir)}, kept...) {
 		require.NoError(t, os.RemoveAll(f))
 	}
 	newVkey := filepath.Join(c.base, "vkey2")
 	requireCode(t, 0, runCLI(t, nil, "init", "--data", c.dir, "--origin", "custos.test/rekey", "--vkey-out", newVkey))
 
 	failed := requireCode(t, 1, refusedServe(t, "--data", c.dir, "--addr", freeAddr(t), "--witness", c.w.url+"="+c.w.vkey))
+	assert.Contains(t, failed.stderr, "chain default: ")
 	assert.Contains(t, failed.stderr, "witness "+c.w.url)
 	assert.Contains(t, failed.stderr, "the log's signing key (verifier key ")
 	assert.Contains(t, failed.stderr, "is not the one the witness knows for origin custos.test/rekey/default")

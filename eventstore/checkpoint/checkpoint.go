@@ -203,6 +203,36 @@ func (s *Signer) Sign(c Checkpoint) ([]byte, error) {
 	return msg, nil
 }
 
+// Countersign returns msg, a checkpoint note signed by a chain key that s
+// derived (ForChain), with s's own signature line appended after the ones
+// it carries, so that whoever holds only the deployment verifier key (a
+// witness following it: a key named NAME covers origins NAME/CHAIN) can
+// check it too. s must be a deployment key, and msg's origin
+// Origin(s.Name(), chain) for a chain; msg's signatures are not checked
+// here (the caller signed it). Errors wrap ErrMalformed.
+func (s *Signer) Countersign(msg []byte) ([]byte, error) {
+	text := Text(msg)
+	c, err := Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if s.chain != "" {
+		return nil, fmt.Errorf("%w: the key of chain %s countersigns nothing", ErrMalformed, s.chain)
+	}
+	chain, ok := strings.CutPrefix(c.Origin, s.Name()+"/")
+	if !ok || chain == "" || strings.ContainsAny(chain, "/+") {
+		return nil, fmt.Errorf("%w: origin %q is not one of key %s's chains", ErrMalformed, c.Origin, s.Name())
+	}
+	if len(msg) <= len(text)+1 || !bytes.HasSuffix(msg, []byte("\n")) {
+		return nil, fmt.Errorf("%w: the note does not end with a signature line", ErrMalformed)
+	}
+	signed, err := note.Sign(&note.Note{Text: text}, s.signer)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: countersign %s size %d: %w", c.Origin, c.Size, err)
+	}
+	return append(bytes.Clone(msg), signed[len(text)+1:]...), nil
+}
+
 // Verifier checks checkpoints signed by one key.
 type Verifier struct {
 	v note.Verifier

@@ -253,3 +253,48 @@ func BenchmarkForChain(b *testing.B) {
 		}
 	}
 }
+
+// TestCountersign: a tenant checkpoint countersigned by the deployment key
+// opens under both keys, keeps the chain key's signature first, and only
+// the deployment key countersigns only its own origins.
+func TestCountersign(t *testing.T) {
+	t.Parallel()
+	deployment, dv, _ := newKey(t, "custos.test/cosign")
+	acme, err := deployment.ForChain("acme")
+	require.NoError(t, err)
+	av, err := checkpoint.NewVerifier(acme.VerifierKey())
+	require.NoError(t, err)
+	cp := checkpoint.Checkpoint{Origin: "custos.test/cosign/acme", Size: 7, Root: [32]byte{7}}
+	msg, err := acme.Sign(cp)
+	require.NoError(t, err)
+	_, err = dv.Open(msg, "acme")
+	require.ErrorIs(t, err, checkpoint.ErrSignature, "a chain key's note does not open under the deployment key")
+
+	both, err := deployment.Countersign(msg)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(both), string(msg)), "the chain key's note comes first, unchanged")
+	for _, v := range []*checkpoint.Verifier{dv, av} {
+		got, err := v.Open(both, "acme")
+		require.NoError(t, err, v.Name())
+		require.Equal(t, cp, got)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		signer *checkpoint.Signer
+		msg    []byte
+	}{
+		{"a chain key", acme, msg},
+		{"another deployment's origin", mustNewKey(t, "custos.test/other"), msg},
+		{"not a note", deployment, []byte("garbage")},
+		{"no signature line", deployment, []byte(cp.Text() + "\n")},
+	} {
+		_, err := tc.signer.Countersign(tc.msg)
+		require.ErrorIs(t, err, checkpoint.ErrMalformed, tc.name)
+	}
+}
+
+func mustNewKey(t *testing.T, name string) *checkpoint.Signer {
+	s, _, _ := newKey(t, name)
+	return s
+}

@@ -24,6 +24,13 @@ var ErrProofRefused = errors.New("witness refused the consistency proof")
 // the data folder re-initialised under the same origin.
 var ErrKeyRefused = errors.New("witness refused the log's signature")
 
+// unreachableError is a request that got no answer (refused connection,
+// timeout): the witness may be down.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
 // AddCheckpoint posts a checkpoint note to the witness at baseURL
 // (POST baseURL/add-checkpoint) with the consistency proof from old, the
 // size the caller believes the witness holds. It returns the witness's
@@ -48,7 +55,7 @@ func AddCheckpoint(ctx context.Context, client *http.Client, baseURL string, old
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("witness %s: %w", baseURL, err)
+		return nil, &unreachableError{fmt.Errorf("witness %s: %w", baseURL, err)}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))

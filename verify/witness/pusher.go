@@ -40,9 +40,18 @@ type Endpoint struct {
 type PusherConfig struct {
 	Log   Log
 	Chain string
-	// LogVkey is the log's own verifier key.
-	LogVkey   string
-	Witnesses []Endpoint
+	// LogVkey is the verifier key of Chain's checkpoints (the store's
+	// ChainVerifierKey).
+	LogVkey string
+	// Countersigner, if set, is the deployment signing key. When LogVkey
+	// is not its verifier key (a tenant's chain, signed by a key derived
+	// from it: checkpoint.Signer.ForChain), every checkpoint pushed also
+	// carries its signature, so that a witness that follows the deployment
+	// verifier key (a key named NAME covers origins NAME/CHAIN) accepts
+	// the chain; what is kept and served carries the chain key's
+	// signature and the cosignatures only.
+	Countersigner *checkpoint.Signer
+	Witnesses     []Endpoint
 	// Quorum is how many witnesses must cosign a checkpoint before it is
 	// kept and served as cosigned (1 to len(Witnesses)).
 	Quorum int
@@ -65,6 +74,10 @@ type Pusher struct {
 	cfg       PusherConfig
 	logV      note.Verifier
 	witnesses []*remote
+	// counter countersigns what is pushed (nil: the log's note as it is);
+	// witnessVkey is the key the witnesses check it with.
+	counter     *checkpoint.Signer
+	witnessVkey string
 
 	mu       sync.Mutex
 	cosigned []byte
@@ -94,7 +107,10 @@ func NewPusher(cfg PusherConfig) (*Pusher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("witness: log key: %w", err)
 	}
-	p := &Pusher{cfg: cfg, logV: logV}
+	p := &Pusher{cfg: cfg, logV: logV, witnessVkey: strings.TrimSpace(cfg.LogVkey)}
+	if c := cfg.Countersigner; c != nil && c.VerifierKey() != p.witnessVkey {
+		p.counter, p.witnessVkey = c, c.VerifierKey()
+	}
 	seen := map[string]bool{}
 	for _, e := range cfg.Witnesses {
 		v, err := NewCosignatureVerifier(e.Vkey)
@@ -186,6 +202,19 @@ func toTlog(p []eventstore.Hash) tlog.TreeProof {
 	return out
 }
 
+// outgoing is what is pushed for the log's note msg: msg itself, or msg
+// countersigned by the deployment key.
+func (p *Pusher) outgoing(msg []byte) ([]byte, error) {
+	if p.counter == nil {
+		return msg, nil
+	}
+	out, err := p.counter.Countersign(msg)
+	if err != nil {
+		return nil, fmt.Errorf("witness: countersign chain %s's checkpoint: %w", p.cfg.Chain, err)
+	}
+	return out, nil
+}
+
 // Run pushes every Interval until ctx is done.
 func (p *Pusher) Run(ctx context.Context) {
 	t := time.NewTicker(p.cfg.Interval)
@@ -210,20 +239,27 @@ func (p *Pusher) PushOnce(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		p.cfg.Logger.Warn("witness push: read the latest checkpoint", "err", err)
+		p.cfg.Logger.Warn("witness push: read the latest checkpoint", "chain", p.cfg.Chain, "err", err)
 		return
 	}
 	cp, err := checkpoint.Parse(checkpoint.Text(msg))
 	if err != nil {
-		p.cfg.Logger.Error("witness push: own checkpoint is malformed", "err", err)
+		p.cfg.Logger.Error("witness push: own checkpoint is malformed", "chain", p.cfg.Chain, "err", err)
 		return
 	}
 	var wg sync.WaitGroup
+	var out []byte
 	for _, w := range p.witnesses {
 		if bytes.Equal(w.sigFor, msg) {
 			continue
 		}
-		wg.Go(func() { _ = p.push(ctx, w, msg, cp) })
+		if out == nil {
+			if out, err = p.outgoing(msg); err != nil {
+				p.cfg.Logger.Error("witness push", "chain", p.cfg.Chain, "err", err)
+				return
+			}
+		}
+		wg.Go(func() { _ = p.push(ctx, w, msg, out, cp) })
 	}
 	wg.Wait()
 	var sigs [][]byte
@@ -243,20 +279,21 @@ func (p *Pusher) PushOnce(ctx context.Context) {
 		return
 	}
 	if err := WriteFileSync(p.cfg.StatePath, combined); err != nil {
-		p.cfg.Logger.Error("witness push: keep the cosigned checkpoint", "err", err)
+		p.cfg.Logger.Error("witness push: keep the cosigned checkpoint", "chain", p.cfg.Chain, "err", err)
 		return
 	}
 	p.mu.Lock()
 	p.cosigned = combined
 	p.mu.Unlock()
-	p.cfg.Logger.Debug("checkpoint cosigned", "size", cp.Size, "witnesses", len(sigs))
+	p.cfg.Logger.Debug("checkpoint cosigned", "chain", p.cfg.Chain, "size", cp.Size, "witnesses", len(sigs))
 }
 
-// push sends msg to w, learning w's size from a 409 and retrying once. It
-// returns the last error, after logging it.
-func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) error {
+// push sends out (msg, the log's note, as pushed: see outgoing) to w,
+// learning w's size from a 409 and retrying once. It returns the last
+// error, after logging it.
+func (p *Pusher) push(ctx context.Context, w *remote, msg, out []byte, cp checkpoint.Checkpoint) error {
 	for attempt := 0; ; attempt++ {
-		sig, err := p.send(ctx, w, msg, cp)
+		sig, err := p.send(ctx, w, out, cp)
 		var conflict *ConflictError
 		if errors.As(err, &conflict) && !conflict.Fork && attempt == 0 && conflict.Size != w.size {
 			w.size = conflict.Size
@@ -266,15 +303,15 @@ func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.
 			switch {
 			case errors.Is(err, ErrKeyRefused) && !w.down:
 				p.cfg.Logger.Error("witness refuses the log's signature: the log's signing key is not the one the witness knows; decisions go on, this witness cosigns nothing",
-					"witness", w.URL, "size", cp.Size, "log_key", p.logV.Name(), "err", err)
+					"witness", w.URL, "chain", p.cfg.Chain, "size", cp.Size, "log_key", p.witnessVkey, "err", err)
 			case !w.down || errors.As(err, &conflict):
-				p.cfg.Logger.Warn("witness did not cosign; decisions go on, cosigning waits", "witness", w.URL, "size", cp.Size, "err", err)
+				p.cfg.Logger.Warn("witness did not cosign; decisions go on, cosigning waits", "witness", w.URL, "chain", p.cfg.Chain, "size", cp.Size, "err", err)
 			}
 			w.down = true
 			return err
 		}
 		if w.down {
-			p.cfg.Logger.Info("witness cosigns again", "witness", w.URL, "size", cp.Size)
+			p.cfg.Logger.Info("witness cosigns again", "witness", w.URL, "chain", p.cfg.Chain, "size", cp.Size)
 		}
 		w.down, w.size, w.sigFor, w.sig = false, cp.Size, msg, sig
 		return nil
@@ -295,23 +332,44 @@ func (p *Pusher) push(ctx context.Context, w *remote, msg []byte, cp checkpoint.
 // follow), is only logged: a witness that is down delays cosigning, it
 // never stops the service. Call it before Run.
 func (p *Pusher) CheckWitnesses(ctx context.Context) error {
+	_, err := p.checkWitnesses(ctx, func(string) bool { return false })
+	return err
+}
+
+// checkWitnesses is CheckWitnesses without asking the witnesses whose URL
+// skip reports (known to be down); it also returns the URLs of those it
+// asked that did not answer.
+func (p *Pusher) checkWitnesses(ctx context.Context, skip func(url string) bool) (unreachable []string, err error) {
 	msg, err := p.cfg.Log.SignedCheckpoint(ctx, p.cfg.Chain)
 	if errors.Is(err, eventstore.ErrNoCheckpoint) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("witness: start check: %w", err)
+		return nil, fmt.Errorf("witness: start check: %w", err)
 	}
 	cp, err := checkpoint.Parse(checkpoint.Text(msg))
 	if err != nil {
-		return fmt.Errorf("witness: start check: own checkpoint: %w", err)
+		return nil, fmt.Errorf("witness: start check: own checkpoint: %w", err)
+	}
+	out, err := p.outgoing(msg)
+	if err != nil {
+		return nil, fmt.Errorf("witness: start check: %w", err)
 	}
 	errs := make([]error, len(p.witnesses))
 	var wg sync.WaitGroup
 	for i, w := range p.witnesses {
-		wg.Go(func() { errs[i] = p.push(ctx, w, msg, cp) })
+		if skip(w.URL) {
+			continue
+		}
+		wg.Go(func() { errs[i] = p.push(ctx, w, msg, out, cp) })
 	}
 	wg.Wait()
+	for i, err := range errs {
+		var u *unreachableError
+		if errors.As(err, &u) {
+			unreachable = append(unreachable, p.witnesses[i].URL)
+		}
+	}
 	var contradictions, refusals []string
 	for i, err := range errs {
 		var conflict *ConflictError
@@ -333,11 +391,13 @@ func (p *Pusher) CheckWitnesses(ctx context.Context) error {
 	if len(refusals) > 0 {
 		failed = append(failed, fmt.Errorf("%w: witness %s: the log's signing key (verifier key %s) is not the one the witness knows for origin %s; "+
 			"was the signing key replaced or the data folder re-initialised? Restore the key the witness knows, or have its operator change the key it follows",
-			ErrKeyRefused, strings.Join(refusals, ", "), strings.TrimSpace(p.cfg.LogVkey), cp.Origin))
+			ErrKeyRefused, strings.Join(refusals, ", "), p.witnessVkey, cp.Origin))
 	}
-	return errors.Join(failed...)
+	return unreachable, errors.Join(failed...)
 }
 
+// send pushes msg, as pushed (see outgoing), to w and returns w's
+// cosignature lines.
 func (p *Pusher) send(ctx context.Context, w *remote, msg []byte, cp checkpoint.Checkpoint) ([]byte, error) {
 	var proof []eventstore.Hash
 	if w.size > cp.Size {

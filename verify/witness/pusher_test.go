@@ -152,3 +152,47 @@ func mustSigned(t *testing.T, signer *checkpoint.Signer) []byte {
 	require.NoError(t, err)
 	return msg
 }
+
+// TestPusherCountersignsATenantChainForAWitnessOfTheDeploymentKey: a
+// tenant's chain is signed by its derived key, which a witness following
+// the deployment key refuses (403) unless the Pusher countersigns it.
+func TestPusherCountersignsATenantChainForAWitnessOfTheDeploymentKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	signer := eventstoretest.NewSigner(t, "custos.test/tenant")
+	skey, _, err := witness.GenerateKey(rand.Reader, "witness.test/a")
+	require.NoError(t, err)
+	w := startWitness(t, filepath.Join(t.TempDir(), "state"), skey, signer.VerifierKey())
+	s := openSigned(t, signer)
+	_, err = s.Append(ctx, "acme", eventstoretest.Draft(0), eventstoretest.Draft(1))
+	require.NoError(t, err)
+	vkey, err := s.ChainVerifierKey("acme")
+	require.NoError(t, err)
+	logs := &eventstoretest.Buffer{}
+	pusher := func(counter *checkpoint.Signer) *witness.Pusher {
+		p, err := witness.NewPusher(witness.PusherConfig{Log: s, Chain: "acme", LogVkey: vkey, Countersigner: counter,
+			Witnesses: []witness.Endpoint{{URL: w.url, Vkey: w.vkey}}, Quorum: 1, Interval: time.Second, Timeout: time.Second,
+			StatePath: filepath.Join(t.TempDir(), "cosigned"), Client: http.DefaultClient, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		require.NoError(t, err)
+		return p
+	}
+	err = pusher(nil).CheckWitnesses(ctx)
+	require.ErrorIs(t, err, witness.ErrKeyRefused, "the witness knows no key named %s", signer.Name()+"/acme")
+	require.Contains(t, err.Error(), "verifier key "+vkey)
+
+	p := pusher(signer)
+	require.NoError(t, p.CheckWitnesses(ctx))
+	p.PushOnce(ctx)
+	msg := p.Cosigned()
+	_, err = witness.CheckCosigned(msg, vkey, []string{w.vkey}, 1)
+	require.NoError(t, err, logs.String())
+	require.NoError(t, p.CheckLog(ctx))
+	require.Equal(t, uint64(2), w.w.Size("custos.test/tenant/acme"))
+
+	// A deployment key the witness does not know: refused, and the error
+	// names the key the witness checks, the deployment's.
+	other := eventstoretest.NewSigner(t, "custos.test/tenant")
+	err = pusher(other).CheckWitnesses(ctx)
+	require.ErrorIs(t, err, witness.ErrKeyRefused)
+	require.Contains(t, err.Error(), "verifier key "+other.VerifierKey())
+}

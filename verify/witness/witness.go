@@ -313,7 +313,8 @@ func writeFileSync(path string, v any) error {
 // fsynced, renamed over path, and the folder fsynced.
 func WriteFileSync(path string, b []byte) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	// A hidden name: never another file's, say DATA.cosigned.<chain>.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("witness: write %s: %w", path, err)
 	}

@@ -87,6 +87,7 @@ type testWitness struct {
 	url, vkey, state string
 	logs             *eventstoretest.Buffer
 	close            func()
+	w                *witness.Witness
 }
 
 func startWitness(t *testing.T, state, skey string, logKeys ...string) *testWitness {
@@ -98,7 +99,7 @@ func startWitness(t *testing.T, state, skey string, logKeys ...string) *testWitn
 	require.NoError(t, err)
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return &testWitness{url: srv.URL, vkey: c.VerifierKey(), state: state, logs: logs, close: srv.Close}
+	return &testWitness{url: srv.URL, vkey: c.VerifierKey(), state: state, logs: logs, close: srv.Close, w: w}
 }
 
 func post(t *testing.T, url, body string) (int, string, string) {
