@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -368,4 +369,91 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// clusterNode is a node of a cluster as the Registry sees it: it
+// sequences the chains in sequencing, and records the chains opened.
+type clusterNode struct {
+	mu         sync.Mutex
+	sequencing map[string]bool
+	opened     []string
+}
+
+func (c *clusterNode) Opened(l *writeside.Ledger) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opened = append(c.opened, l.Chain())
+}
+
+func (c *clusterNode) Sequencing(chain string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sequencing[chain]
+}
+
+func (c *clusterNode) AwaitSequencing(_ context.Context, chain string) error {
+	if !c.Sequencing(chain) {
+		return fmt.Errorf("not sequencing %s", chain)
+	}
+	return nil
+}
+
+func (c *clusterNode) sequence(chain string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sequencing[chain] = true
+}
+
+// TestClusterNodeWritesOnlyTheChainsItSequences: on a node of a cluster the
+// Registry appends to a tenant's chain only while the node sequences it. A
+// tenant whose creation reached the system chain alone (the node could not
+// take the tenant chain's lease) is opened by Sync without a write, and
+// Reconcile records it on the tenant's chain, actor system:repair, once
+// the node sequences that chain; a second Reconcile appends nothing.
+func TestClusterNodeWritesOnlyTheChainsItSequences(t *testing.T) {
+	ctx := context.Background()
+	store, err := eventstore.Open(eventstore.Options{Dir: t.TempDir(), CreateIfMissing: true, Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	node := &clusterNode{sequencing: map[string]bool{tenants.SystemChain: true}}
+	reg, err := tenancy.Open(ctx, tenancy.Config{Store: store, Logger: quiet, Cluster: node,
+		Ledger: writeside.Config{SnapshotEvery: writeside.NoSnapshots}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, reg.Close()) })
+	require.Equal(t, []string{tenants.SystemChain}, node.opened, "the system chain is opened first and handed to the node")
+	key, _, err := reg.CreateSuperadminKey(ctx, writeside.ActorInit, "sa")
+	require.NoError(t, err)
+	sa, err := reg.Authenticate(key)
+	require.NoError(t, err)
+
+	info, _, _, err := reg.CreateTenant(ctx, sa, tenants.CreateCommand{TenantID: "acme"}, "")
+	require.Error(t, err, "the node does not sequence acme's chain")
+	require.Equal(t, "acme", info.TenantID, "the tenant is on the system chain")
+	records := func() []string {
+		var got []string
+		require.NoError(t, store.Records(ctx, "acme", 1, 0, func(r eventstore.Record) error {
+			got = append(got, r.Type+" by "+r.Actor)
+			return nil
+		}))
+		return got
+	}
+	require.Empty(t, records(), "nothing was appended to a chain the node does not sequence")
+
+	require.NoError(t, reg.Sync(ctx))
+	_, open := reg.Tenant("acme")
+	require.True(t, open, "Sync opens the tenants the system chain lists")
+	require.Empty(t, records(), "opening it wrote nothing")
+	require.Contains(t, node.opened, "acme")
+
+	node.sequence("acme")
+	require.NoError(t, reg.Reconcile(ctx, "acme"))
+	require.Equal(t, []string{tenants.TypeTenantCreated + " by " + tenancy.ActorRepair}, records())
+	require.NoError(t, reg.Reconcile(ctx, "acme"))
+	require.Len(t, records(), 1, "a second Reconcile appends nothing")
+	require.NoError(t, reg.Reconcile(ctx, tenants.SystemChain), "the system chain is no tenant's")
+
+	// With the chain sequenced, the superadmin's actions reach both chains.
+	_, err = reg.SuspendTenant(ctx, sa, "acme", "drill")
+	require.NoError(t, err)
+	require.Equal(t, tenants.TypeTenantSuspended+" by "+sa.Actor(), records()[1])
 }
