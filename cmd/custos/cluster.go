@@ -499,6 +499,13 @@ func (n *clusterNode) firstRecords(ctx context.Context, reg *tenancy.Registry, s
 	if _, err := reg.EnsureDefault(ctx); err != nil {
 		return err
 	}
+	// Serve only once this node sequences every chain: a write it takes
+	// before would be refused (a retryable 503).
+	for _, chain := range reg.Chains() {
+		if err := n.AwaitSequencing(ctx, chain); err != nil {
+			return err
+		}
+	}
 	if fresh {
 		def, _ := reg.Tenant(tenants.DefaultID)
 		key, created, err := createAdminKey(ctx, def.Ledger, writeside.ActorInit, "bootstrap-admin")
@@ -543,14 +550,11 @@ func asSequencer(ctx context.Context, f clusterFlags, dir string, sig signing, l
 		return err
 	}
 	defer reg.Close()
-	local, known := node.sequencerKnown(ctx, tenants.SystemChain, 4*node.ttl)
-	if local {
-		local = node.AwaitSequencing(ctx, tenants.SystemChain) == nil
-	}
-	if !local {
+	// A node stopped just now may still be named in a lease that expires
+	// within its TTL: wait for the lease rather than give up at once.
+	if err := node.AwaitSequencing(ctx, tenants.SystemChain); err != nil {
 		who := "no node took the lease in time"
-		if known {
-			h, _, _ := node.seq.Holder(tenants.SystemChain)
+		if h, _, known := node.seq.Holder(tenants.SystemChain); known && h.Node != node.name {
 			who = "node " + h.Node + " sequences it (serve runs on the cluster: stop every node first)"
 		}
 		return fmt.Errorf("could not sequence the cluster's chains: %s", who)
