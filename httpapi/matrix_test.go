@@ -294,6 +294,12 @@ func routeSpecs() []routeSpec {
 			assert.Contains(t, string(r.body), `"chain":"`+target+`"`)
 			assert.NotContains(t, string(r.body), `"chain":"default"`)
 		}},
+		{method: "GET", path: "/v1/tenants/:tenant_id/audit/checkpoint", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Contains(t, string(r.body), "custos.test/api/"+target+"\n")
+		}},
+		{method: "GET", path: "/v1/tenants/:tenant_id/audit/vkey", scope: keys.ScopeSuperadmin, ok: 200, check: func(t *testing.T, target string, r response) {
+			assert.Contains(t, string(r.body), "custos.test/api/"+target+"+")
+		}},
 		// The matrix runs on a single node: the route is there (scope
 		// checked like any other) and says there is no cluster.
 		{method: "GET", path: "/v1/cluster", scope: keys.ScopeRead, ok: 404, check: func(t *testing.T, _ string, r response) {

@@ -367,10 +367,10 @@ func (t *eventTable) flush() error { return t.t.flush() }
 func newAuditExportCommand(stdout, stderr io.Writer) *cobra.Command {
 	var f clientFlags
 	var ff eventFilterFlags
-	var format, out string
+	var format, out, tenant string
 	var fromSeq, toSeq uint64
 	cmd := &cobra.Command{
-		Use:   "export [--format jsonl|csv] [filters] [--from-seq N] [--to-seq N] [--out FILE]",
+		Use:   "export [--format jsonl|csv] [filters] [--from-seq N] [--to-seq N] [--out FILE] [--tenant ID]",
 		Short: "Download the audit trail as JSONL (verifiable offline) or CSV",
 		Long: `export streams the server's audit trail (GET /v1/audit/export), or the events
 that match the filters, in seq order, to stdout or to --out FILE, in constant
@@ -396,6 +396,11 @@ exist either; it is fsynced, and removed with FILE when the export fails.
 A server without checkpoints (404) gets none, with a line on stderr. Check
 the pair against the verifier key pinned out of band:
   custos verify --export FILE --checkpoint FILE.checkpoint --vkey KEY [--witness-vkey W]
+
+With a superadmin key, --tenant ID exports that tenant's chain (GET
+/v1/tenants/ID/audit/export) and its checkpoint (GET
+/v1/tenants/ID/audit/checkpoint); check it with the tenant's verifier key
+(GET /v1/tenants/ID/audit/vkey, pinned out of band).
 
 --timeout bounds each wait for the server, not the whole download.
 
@@ -443,7 +448,11 @@ request).`,
 			// end, so that the export contains its tree.
 			var cpNote []byte
 			if cpOut != "" {
-				cpNote, err = s.client.Checkpoint(s.ctx)
+				if tenant != "" {
+					cpNote, err = s.client.TenantCheckpoint(s.ctx, tenant)
+				} else {
+					cpNote, err = s.client.Checkpoint(s.ctx)
+				}
 				var apiErr *client.APIError
 				if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
 					fmt.Fprintf(stderr, "custos: the server has no checkpoint (%s); %s not written\n", escape(apiErr.Detail), cpOut)
@@ -480,7 +489,7 @@ request).`,
 			ctx, touch, stop := idleContext(cmd.Context(), f.timeout)
 			defer stop()
 			tw := &touchWriter{w: w, touch: touch}
-			q := client.ExportQuery{EventFilter: filter, Format: format, FromSeq: fromSeq, ToSeq: toSeq}
+			q := client.ExportQuery{EventFilter: filter, Tenant: tenant, Format: format, FromSeq: fromSeq, ToSeq: toSeq}
 			n, err := s.client.Export(ctx, q, tw)
 			if err != nil {
 				discard()
@@ -523,6 +532,7 @@ request).`,
 	cmd.Flags().Uint64Var(&fromSeq, "from-seq", 1, "first seq to export")
 	cmd.Flags().Uint64Var(&toSeq, "to-seq", 0, "last seq to export (0: the head)")
 	cmd.Flags().StringVar(&out, "out", "", "file to create (must not exist); default stdout")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "with a superadmin key: export this tenant's chain")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(
 		[]string{client.ExportJSONL, client.ExportCSV}, cobra.ShellCompDirectiveNoFileComp))
 	addClientFlags(cmd, &f)

@@ -146,6 +146,10 @@ func (c *Client) AllEvents(ctx context.Context, q EventQuery, fn func(wire.Event
 // ExportQuery selects what Export streams.
 type ExportQuery struct {
 	EventFilter
+	// Tenant, for a superadmin key, exports that tenant's chain (GET
+	// /v1/tenants/{id}/audit/export). Default (""): the key's own
+	// tenant's.
+	Tenant string
 	// Format is ExportJSONL or ExportCSV. Default (""): ExportJSONL.
 	Format string
 	// FromSeq and ToSeq bound the seqs exported, both inclusive. Default
@@ -175,7 +179,10 @@ func (c *Client) Export(ctx context.Context, q ExportQuery, w io.Writer) (int64,
 	if q.ToSeq > 0 {
 		v.Set("to_seq", strconv.FormatUint(q.ToSeq, 10))
 	}
-	const path = "/v1/audit/export"
+	path := "/v1/audit/export"
+	if q.Tenant != "" {
+		path = "/v1/tenants/" + seg(q.Tenant) + "/audit/export"
+	}
 	resp, err := c.send(ctx, http.MethodGet, path, v)
 	if err != nil {
 		return 0, err

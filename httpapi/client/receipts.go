@@ -32,6 +32,13 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 	return c.text(ctx, "/v1/audit/checkpoint")
 }
 
+// TenantCheckpoint returns tenant's latest signed checkpoint for a
+// superadmin key (GET /v1/tenants/{id}/audit/checkpoint), as Checkpoint
+// does for the key's own tenant.
+func (c *Client) TenantCheckpoint(ctx context.Context, tenant string) ([]byte, error) {
+	return c.text(ctx, "/v1/tenants/"+seg(tenant)+"/audit/checkpoint")
+}
+
 // VerifierKey returns the checkpoint verifier key the server says it signs
 // the client's tenant's chain with (GET /v1/audit/vkey), without its
 // newline. Pin the key out of band:
