@@ -460,7 +460,7 @@ func (n *clusterNode) startDeployment(ctx context.Context, reg *tenancy.Registry
 			return false, n.firstRecords(ctx, reg, stdout, dataDir)
 		}
 		n.syncTenants()
-		if _, ok := reg.Tenant(tenants.DefaultID); ok {
+		if _, ok := reg.Tenant(tenants.DefaultID); ok && n.holderKnown(tenants.DefaultID) {
 			if h, _, ok := n.seq.Holder(tenants.SystemChain); ok && h.Node != n.name {
 				n.logger.Info("another node sequences the deployment: its --policies and --alerts rules apply, not this node's", "sequencer", h.Node)
 				return true, nil
@@ -479,6 +479,12 @@ func (n *clusterNode) startDeployment(ctx context.Context, reg *tenancy.Registry
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// holderKnown reports whether another node is known to sequence chain.
+func (n *clusterNode) holderKnown(chain string) bool {
+	h, _, ok := n.seq.Holder(chain)
+	return ok && h.Node != n.name
 }
 
 // firstRecords is startDeployment on the node that sequences the system
