@@ -102,7 +102,7 @@ func requestSampler(get func(string) string, random func() float64) (func(parent
 // fullSamplingWarning is what serve warns at start when its sampler traces
 // every request that comes without a caller's trace context: the
 // OpenTelemetry default, which an operator who sets only an endpoint gets.
-const fullSamplingWarning = "tracing every request: about +20-30% server CPU per decision, far above what 1% sampling costs (docs/benchmarks.md, \"Traces\")"
+const fullSamplingWarning = "tracing every request: about a third more server CPU per decision, where 1% sampling costs nothing measurable (docs/benchmarks.md, \"Traces\")"
 
 // samplesEveryRequest reports whether the sampler OTEL_TRACES_SAMPLER and
 // OTEL_TRACES_SAMPLER_ARG name (already validated by requestSampler)
