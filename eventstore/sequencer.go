@@ -505,14 +505,20 @@ const tracerName = "github.com/custos-dev/custos/eventstore"
 // to it, and under head sampling most commits carry none (the commit
 // durations of all are the custos_fsync_duration_seconds metric).
 func (w *chainWriter) startCommitSpan(a applied) trace.Span {
-	var links []trace.Link
+	sampled := 0
+	for _, p := range a.group {
+		if p.caller.IsSampled() {
+			sampled++
+		}
+	}
+	if sampled == 0 {
+		return nil
+	}
+	links := make([]trace.Link, 0, sampled) // one allocation, however many
 	for _, p := range a.group {
 		if p.caller.IsSampled() {
 			links = append(links, trace.Link{SpanContext: p.caller})
 		}
-	}
-	if len(links) == 0 {
-		return nil
 	}
 	first := a.group[0].records[0].Seq
 	_, span := w.store.tracer.Start(context.Background(), "eventstore commit",

@@ -94,17 +94,30 @@ func traceRoute(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// traceDecision adds the decision attributes to the request's span.
+// traceDecision adds the decision attributes to the request's span, in
+// one call: custos.decision always, and each of the others only when it
+// has a value (an ALLOW has no denial type, a denial before any policy
+// decided has no policy id or resolution). Every attribute is encoded and
+// exported with every span, so an empty one would only cost.
 func traceDecision(c echo.Context, made decision.Made) {
 	span := trace.SpanFromContext(c.Request().Context())
 	if !span.IsRecording() {
 		return
 	}
-	span.SetAttributes(
-		attrDecision.String(made.Decision),
-		attrPolicyName.String(made.PolicyName),
-		attrPolicyID.String(made.PolicyID),
-		attrDenialType.String(made.DenialType),
-		attrPolicyResolution.String(made.PolicyResolution),
-	)
+	attrs := make([]attribute.KeyValue, 1, 5)
+	attrs[0] = attrDecision.String(made.Decision)
+	for _, kv := range [...]struct {
+		key   attribute.Key
+		value string
+	}{
+		{attrPolicyName, made.PolicyName},
+		{attrPolicyID, made.PolicyID},
+		{attrDenialType, made.DenialType},
+		{attrPolicyResolution, made.PolicyResolution},
+	} {
+		if kv.value != "" {
+			attrs = append(attrs, kv.key.String(kv.value))
+		}
+	}
+	span.SetAttributes(attrs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -108,7 +110,16 @@ func TestTracesLinkRequestsToTheirCommit(t *testing.T) {
 		str := func(k string) string { v, _ := body[k].(string); return v }
 		assert.Equal(t, []string{"ALLOW", "DENY"}[i], get("custos.decision"))
 		for _, k := range []string{"policy_name", "policy_id", "denial_type", "policy_resolution"} {
+			if str(k) == "" { // an empty one is left out
+				assert.False(t, attrs.HasValue(attribute.Key("custos."+k)), "custos.%s", k)
+				continue
+			}
 			assert.Equal(t, str(k), get("custos."+k), "custos.%s", k)
+		}
+		if i == 0 {
+			assert.False(t, attrs.HasValue("custos.denial_type"), "an ALLOW has no denial type")
+		} else {
+			assert.Equal(t, "policy", get("custos.denial_type"))
 		}
 		assert.Equal(t, "lending-policy", get("custos.policy_name"))
 		assert.Equal(t, e.policyID, get("custos.policy_id"))
@@ -206,15 +217,22 @@ func TestTraceRequestSamplesBeforeTheSpan(t *testing.T) {
 }
 
 // BenchmarkEvaluateTracing runs durable evaluations through the server's
-// handler (no network) with tracing off (no TracerProvider) and on (the
-// SDK, every request sampled, a batch processor feeding a discarding
-// exporter). allocs/op off is the hot path's own.
+// handler (no network) with tracing off (no TracerProvider) and on, every
+// request sampled, through the SDK's batch processor: into a discarding
+// exporter (tracing=true: the spans' cost without their encoding), or
+// into the OTLP/HTTP exporter that serve uses, posting to a local server
+// that reads and discards each export (tracing=otlp: the spans' protobuf
+// encoding and export too). allocs/op off is the hot path's own.
 func BenchmarkEvaluateTracing(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("tracing=%t", on), func(b *testing.B) {
+	for _, mode := range []string{"false", "true", "otlp"} {
+		b.Run("tracing="+mode, func(b *testing.B) {
 			var tp trace.TracerProvider
-			if on {
-				p := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+			if mode != "false" {
+				var exp sdktrace.SpanExporter = tracetest.NewNoopExporter()
+				if mode == "otlp" {
+					exp = discardingOTLP(b)
+				}
+				p := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
 				b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 				tp = p
 			}
@@ -256,4 +274,22 @@ func BenchmarkEvaluateTracing(b *testing.B) {
 			})
 		})
 	}
+}
+
+// discardingOTLP returns an OTLP/HTTP exporter posting to a local server
+// that reads each export, discards it and answers 200 (an empty
+// ExportTraceServiceResponse); both are shut down by b's cleanup.
+func discardingOTLP(b *testing.B) sdktrace.SpanExporter {
+	b.Helper()
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(collector.URL))
+	require.NoError(b, err)
+	b.Cleanup(func() {
+		_ = exp.Shutdown(context.Background())
+		collector.Close()
+	})
+	return exp
 }

@@ -77,6 +77,16 @@ GET /metrics serves Prometheus metrics without a key. With --pprof (or
 CUSTOS_PPROF=true) Go profiles are served under /debug/pprof/ on --pprof-addr,
 a listener of their own, never on --addr.
 
+Traces go over OTLP/HTTP when the standard OpenTelemetry environment asks
+for them (OTEL_EXPORTER_OTLP_ENDPOINT and the rest of OTEL_*, docs/runbook.md,
+"Tracing"): a span per request and per group commit. Unset, nothing is
+traced and nothing costs. The OpenTelemetry default sampler traces every
+request, which costs about a quarter to a third more server CPU per
+decision (docs/benchmarks.md, "Traces"), and serve warns at start when so;
+OTEL_TRACES_SAMPLER=parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG=0.01
+traces 1% of requests, and every caller that sends a sampled traceparent,
+at no measurable cost.
+
 Hostile clients are bounded by deadlines (--read-header-timeout,
 --body-timeout, a per-write --write-timeout, --idle-timeout), a header limit
 (--max-header-bytes) and caps (--max-connections, --max-in-flight) beyond

@@ -99,6 +99,28 @@ func requestSampler(get func(string) string, random func() float64) (func(parent
 	}, nil
 }
 
+// fullSamplingWarning is what serve warns at start when its sampler traces
+// every request that comes without a caller's trace context: the
+// OpenTelemetry default, which an operator who sets only an endpoint gets.
+const fullSamplingWarning = "tracing every request: about a third more server CPU per decision, where 1% sampling costs nothing measurable (docs/benchmarks.md, \"Traces\")"
+
+// samplesEveryRequest reports whether the sampler OTEL_TRACES_SAMPLER and
+// OTEL_TRACES_SAMPLER_ARG name (already validated by requestSampler)
+// samples every request that starts a trace: always_on, traceidratio at
+// ratio 1, their parentbased_ forms, and the default.
+func samplesEveryRequest(get func(string) string) bool {
+	base := strings.TrimPrefix(strings.ToLower(get(envSampler)), "parentbased_")
+	switch base {
+	case "", "always_on":
+		return true
+	case "traceidratio":
+		arg := get(envSamplerArg)
+		r, err := strconv.ParseFloat(arg, 64)
+		return arg == "" || (err == nil && r >= 1)
+	}
+	return false
+}
+
 // newTracing sets up tracing from the standard OTEL_* environment: off
 // unless OTEL_TRACES_EXPORTER=otlp or an OTLP endpoint is set, and off
 // whenever OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true. Spans go to
@@ -168,5 +190,9 @@ func newTracing(ctx context.Context, lookup func(string) (string, bool), version
 		sampler = "parentbased_always_on (the default)"
 	}
 	logger.Info("tracing on", "exporter", "otlp", "protocol", "http/protobuf", "endpoint", endpoint, "sampler", sampler, "sampler_arg", get(envSamplerArg))
+	if samplesEveryRequest(get) {
+		logger.Warn(fullSamplingWarning, "sampler", sampler,
+			"instead", "OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 (1% of requests, and every caller's sampled traceparent)")
+	}
 	return tracing{provider: tp, traceRequest: traceRequest, shutdown: tp.Shutdown}, nil
 }

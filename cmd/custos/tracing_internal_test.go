@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"testing"
@@ -105,5 +106,44 @@ func TestRequestSamplerFollowsTheSpecification(t *testing.T) {
 	} {
 		_, err := requestSampler(func(k string) string { return bad[k] }, func() float64 { return 0 })
 		require.Error(t, err, "%v", bad)
+	}
+}
+
+// TestTracingWarnsWhenEveryRequestIsSampled: the start warns, with the cost,
+// when the sampler traces every request without a caller's trace context
+// (the OpenTelemetry default among them), and not under a ratio below 1 or
+// a sampler that follows callers only.
+func TestTracingWarnsWhenEveryRequestIsSampled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sampler, arg string
+		warns        bool
+	}{
+		{"", "", true},
+		{"parentbased_always_on", "", true},
+		{"always_on", "", true},
+		{"traceidratio", "", true},
+		{"parentbased_traceidratio", "1", true},
+		{"parentbased_traceidratio", "0.01", false},
+		{"traceidratio", "0.5", false},
+		{"parentbased_always_off", "", false},
+		{"always_off", "", false},
+	} {
+		t.Run(tc.sampler+" "+tc.arg, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{envEndpoint: "http://127.0.0.1:4318", envSampler: tc.sampler, envSamplerArg: tc.arg}
+			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+			var logs bytes.Buffer
+			tr, err := newTracing(context.Background(), lookup, "test", slog.New(slog.NewJSONHandler(&logs, nil)))
+			require.NoError(t, err)
+			require.NoError(t, tr.shutdown(context.Background()))
+			require.Contains(t, logs.String(), `"msg":"tracing on"`)
+			if tc.warns {
+				assert.Contains(t, logs.String(), `"level":"WARN","msg":"tracing every request`)
+				assert.Contains(t, logs.String(), "OTEL_TRACES_SAMPLER=parentbased_traceidratio")
+			} else {
+				assert.NotContains(t, logs.String(), "tracing every request")
+			}
+		})
 	}
 }
