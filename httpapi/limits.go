@@ -19,7 +19,7 @@ const (
 	DefaultMaxConnections    = 1024
 	DefaultMaxInFlight       = 512
 	DefaultMaxActive         = 128
-	DefaultTenantMaxActive   = 16
+	DefaultTenantMaxActive   = 3
 )
 
 // retryAfterSeconds is the Retry-After of every overload answer.
@@ -76,8 +76,11 @@ type Limits struct {
 	MaxActive int
 	// TenantMaxActive caps one tenant's share of MaxActive while another
 	// tenant has requests too (a tenant alone may use every slot), so a
-	// flood leaves the others slots and CPU. Default DefaultTenantMaxActive
-	// (16), or MaxActive when that is smaller.
+	// flood leaves the others slots, CPU and fsyncs. Default
+	// DefaultTenantMaxActive (3, the largest that kept a steady tenant's
+	// p99 beside a flood within 2x of its p99 alone on the 2-core test
+	// machine; docs/benchmarks.md, "Tenants"), or MaxActive when that is
+	// smaller.
 	TenantMaxActive int
 	// TenantMaxInFlight caps the requests of one tenant's keys held at
 	// once, working and waiting their turn, so that one tenant's flood

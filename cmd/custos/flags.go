@@ -50,6 +50,6 @@ func addLimitFlags(cmd *cobra.Command, l *httpapi.Limits) {
 	f.IntVar(&l.MaxConnections, "max-connections", 0, fmt.Sprintf("most client connections open at once, beyond which a connection gets a fast 503; 0: %d or what the open-file limit leaves the store, whichever is lower", httpapi.DefaultMaxConnections))
 	f.IntVar(&l.MaxInFlight, "max-in-flight", httpapi.DefaultMaxInFlight, "most requests handled at once, beyond which a request gets a fast 503")
 	f.IntVar(&l.MaxActive, "max-active", httpapi.DefaultMaxActive, "most keyed requests worked on at once; the others wait, each free slot going to the tenants in turn")
-	f.IntVar(&l.TenantMaxActive, "tenant-max-active", 0, "most of one tenant's requests worked on at once while another tenant has requests too (a tenant alone may use all of --max-active); 0: 16")
+	f.IntVar(&l.TenantMaxActive, "tenant-max-active", 0, "most of one tenant's requests worked on at once while another tenant has requests too (a tenant alone may use all of --max-active); 0: 3. Each group commit carries about this many of the tenant's decisions, so on a disk with slow fsyncs raise it if one tenant's throughput beside others matters more than their isolation (docs/tenants.md)")
 	f.IntVar(&l.TenantMaxInFlight, "tenant-max-in-flight", 0, "most requests of one tenant's keys handled at once, beyond which its requests get a fast 429, so one tenant's flood leaves room to the others; 0: half of --max-in-flight")
 }
