@@ -77,10 +77,10 @@ type Limits struct {
 	// TenantMaxActive caps one tenant's share of MaxActive while another
 	// tenant has requests too (a tenant alone may use every slot), so a
 	// flood leaves the others slots, CPU and fsyncs. Default
-	// DefaultTenantMaxActive (3, the largest that kept a steady tenant's
-	// p99 beside a flood within 2x of its p99 alone on the 2-core test
-	// machine; docs/benchmarks.md, "Tenants"), or MaxActive when that is
-	// smaller.
+	// DefaultTenantMaxActive (3: a steady tenant's p99 beside a flood
+	// measured about 2x its p99 alone on the 2-core test machine, against
+	// 4.5x with 16; docs/benchmarks.md, "Tenants"), or MaxActive when that
+	// is smaller.
 	TenantMaxActive int
 	// TenantMaxInFlight caps the requests of one tenant's keys held at
 	// once, working and waiting their turn, so that one tenant's flood
