@@ -481,6 +481,31 @@ func (n *clusterNode) startDeployment(ctx context.Context, reg *tenancy.Registry
 	}
 }
 
+// caughtUp waits until the node's copy holds every record the stream held
+// of each chain when it was called, or ctx ends. A node restarted behind
+// the stream must not check its copy against what the witnesses cosigned
+// meanwhile (through the sequencer): the copy would look truncated. A
+// single node (nil) has nothing to wait for.
+func (n *clusterNode) caughtUp(ctx context.Context, chains []string) error {
+	if n == nil {
+		return nil
+	}
+	for _, chain := range chains {
+		tail, err := n.log.StreamSeq(ctx, chain)
+		if err != nil {
+			return err
+		}
+		if h, err := n.log.Store.Head(chain); err == nil && h.Seq >= tail {
+			continue
+		}
+		n.logger.Info("catching up with the stream before checking the witnesses", "chain", chain, "stream_seq", tail)
+		if err := n.log.WaitApplied(ctx, chain, tail); err != nil {
+			return fmt.Errorf("catch up chain %s with the stream: %w", chain, err)
+		}
+	}
+	return nil
+}
+
 // holderKnown reports whether another node is known to sequence chain.
 func (n *clusterNode) holderKnown(chain string) bool {
 	h, _, ok := n.seq.Holder(chain)

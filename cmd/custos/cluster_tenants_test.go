@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -202,4 +203,66 @@ func acksOf(acks []timedAck) []ack {
 		out[i] = a.ack
 	}
 	return out
+}
+
+// TestClusterFollowerRestartsBehindItsWitness: with a witness, a follower
+// stopped while the others go on (the witness cosigning the larger tree
+// through the sequencer) starts again: it catches up with the stream
+// before it checks its copy against the witness, rather than refusing a
+// copy that only looks truncated.
+func TestClusterFollowerRestartsBehindItsWitness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster: skipped with -short")
+	}
+	base := t.TempDir()
+	// The signing key exists before the witness, which follows its
+	// verifier key; the first node finds it at its default path.
+	vkeyFile := filepath.Join(base, "log.vkey")
+	requireCode(t, 0, runCLI(t, nil, "init", "--data", filepath.Join(base, "keygen"), "--vkey-out", vkeyFile))
+	key, err := os.ReadFile(filepath.Join(base, "keygen") + ".signing-key")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(sharedKey(base), key, 0o600))
+	w := startWitnessProc(t, base, "w1", vkeyFile)
+
+	clients, monitors := natsCluster(t)
+	nodes, _ := startNodes(t, base, func(i int) []string {
+		a := []string{"--nats", strings.Join(clients, ","), "--nats-monitor", strings.Join(monitors, ","), "--lease-ttl", "2s",
+			"--witness", w.url + "=" + w.vkey, "--witness-interval", "100ms"}
+		if i > 0 {
+			a = append(a, "--signing-key", sharedKey(base))
+		}
+		return a
+	})
+	admin, _ := printedKeys(t, nodes)
+	seqName := sequencerOf(t, nodes[0], admin)
+	var sequencer, stopped *node
+	for _, n := range nodes {
+		switch {
+		case n.name == seqName:
+			sequencer = n
+		case stopped == nil:
+			stopped = n
+		}
+	}
+	require.NotNil(t, sequencer)
+	cosignedOf(t, stopped.server, admin, headOf(t, sequencer.server, admin))
+	evalKey, _ := drillSetup(t, sequencer.server, admin)
+	stopped.stop(t)
+	// Enough decisions meanwhile that catching up takes the restarted
+	// node a while.
+	var dead sync.Map
+	stop := make(chan struct{})
+	loaded := make(chan []timedAck)
+	go func() { loaded <- clusterLoad(t, []*node{sequencer}, evalKey, &dead, stop) }()
+	time.Sleep(4 * time.Second)
+	close(stop)
+	t.Logf("%d decisions while the follower was stopped", len(<-loaded))
+	head := headOf(t, sequencer.server, admin)
+	cosignedOf(t, sequencer.server, admin, head)
+
+	back := stopped.restart(t)
+	b := eventually(t, back, http.MethodGet, "/v1/audit/verify", admin, "", http.StatusOK)
+	require.Contains(t, string(b), `"valid":true`)
+	require.GreaterOrEqual(t, headOf(t, back.server, admin), head, "the restarted follower caught up")
+	cosignedOf(t, back.server, admin, head)
 }

@@ -285,6 +285,11 @@ Lost it? custos admin-key reset --data %s
 	}
 	def, _ := reg.Tenant(tenants.DefaultID)
 	ledger := def.Ledger
+	if len(o.witnesses.witnesses) > 0 {
+		if err := node.caughtUp(ctx, reg.Chains()); err != nil { // cluster.go
+			return withCode(1, err)
+		}
+	}
 	// Every tenant's chain, those created later too, and system; on a
 	// cluster every node pushes the same checkpoints.
 	witnesses, stopWitnesses, err := startWitnesses(ctx, o.witnesses, o.dataDir, store, sig.signer, reg.Chains, logger)
